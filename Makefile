@@ -1,0 +1,166 @@
+# astroenh - build, test, demo, data, training, eval.
+#
+#   make            CPU build (plus CUDA when nvcc and cuDNN are found) -> ./astroenh
+#   make demo       run astroenh on data/samples/ into out/
+#   make test       unit + golden + CLI tests, the same under ASan/UBSan, short fuzz runs
+#   make bench      engine/stage benchmarks against PyTorch / OpenCV in one run
+#   V=1             show the commands;  SANITIZE=1  ASan+UBSan build in build-asan/
+#   CUDA=0          never build the CUDA backend
+#   CUDA_HOME=...   CUDNN_INC=... CUDNN_LIB=...   where to find CUDA and cuDNN
+
+VERSION := 0.1.0
+CC      ?= cc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+PYTHON  ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import torch' >/dev/null 2>&1 && { echo $$p; break; }; done)
+# scripts that only need numpy/PIL/skimage/opencv use Debian's interpreter first
+PYTHON_SCI ?= $(shell for p in /usr/bin/python3 python3; do $$p -c 'import numpy' >/dev/null 2>&1 && { echo $$p; break; }; done)
+
+ifeq ($(SANITIZE),1)
+BUILD   := build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT     := -O1 -g
+else
+BUILD   := build
+SANFLAGS :=
+OPT     ?= -O3 -march=x86-64-v2 -g
+endif
+
+WARN    := -Wall -Wextra -Wno-unused-parameter
+ifneq ($(CI)$(WERROR),)
+WARN    += -Werror
+endif
+CPPFLAGS += -Iinclude -DAE_VERSION='"$(VERSION)"' -D_GNU_SOURCE
+CFLAGS  ?=
+CFLAGS  += -std=c11 $(OPT) $(WARN) -fopenmp -MMD -MP $(SANFLAGS)
+LDLIBS  += -lcfitsio -lpng -ljpeg -lopenblas -lcjson -lm -lpthread
+LDFLAGS += -fopenmp $(SANFLAGS)
+
+# ---- CUDA (issue 7): built when nvcc and cudnn.h are found, CUDA=0 disables
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+CUDNN_INC ?= $(CUDA_HOME)/include
+CUDNN_LIB ?= $(CUDA_HOME)/lib64
+CU_SRC  := $(wildcard kernels/*.cu)
+ifneq ($(CUDA),0)
+ifneq ($(wildcard $(NVCC)),)
+ifneq ($(wildcard $(CUDNN_INC)/cudnn.h),)
+ifneq ($(CU_SRC),)
+HAVE_CUDA := 1
+endif
+endif
+endif
+endif
+ifeq ($(HAVE_CUDA),1)
+CPPFLAGS += -DAE_HAVE_CUDA -I$(CUDA_HOME)/include -I$(CUDNN_INC)
+NVFLAGS  ?= -O3 -std=c++17 -arch=sm_90 -Xcompiler -fPIC
+LDLIBS   += -L$(CUDA_HOME)/lib64 -L$(CUDNN_LIB) -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDNN_LIB) \
+            -lcudnn -lcublas -lcudart -lstdc++
+CU_OBJ   := $(CU_SRC:%.cu=$(BUILD)/%.o)
+endif
+
+LIB_SRC := $(sort $(shell find src -name '*.c' ! -path 'src/cli/*'))
+CLI_SRC := $(sort $(wildcard src/cli/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_OBJ)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+LIB     := $(BUILD)/libastroenh.a
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT := $(wildcard tests/support/*.c)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
+BIN     := astroenh$(if $(filter 1,$(SANITIZE)),-asan,)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.PHONY: all deps demo test test-unit test-asan fuzz fuzz-smoke bench data train eval clean golden format
+all: $(BIN)
+
+# Installs the Debian packages once when a header or library is missing.
+DEPS_STAMP := build/.deps-ok
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/setup.sh
+	$(Q)scripts/setup.sh --check >/dev/null 2>&1 || scripts/setup.sh
+	$(Q)mkdir -p build && touch $@
+
+# Rebuild everything when the flags change.
+FLAGS_FILE := $(BUILD)/.flags
+FLAGS_NOW  := $(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(HAVE_CUDA)
+$(FLAGS_FILE): FORCE | $(DEPS_STAMP)
+	$(Q)mkdir -p $(BUILD)
+	$(Q)echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+FORCE:
+
+$(BUILD)/%.o: %.c $(FLAGS_FILE)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/kernels/%.o: kernels/%.cu $(FLAGS_FILE) $(wildcard kernels/*.h include/astroenh/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NVCC    $<")
+	$(Q)$(NVCC) $(NVFLAGS) -Iinclude -Ikernels -I$(CUDNN_INC) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB) $(TEST_SUPPORT_OBJ) $(FLAGS_FILE)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TEST_SUPPORT_OBJ) $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+
+# ---- tests: the unit/golden/CLI suite, then the same under ASan+UBSan, then fuzz smoke runs
+test: test-unit test-asan fuzz-smoke
+	@tests/summarize.sh $(BUILD)/test-results build-asan/test-results build/fuzz-results
+
+test-unit: $(BIN) $(TEST_BIN)
+	@tests/run_tests.sh $(BUILD) ./$(BIN)
+
+test-asan:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=1 astroenh-asan $(TEST_SRC:tests/%.c=build-asan/tests/%)
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run_tests.sh build-asan ./astroenh-asan
+
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_LIB_SRC := $(filter-out src/backend/cuda%.c,$(LIB_SRC))
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -DAE_VERSION='"$(VERSION)"' -D_GNU_SOURCE \
+	    -fopenmp -Wno-unused-command-line-argument $< $(FUZZ_LIB_SRC) $(filter-out -lcudnn -lcublas -lcudart -lstdc++,$(LDLIBS)) -o $@
+fuzz: $(FUZZ_BIN)
+fuzz-smoke: $(FUZZ_BIN)
+	@tests/fuzz/smoke.sh $(FUZZ_SEC) $(FUZZ_BIN)
+
+# ---- the job on bundled samples
+demo: $(BIN)
+	@scripts/demo.sh ./$(BIN)
+
+bench: $(BIN)
+	./$(BIN) bench
+
+data:
+	$(PYTHON_SCI) scripts/make_data.py
+
+golden:
+	$(PYTHON) scripts/gen_golden.py
+
+eval: $(BIN)
+	./$(BIN) eval
+
+format:
+	clang-format -i $$(find src include tests kernels -name '*.[ch]' -o -name '*.cu')
+
+clean:
+	rm -rf build build-asan astroenh astroenh-asan
+
+-include $(shell find build build-asan -name '*.d' 2>/dev/null)

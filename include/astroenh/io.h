@@ -1,0 +1,57 @@
+/* io.h - reading and writing FITS, PNG and JPEG (src/io/).
+ *
+ * ae_image_load picks the reader from the file's magic bytes, not its name;
+ * a name like "frame.fits[2]" selects a FITS HDU. Errors name the file and
+ * the problem and never leave a half-built image.
+ *
+ * ae_image_save picks the writer from the extension of `path`
+ * (.fits/.fit/.fts/.fz, .png, .jpg/.jpeg) and writes `path` directly; the
+ * batch runner is the one that writes to a temporary name and renames.
+ */
+#ifndef ASTROENH_IO_H
+#define ASTROENH_IO_H
+
+#include "astroenh/image.h"
+
+typedef struct {
+    int bit_depth;        /* PNG: 8 or 16 (0 = 8, or 16 for 16-bit sources) */
+    int quality;          /* JPEG: 1..100 (0 = 92) */
+    int fits_bitpix;      /* FITS: 0 = keep the source's, else 8/16/32/-32/-64 */
+    int compress;         /* FITS: tile-compress (implied by .fz) */
+} ae_save_opts;
+
+ae_format ae_format_from_path(const char *path);   /* by extension */
+ae_format ae_format_sniff(const char *path);       /* by magic bytes */
+const char *ae_format_name(ae_format f);
+
+ae_status ae_image_load(ae_image **out, const char *path);
+ae_status ae_image_save(const ae_image *img, const char *path, const ae_save_opts *opts);
+
+/* Format-specific entry points (used by the dispatchers above and by tests). */
+ae_status ae_fits_load(ae_image **out, const char *path);   /* accepts "f.fits[N]" */
+ae_status ae_fits_save(const ae_image *img, const char *path, const ae_save_opts *opts);
+ae_status ae_png_load(ae_image **out, const char *path);
+ae_status ae_png_save(const ae_image *img, const char *path, const ae_save_opts *opts);
+ae_status ae_jpeg_load(ae_image **out, const char *path);
+ae_status ae_jpeg_save(const ae_image *img, const char *path, const ae_save_opts *opts);
+/* In-memory readers for fuzzing. */
+ae_status ae_png_load_mem(ae_image **out, const void *buf, size_t len, const char *name);
+ae_status ae_jpeg_load_mem(ae_image **out, const void *buf, size_t len, const char *name);
+ae_status ae_fits_load_mem(ae_image **out, const void *buf, size_t len, const char *name);
+
+/* ---- WCS ---- */
+/* 1 if the header carries a celestial WCS (CTYPE1 + CRPIX1/CRVAL1 + CDELT or CD). */
+int ae_wcs_present(const ae_header *h);
+/* Rescales the WCS for an image resampled by `scale` (2 = twice as many
+ * pixels per axis): CRPIX' = (CRPIX - 0.5) * scale + 0.5, CDELT/CD / scale. */
+ae_status ae_wcs_rescale(ae_header *h, double scale);
+
+/* Adds the provenance HISTORY: "astroenh <version> <stage> <params>" and,
+ * if model_path is non-NULL, its SHA-256. */
+ae_status ae_header_add_provenance(ae_header *h, const char *stage, const char *params,
+                                   const char *model_path);
+
+/* SHA-256 of a file as 64 hex chars + NUL. */
+ae_status ae_sha256_file(const char *path, char hex[65]);
+
+#endif

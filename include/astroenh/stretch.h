@@ -1,0 +1,38 @@
+/* stretch.h - display stretches for linear data, and their inverses.
+ *
+ * Networks see display-referred data in [0,1]. A stretch is fitted to an
+ * image (ae_stretch_fit) and recorded in an ae_stretch so the exact inverse
+ * can bring a stage's output back to the linear domain. NaN stays NaN.
+ *
+ * - LINEAR: (x - lo) / (hi - lo), clipped to [0,1]  (inverse exact inside)
+ * - ASINH:  asinh((x - lo)/(hi - lo) * beta) / asinh(beta)
+ * - MTF:    the automatic midtones transfer of PixInsight's STF:
+ *           shadows clip c0 = median - 2.8 * 1.4826 * MAD, midtones m chosen
+ *           so that the median maps to 0.25, highlights at the max.
+ */
+#ifndef ASTROENH_STRETCH_H
+#define ASTROENH_STRETCH_H
+
+#include "astroenh/image.h"
+
+typedef enum { AE_STRETCH_NONE = 0, AE_STRETCH_LINEAR, AE_STRETCH_ASINH, AE_STRETCH_MTF } ae_stretch_kind;
+
+typedef struct {
+    ae_stretch_kind kind;
+    float lo, hi;   /* input range mapped to [0,1] before the curve */
+    float beta;     /* ASINH softening */
+    float mid;      /* MTF midtones balance in (0,1) */
+} ae_stretch;
+
+/* Fits `kind` to all channels of img together (one stretch, so colour ratios
+ * are kept). NaN ignored. */
+ae_status ae_stretch_fit(ae_stretch *s, const ae_image *img, ae_stretch_kind kind);
+void ae_stretch_apply(const ae_stretch *s, ae_image *img);   /* in place -> [0,1] */
+void ae_stretch_invert(const ae_stretch *s, ae_image *img);  /* in place -> linear */
+ae_stretch_kind ae_stretch_parse(const char *name);          /* "linear"|"asinh"|"auto"|"mtf"|"none" */
+const char *ae_stretch_name(ae_stretch_kind k);
+
+/* Median and MAD of the finite values of n floats (copies; O(n)). */
+ae_status ae_median_mad(const float *x, size_t n, float *median, float *mad);
+
+#endif
