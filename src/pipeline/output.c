@@ -1,0 +1,180 @@
+/* output.c - atomic output files: write a temp file beside the target, then
+ * rename() it over the target; never overwrite the input.
+ *
+ * Used by the batch runner for every main output and by stages for their
+ * side outputs (masks, catalogues). Temp files are registered so that a
+ * SIGINT/SIGTERM removes them before the process dies: a killed cron run
+ * leaves no partial files behind.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "astroenh/batch.h"
+
+/* ---- temp-file registry for signal cleanup ---- */
+
+#define AE_TEMP_SLOTS 64
+static char g_temp[AE_TEMP_SLOTS][PATH_MAX];
+static atomic_int g_temp_used[AE_TEMP_SLOTS];
+static atomic_uint g_temp_counter;
+
+static int temp_register(const char *path) {
+    if (strlen(path) >= PATH_MAX) return -1;
+    for (int i = 0; i < AE_TEMP_SLOTS; i++) {
+        int expect = 0;
+        if (atomic_compare_exchange_strong(&g_temp_used[i], &expect, 2)) {
+            strcpy(g_temp[i], path);
+            atomic_store(&g_temp_used[i], 1);
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void temp_unregister(int slot) {
+    if (slot >= 0) atomic_store(&g_temp_used[slot], 0);
+}
+
+static void on_fatal_signal(int sig) {
+    for (int i = 0; i < AE_TEMP_SLOTS; i++)
+        if (atomic_load(&g_temp_used[i]) == 1) unlink(g_temp[i]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void ae_output_install_signal_cleanup(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+/* ---- paths ---- */
+
+int ae_path_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!a || !b || stat(a, &sa) != 0 || stat(b, &sb) != 0) return 0;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+char *ae_output_temp_path(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dirlen = (size_t)(base - path);
+    const char *dot = strrchr(base, '.');
+    if (!dot || dot == base) dot = base + strlen(base);
+    /* ".fits.fz" style double extensions: keep ".fz" (what the writer keys on) */
+    size_t stemlen = (size_t)(dot - base);
+    size_t cap = strlen(path) + 64;
+    char *t = ae_malloc(cap, "temp file name");
+    if (!t) return NULL;
+    unsigned n = atomic_fetch_add(&g_temp_counter, 1u);
+    snprintf(t, cap, "%.*s.%.*s.tmp-%ld-%u%s", (int)dirlen, path, (int)stemlen, base,
+             (long)getpid(), n, dot);
+    return t;
+}
+
+ae_status ae_output_make_dir(const char *dir) {
+    char buf[PATH_MAX];
+    size_t len = strlen(dir);
+    if (len == 0) return AE_OK;
+    if (len >= sizeof buf) return ae_error_set(AE_ERR_ARG, "%s: path too long", dir);
+    memcpy(buf, dir, len + 1);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            struct stat st;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return ae_error_set(AE_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
+            if (stat(buf, &st) != 0)
+                return ae_error_set(AE_ERR_IO, "cannot create directory %s: %s", buf, strerror(errno));
+            if (!S_ISDIR(st.st_mode))
+                return ae_error_set(AE_ERR_IO, "cannot create directory %s: %s", buf, strerror(ENOTDIR));
+            *p = c;
+            if (c == '\0') break;
+        }
+    }
+    return AE_OK;
+}
+
+ae_status ae_output_make_parent(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return AE_OK;
+    char buf[PATH_MAX];
+    size_t len = (size_t)(slash - path);
+    if (len >= sizeof buf) return ae_error_set(AE_ERR_ARG, "%s: path too long", path);
+    memcpy(buf, path, len);
+    buf[len] = '\0';
+    return ae_output_make_dir(buf);
+}
+
+static ae_status check_protect(const char *path, const char *protect) {
+    if (protect && ae_path_same_file(path, protect))
+        return ae_error_set(AE_ERR_ARG, "refusing to overwrite the input file %s", protect);
+    return AE_OK;
+}
+
+/* Renames tmp over path, or removes tmp; returns st unchanged when not AE_OK. */
+static ae_status finish_temp(ae_status st, const char *tmp, const char *path, int slot) {
+    if (st == AE_OK && rename(tmp, path) != 0)
+        st = ae_error_set(AE_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (st != AE_OK) unlink(tmp);
+    temp_unregister(slot);
+    return st;
+}
+
+ae_status ae_output_write_image_opts(const ae_image *img, const char *path, const char *protect,
+                                     const ae_save_opts *opts) {
+    ae_status st = check_protect(path, protect);
+    if (st != AE_OK) return st;
+    char *tmp = ae_output_temp_path(path);
+    if (!tmp) return AE_ERR_NOMEM;
+    int slot = temp_register(tmp);
+    ae_save_opts def = {0};
+    st = ae_image_save(img, tmp, opts ? opts : &def);
+    st = finish_temp(st, tmp, path, slot);
+    free(tmp);
+    return st;
+}
+
+ae_status ae_output_write_image(const ae_image *img, const char *path, const char *protect) {
+    return ae_output_write_image_opts(img, path, protect, NULL);
+}
+
+ae_status ae_output_write_text(const char *text, size_t len, const char *path, const char *protect) {
+    ae_status st = check_protect(path, protect);
+    if (st != AE_OK) return st;
+    char *tmp = ae_output_temp_path(path);
+    if (!tmp) return AE_ERR_NOMEM;
+    int slot = temp_register(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        st = ae_error_set(AE_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+        temp_unregister(slot);
+        free(tmp);
+        return st;
+    }
+    size_t done = 0;
+    while (done < len && st == AE_OK) {
+        ssize_t k = write(fd, text + done, len - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) st = ae_error_set(AE_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+        else done += (size_t)k;
+    }
+    if (close(fd) != 0 && st == AE_OK)
+        st = ae_error_set(AE_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+    st = finish_temp(st, tmp, path, slot);
+    free(tmp);
+    return st;
+}
