@@ -1,0 +1,12 @@
+/* io_internal.h - helpers shared by the readers/writers in src/io/ (not public). */
+#ifndef ASTROENH_IO_INTERNAL_H
+#define ASTROENH_IO_INTERNAL_H
+
+#include <stddef.h>
+#include "astroenh/status.h"
+
+/* Reads the whole file into a new malloc'd buffer (*buf, *len; free() it).
+ * Errors: AE_ERR_IO naming `path` (open/read failure, directory). */
+ae_status ae_io_read_file(const char *path, unsigned char **buf, size_t *len);
+
+#endif
