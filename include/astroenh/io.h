@@ -7,6 +7,11 @@
  * ae_image_save picks the writer from the extension of `path`
  * (.fits/.fit/.fts/.fz, .png, .jpg/.jpeg) and writes `path` directly; the
  * batch runner is the one that writes to a temporary name and renames.
+ *
+ * PNG/JPEG hold display-referred data only: ae_png_save/ae_jpeg_save (and so
+ * ae_image_save to .png/.jpg) fail with AE_ERR_ARG "... linear data must be
+ * stretched before PNG/JPEG" when img->range is AE_RANGE_LINEAR; the CLI
+ * applies a stretch (stretch.h) first. Errors of the writers name `path`.
  */
 #ifndef ASTROENH_IO_H
 #define ASTROENH_IO_H
