@@ -1,0 +1,249 @@
+/* main.c - the astroenh command line: subcommand dispatch, the options every
+ * subcommand shares, --help and --version. The only place that exits.
+ *
+ * Subcommands: info, convert (cmd_info.c, cmd_process.c), one per stage of
+ * the stage table (stage.h), run (a chain of stages), and eval/bench, which
+ * other modules define through weak symbols (batch.h).
+ */
+#include <errno.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+void openblas_set_num_threads(int);
+
+static const char *const k_stage_names[] = {"denoise", "colorize", "upscale", NULL};
+
+const char cli_common_help[] =
+    "Input and output:\n"
+    "  IN...                files or directories (a directory gives its image files:\n"
+    "                       .fits .fit .fts .fz .png .jpg .jpeg, sorted)\n"
+    "  -o, --output OUT     output file; a directory when there are several inputs or\n"
+    "                       a directory input (created if needed; relative paths kept)\n"
+    "  -r, --recursive      descend into subdirectories of directory inputs\n"
+    "  --format fits|png|jpg  output format in directory mode (replaces the extension)\n"
+    "  --skip-existing      leave files whose output exists (status \"skipped\")\n"
+    "  --jobs N             process N files at once (default 1)\n"
+    "  --wait-lock          wait for another run's lock on the output directory\n"
+    "  --stretch linear|asinh|auto|none  stretch of linear (FITS) data written to\n"
+    "                       PNG/JPEG (default auto, the MTF auto-stretch)\n"
+    "Global:\n"
+    "  --device auto|cpu|cuda  --threads N  --seed N  --tile N\n"
+    "  --quiet  --verbose  --json (one JSON object per file on stdout)\n";
+
+void cli_opts_init(cli_opts *o, const char *cmd) {
+    memset(o, 0, sizeof *o);
+    o->cmd = cmd;
+    o->g.device = "auto";
+    o->jobs = 1;
+    o->stretch = AE_STRETCH_MTF;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fputs("astroenh: ", stderr);
+    if (cmd) fprintf(stderr, "%s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'astroenh %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
+    return CLI_EXIT_USAGE;
+}
+
+int cli_opt_value(const char *cmd, int argc, char **argv, int i, const char *name, const char **val) {
+    size_t n = strlen(name);
+    if (strncmp(argv[i], name, n) != 0) return 0;
+    if (argv[i][n] == '=') {
+        *val = argv[i] + n + 1;
+        return 1;
+    }
+    if (argv[i][n] != '\0') return 0;
+    if (i + 1 >= argc) {
+        cli_usage_error(cmd, "option %s needs a value", name);
+        return -1;
+    }
+    *val = argv[i + 1];
+    return 2;
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *v) {
+    char *end;
+    errno = 0;
+    long x = strtol(s, &end, 10);
+    if (errno || end == s || *end || x < lo || x > hi) {
+        cli_usage_error(cmd, "bad value '%s' for %s (an integer from %ld to %ld)", s, opt, lo, hi);
+        return -1;
+    }
+    *v = x;
+    return 0;
+}
+
+static int parse_flag(cli_opts *o, const char *a) {
+    if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o->quiet = o->g.quiet = 1;
+    else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) o->verbose = o->g.verbose = 1;
+    else if (!strcmp(a, "--json")) o->json = 1;
+    else if (!strcmp(a, "--recursive") || !strcmp(a, "-r")) o->recursive = 1;
+    else if (!strcmp(a, "--skip-existing")) o->skip_existing = 1;
+    else if (!strcmp(a, "--wait-lock")) o->wait_lock = 1;
+    else if (!strcmp(a, "--help") || !strcmp(a, "-h")) o->help = 1;
+    else return 0;
+    return 1;
+}
+
+/* Sets the value of option `name`; 0, or -1 after printing a usage error. */
+static int set_valued(cli_opts *o, const char *name, const char *v) {
+    const char *c = o->cmd;
+    long x;
+    if (!strcmp(name, "-o") || !strcmp(name, "--output")) {
+        o->out = v;
+    } else if (!strcmp(name, "--format")) {
+        if (!ae_format_ext(v)) return cli_usage_error(c, "bad value '%s' for --format (fits, png or jpg)", v), -1;
+        o->format = v;
+    } else if (!strcmp(name, "--jobs") || !strcmp(name, "-j")) {
+        if (cli_parse_int(c, "--jobs", v, 1, 64, &x)) return -1;
+        o->jobs = (int)x;
+    } else if (!strcmp(name, "--threads")) {
+        if (cli_parse_int(c, "--threads", v, 1, 1024, &x)) return -1;
+        o->threads = o->g.threads = (int)x;
+    } else if (!strcmp(name, "--tile")) {
+        if (cli_parse_int(c, "--tile", v, 0, AE_MAX_DIM, &x)) return -1;
+        o->g.tile = (int)x;
+    } else if (!strcmp(name, "--seed")) {
+        char *end;
+        errno = 0;
+        o->g.seed = strtoull(v, &end, 10);
+        if (errno || end == v || *end || v[0] == '-')
+            return cli_usage_error(c, "bad value '%s' for --seed (a non-negative integer)", v), -1;
+    } else if (!strcmp(name, "--device")) {
+        if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda"))
+            return cli_usage_error(c, "bad value '%s' for --device (auto, cpu or cuda)", v), -1;
+        o->g.device = v;
+    } else if (!strcmp(name, "--stretch")) {
+        if (strcmp(v, "linear") && strcmp(v, "asinh") && strcmp(v, "auto") && strcmp(v, "mtf") && strcmp(v, "none"))
+            return cli_usage_error(c, "bad value '%s' for --stretch (linear, asinh, auto or none)", v), -1;
+        o->stretch = ae_stretch_parse(v);
+        o->stretch_set = 1;
+    }
+    return 0;
+}
+
+/* Options taking a value; returns entries used, 0 if none matched, -1 on error. */
+static int parse_valued(cli_opts *o, int argc, char **argv, int i) {
+    static const char *const names[] = {"-o", "--output", "--format", "--jobs", "-j", "--threads",
+                                        "--tile", "--seed", "--device", "--stretch", NULL};
+    const char *v = NULL;
+    int n = 0, k;
+    for (k = 0; names[k]; k++)
+        if ((n = cli_opt_value(o->cmd, argc, argv, i, names[k], &v)) != 0) break;
+    if (n <= 0) return n;
+    return set_valued(o, names[k], v) ? -1 : n;
+}
+
+int cli_parse_common(cli_opts *o, int argc, char **argv, int i) {
+    if (parse_flag(o, argv[i])) return 1;
+    return parse_valued(o, argc, argv, i);
+}
+
+void cli_apply_threads(const cli_opts *o) {
+    if (o->threads > 0) {
+        omp_set_num_threads(o->threads);
+        openblas_set_num_threads(o->threads);
+    }
+}
+
+static void print_help(void) {
+    printf("astroenh %s - enhance astronomical images (FITS, PNG, JPEG)\n\n"
+           "usage: astroenh [global options] COMMAND [options] IN... [-o OUT]\n\n"
+           "Commands:\n"
+           "  info FILE...       format, size, channels, bit depth, WCS, min/median/max\n"
+           "  convert IN... -o OUT  convert between FITS, PNG and JPEG (also: convert IN OUT)\n",
+           AE_VERSION);
+    for (int i = 0; k_stage_names[i]; i++) {
+        const ae_stage_def *s = ae_stage_find(k_stage_names[i]);
+        printf("  %-18s %s\n", k_stage_names[i], s ? s->summary : "(not available in this build)");
+    }
+    printf("  %-18s %s\n", "run", "chain stages per file: --stages denoise,colorize,upscale");
+    printf("  %-18s %s\n", "eval", ae_cmd_eval ? "evaluate the stages on held-out data" : "(not available in this build)");
+    printf("  %-18s %s\n", "bench", ae_cmd_bench ? "benchmarks" : "(not available in this build)");
+    printf("\n'astroenh COMMAND --help' shows a command's options.\n"
+           "  --version          version and build (cpu / cuda)\n"
+           "  --list-stages      the stages compiled into this build, one per line\n\n%s"
+           "\nExit status: 0 all files ok, 1 some file failed, 2 usage error.\n",
+           cli_common_help);
+}
+
+static void print_version(void) {
+#ifdef AE_HAVE_CUDA
+    printf("astroenh %s (build: cpu, cuda)\n", AE_VERSION);
+#else
+    printf("astroenh %s (build: cpu)\n", AE_VERSION);
+#endif
+}
+
+static int call_weak(int (*fn)(int, char **), const char *name, int argc, char **argv) {
+    if (!fn) {
+        fprintf(stderr, "astroenh: %s: not available in this build\n", name);
+        return CLI_EXIT_USAGE;
+    }
+    return fn(argc, argv);
+}
+
+static int dispatch(const char *cmd, int argc, char **argv) {
+    if (!strcmp(cmd, "info")) return cli_cmd_info(argc, argv);
+    if (!strcmp(cmd, "convert")) return cli_cmd_convert(argc, argv);
+    if (!strcmp(cmd, "run")) return cli_cmd_run(argc, argv);
+    if (!strcmp(cmd, "eval")) return call_weak(ae_cmd_eval, cmd, argc, argv);
+    if (!strcmp(cmd, "bench")) return call_weak(ae_cmd_bench, cmd, argc, argv);
+    for (int i = 0; k_stage_names[i]; i++)
+        if (!strcmp(cmd, k_stage_names[i])) return cli_cmd_stage(cmd, argc, argv);
+    if (ae_stage_find(cmd)) return cli_cmd_stage(cmd, argc, argv);
+    return cli_usage_error(NULL, "unknown command '%s'", cmd);
+}
+
+int main(int argc, char **argv) {
+    ae_output_install_signal_cleanup();
+    /* Global options may come before the command; they are parsed again
+     * (with the command's own options) by the command, so pass them on. */
+    cli_opts pre;
+    cli_opts_init(&pre, NULL);
+    int i = 1;
+    while (i < argc && argv[i][0] == '-' && argv[i][1]) {
+        if (!strcmp(argv[i], "--version")) return print_version(), CLI_EXIT_OK;
+        if (!strcmp(argv[i], "--list-stages")) {
+            for (int k = 0; ae_stages[k]; k++) printf("%s\n", ae_stages[k]->name);
+            return CLI_EXIT_OK;
+        }
+        int n = cli_parse_common(&pre, argc, argv, i);
+        if (n < 0) return CLI_EXIT_USAGE;
+        if (n == 0) return cli_usage_error(NULL, "unknown option '%s'", argv[i]);
+        i += n;
+    }
+    if (i >= argc) {
+        if (pre.help) return print_help(), CLI_EXIT_OK;
+        fprintf(stderr, "usage: astroenh [global options] COMMAND [options] IN... [-o OUT]\n"
+                        "Try 'astroenh --help'.\n");
+        return CLI_EXIT_USAGE;
+    }
+    /* argv for the command: its name first, then the leading globals, then the rest */
+    char **args = malloc(sizeof *args * (size_t)(argc + 1));
+    if (!args) {
+        fprintf(stderr, "astroenh: out of memory\n");
+        return CLI_EXIT_FAILED;
+    }
+    int n = 0;
+    args[n++] = argv[i];
+    for (int k = 1; k < i; k++) args[n++] = argv[k];
+    for (int k = i + 1; k < argc; k++) args[n++] = argv[k];
+    args[n] = NULL;
+    int rc = dispatch(argv[i], n, args);
+    free(args);
+    fflush(stdout);
+    if (ferror(stdout)) {
+        fprintf(stderr, "astroenh: cannot write standard output\n");
+        if (rc == CLI_EXIT_OK) rc = CLI_EXIT_FAILED;
+    }
+    return rc;
+}
