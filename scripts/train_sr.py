@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""train_sr.py - trains the fast EDSR-like net or the SR3 diffusion U-Net.
+
+  python3 scripts/train_sr.py --model fast --scale 2 --minutes 10 --run runs/fast_x2
+  python3 scripts/train_sr.py --model sr3  --scale 2 --minutes 30 --run runs/sr3_x2 [--device cuda]
+
+Resumable: runs/<name>/ckpt.pt (model, EMA, optimiser, data RNG, step, elapsed
+seconds) is rewritten every --ckpt-sec; rerunning the same command continues
+until the cumulative training time reaches --minutes. Writes runs/<name>/log.csv
+(step, elapsed, train loss, val metrics) and copies it with a PNG of the curves
+to eval/train_sr_<name>.csv/.png. Fast: L1 on pixels. SR3: L1 on epsilon with
+continuous gamma (sr_models.SR3.loss); validation = epsilon L1 at fixed
+gammas/noise, plus PSNR of a DDIM sample at the end.
+"""
+import argparse
+import copy
+import csv
+import math
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sr_data  # noqa: E402
+import sr_models  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", choices=("fast", "sr3"), required=True)
+    ap.add_argument("--scale", type=int, choices=(2, 4), required=True)
+    ap.add_argument("--minutes", type=float, default=10.0, help="total training time (all resumes)")
+    ap.add_argument("--run", required=True, help="run folder (checkpoint, log)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--patch", type=int, default=None, help="HR patch side")
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--channels", type=int, default=32)
+    ap.add_argument("--blocks", type=int, default=8)
+    ap.add_argument("--val-every", type=float, default=60.0, help="seconds between validations")
+    ap.add_argument("--ckpt-sec", type=float, default=60.0)
+    ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = time only)")
+    a = ap.parse_args()
+    if a.model == "fast":
+        a.batch = a.batch or 16
+        a.patch = a.patch or 64
+        a.lr = a.lr or 4e-4
+    else:
+        a.batch = a.batch or 8
+        a.patch = a.patch or (48 if a.scale == 2 else 64)
+        a.lr = a.lr or 2e-4
+    return a
+
+
+def make_model(a):
+    if a.model == "fast":
+        return sr_models.SRFast(scale=a.scale, channels=a.channels, n_blocks=a.blocks)
+    return sr_models.SR3UNet(inner_channel=a.channels)
+
+
+class Validator:
+    def __init__(self, a, dev):
+        self.a, self.dev = a, dev
+        size = 64 if a.model == "sr3" else 128
+        n = 4 if a.model == "sr3" else 12
+        lr, hr, _ = sr_data.fixed_set("val", a.scale, size, n)
+        self.lr, self.hr = lr.to(dev), hr.to(dev)
+        g = torch.Generator().manual_seed(99)
+        self.noise = torch.randn(hr.shape, generator=g).to(dev)
+        self.gam = torch.linspace(0.05, 0.999, hr.shape[0]).to(dev)
+
+    @torch.no_grad()
+    def __call__(self, net, final=False):
+        a = self.a
+        lr_n = sr_data.to_net(self.lr)
+        if a.model == "fast":
+            out = sr_data.from_net(net(lr_n))
+            return {"val_psnr": float(sr_data.psnr(out, self.hr).mean()),
+                    "val_l1": float((out.clamp(0, 1) - self.hr).abs().mean())}
+        up = sr_models.bicubic_up(lr_n, a.scale)
+        hr_n = sr_data.to_net(self.hr)
+        g = self.gam.view(-1, 1, 1, 1)
+        x_t = g * hr_n + torch.sqrt(1 - g * g) * self.noise
+        eps = net(torch.cat([up, x_t], 1), self.gam)
+        m = {"val_eps_l1": float((eps - self.noise).abs().mean())}
+        if final:
+            gen = torch.Generator().manual_seed(7)
+            noises = {}
+
+            def noise_fn(k):
+                if k not in noises:
+                    noises[k] = torch.randn(hr_n.shape, generator=gen).to(self.dev)
+                return noises[k]
+            out = sr_data.from_net(sr_models.sample_ddim(net, up, 20, noise_fn))
+            m["val_psnr_ddim20"] = float(sr_data.psnr(out, self.hr).mean())
+            m["val_psnr_bicubic"] = float(sr_data.psnr(sr_data.from_net(up), self.hr).mean())
+        return m
+
+
+def save_ckpt(path, **kw):
+    tmp = path + ".tmp"
+    torch.save(kw, tmp)
+    os.replace(tmp, path)
+
+
+def plot(log_path, png_path, title):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    rows = list(csv.DictReader(open(log_path)))
+    if not rows:
+        return
+    keys = [k for k in rows[0] if k not in ("step", "elapsed_s")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
+    axes = np.atleast_1d(axes)
+    for ax, k in zip(axes, keys):
+        pts = [(int(r["step"]), float(r[k])) for r in rows if r.get(k) not in (None, "")]
+        if pts:
+            ax.plot(*zip(*pts), marker="." if len(pts) < 50 else None)
+        ax.set_title(k)
+        ax.set_xlabel("step")
+        if k == "train_loss":
+            ax.set_yscale("log")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=80)
+    plt.close(fig)
+
+
+def main():
+    a = parse()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    os.makedirs(a.run, exist_ok=True)
+    name = os.path.basename(os.path.normpath(a.run))
+    ckpt_path = os.path.join(a.run, "ckpt.pt")
+    log_path = os.path.join(a.run, "log.csv")
+
+    net = make_model(a).to(dev)
+    ema = copy.deepcopy(net).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    diff = sr_models.SR3(net).to(dev) if a.model == "sr3" else None
+    opt = torch.optim.Adam(net.parameters(), lr=a.lr)
+    data = sr_data.SRTrainData("train", a.scale, a.patch, a.seed)
+    step, elapsed = 0, 0.0
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location=dev)
+        net.load_state_dict(ck["model"])
+        ema.load_state_dict(ck["ema"])
+        opt.load_state_dict(ck["opt"])
+        data.set_state(ck["data_rng"])
+        torch.set_rng_state(ck["torch_rng"])
+        step, elapsed = ck["step"], ck["elapsed"]
+        print("resumed %s at step %d (%.0f s)" % (name, step, elapsed), flush=True)
+        if ck.get("done") and elapsed >= a.minutes * 60.0:
+            print("%s already done" % name)
+            return
+    val = Validator(a, dev)
+    new_log = not os.path.exists(log_path)
+    logf = open(log_path, "a", newline="")
+    fields = ["step", "elapsed_s", "train_loss", "val_psnr", "val_l1", "val_eps_l1",
+              "val_psnr_ddim20", "val_psnr_bicubic"]
+    wr = csv.DictWriter(logf, fieldnames=fields)
+    if new_log:
+        wr.writeheader()
+
+    budget = a.minutes * 60.0
+    t0 = time.time() - elapsed
+    last_val = last_ck = time.time()
+    run_loss, run_n = 0.0, 0
+    print("training %s: %s x%d, batch %d, patch %d, %d params, %.1f min" % (
+        name, a.model, a.scale, a.batch, a.patch, sum(p.numel() for p in net.parameters()),
+        a.minutes), flush=True)
+    while True:
+        elapsed = time.time() - t0
+        if elapsed >= budget or (a.max_steps and step >= a.max_steps):
+            break
+        for gparam in opt.param_groups:  # cosine decay over the time budget, 10% floor
+            gparam["lr"] = a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, elapsed / budget))))
+        lr, hr = data.batch(a.batch)
+        lr_n, hr_n = sr_data.to_net(lr.to(dev)), sr_data.to_net(hr.to(dev))
+        net.train()
+        if a.model == "fast":
+            loss = (net(lr_n) - hr_n).abs().mean()
+        else:
+            loss = diff.loss(sr_models.bicubic_up(lr_n, a.scale), hr_n)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        step += 1
+        decay = min(0.999, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, pn in zip(ema.parameters(), net.parameters()):
+                pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
+        run_loss += float(loss)
+        run_n += 1
+        now = time.time()
+        if now - last_val >= a.val_every:
+            m = val(ema)
+            row = {"step": step, "elapsed_s": "%.1f" % (now - t0), "train_loss": "%.5f" % (run_loss / run_n)}
+            row.update({k: "%.4f" % v for k, v in m.items()})
+            wr.writerow(row)
+            logf.flush()
+            print(row, flush=True)
+            run_loss, run_n = 0.0, 0
+            last_val = now
+        if now - last_ck >= a.ckpt_sec:
+            save_ckpt(ckpt_path, model=net.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(),
+                      data_rng=data.state(), torch_rng=torch.get_rng_state(), step=step,
+                      elapsed=now - t0, args=vars(a), cfg=net.cfg)
+            last_ck = now
+    elapsed = time.time() - t0
+    m = val(ema, final=True)
+    row = {"step": step, "elapsed_s": "%.1f" % elapsed,
+           "train_loss": "%.5f" % (run_loss / run_n) if run_n else ""}
+    row.update({k: "%.4f" % v for k, v in m.items()})
+    wr.writerow(row)
+    logf.close()
+    print("final", row, flush=True)
+    save_ckpt(ckpt_path, model=net.state_dict(), ema=ema.state_dict(), opt=opt.state_dict(),
+              data_rng=data.state(), torch_rng=torch.get_rng_state(), step=step, elapsed=elapsed,
+              args=vars(a), cfg=net.cfg, final_val=m, done=True)
+    os.makedirs(os.path.join(REPO, "eval"), exist_ok=True)
+    shutil.copyfile(log_path, os.path.join(REPO, "eval", "train_sr_%s.csv" % name))
+    plot(log_path, os.path.join(REPO, "eval", "train_sr_%s.png" % name),
+         "%s x%d (%d steps, %.0f min CPU)" % (a.model, a.scale, step, elapsed / 60))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+#!/bin/sh
+# train_sr_all.sh - the CPU training run of the four SR models, one after the
+# other, niced, resumable (rerun to continue): fast_x2, fast_x4 (10 min each),
+# sr3_x2 (30 min), sr3_x4 (20 min). Logs in runs/train_sr_all.log.
+#   nohup nice -n 19 scripts/train_sr_all.sh [python] &
+set -e
+cd "$(dirname "$0")/.."
+PY=${1:-/usr/bin/python3}
+mkdir -p runs
+T="$PY scripts/train_sr.py --device ${SR_DEVICE:-cpu} --threads ${SR_THREADS:-1}"
+$T --model fast --scale 2 --minutes ${FAST_MIN:-10} --run runs/fast_x2 --seed 1
+$T --model fast --scale 4 --minutes ${FAST_MIN:-10} --run runs/fast_x4 --seed 2
+$T --model sr3 --scale 2 --minutes ${SR3X2_MIN:-30} --run runs/sr3_x2 --seed 3
+$T --model sr3 --scale 4 --minutes ${SR3X4_MIN:-20} --run runs/sr3_x4 --seed 4
+echo "training done $(date -u)"
