@@ -1,0 +1,305 @@
+/* fits.c - reading FITS images through cfitsio (FITS standard 4.0).
+ *
+ * cfitsio's int status and message stack become our ae_status + message
+ * here and nowhere else. FITS stores rows bottom-first (row 1 is the bottom
+ * of the picture); ae_image is top-first, so rows are flipped on read (and
+ * on write, in fits_save.c). Integer data are scaled by BSCALE/BZERO to
+ * physical values and BLANK pixels become NaN; NaN in float data is kept.
+ * 2-D images and 3 x H x W cubes are accepted; every non-structural header
+ * card is kept, in order, in img->hdr.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "astroenh/io.h"
+#include "fits_internal.h"
+
+/* A compressed HDU may expand by at most this factor (plus a floor), so a
+ * tiny file cannot make us allocate gigabytes. */
+#define FZ_MAX_RATIO 4096
+#define FZ_MIN_LIMIT (64ll << 20)
+
+ae_status ae_fits_error(int status, const char *path, const char *what) {
+    char txt[FLEN_STATUS] = "", msg[FLEN_ERRMSG], first[FLEN_ERRMSG] = "";
+    fits_get_errstatus(status, txt);
+    while (fits_read_errmsg(msg))
+        if (!first[0] && msg[0]) snprintf(first, sizeof first, "%s", msg);
+    size_t n = strlen(first);
+    while (n > 0 && (first[n - 1] == ' ' || first[n - 1] == '\n')) first[--n] = '\0';
+    ae_status st;
+    switch (status) {
+    case MEMORY_ALLOCATION: st = AE_ERR_NOMEM; break;
+    case FILE_NOT_OPENED: case FILE_NOT_CREATED: case WRITE_ERROR: case READ_ERROR:
+    case FILE_NOT_CLOSED: case TOO_MANY_FILES: case SEEK_ERROR: st = AE_ERR_IO; break;
+    case BAD_BITPIX: st = AE_ERR_UNSUPPORTED; break;
+    default: st = AE_ERR_FORMAT;
+    }
+    if (status == END_OF_FILE) snprintf(txt, sizeof txt, "file is truncated");
+    return ae_error_set(st, "%s: %s: %s%s%s%s", path, what, txt, first[0] ? " (cfitsio: " : "", first,
+                        first[0] ? ")" : "");
+}
+
+static int key_is(const char *card, const char *key) {
+    size_t n = strlen(key);
+    if (strncmp(card, key, n) != 0) return 0;
+    for (size_t i = n; i < 8; i++)
+        if (card[i] != ' ') return 0;
+    return 1;
+}
+
+/* Keyword = prefix followed by 1-3 digits only (NAXIS1, TFORM12). */
+static int key_indexed(const char *card, const char *prefix) {
+    size_t n = strlen(prefix), i = n;
+    if (strncmp(card, prefix, n) != 0) return 0;
+    while (i < 8 && card[i] >= '0' && card[i] <= '9') i++;
+    if (i == n) return 0;
+    for (; i < 8; i++)
+        if (card[i] != ' ') return 0;
+    return 1;
+}
+
+int ae_fits_card_is_structural(const char *card, int compressed) {
+    static const char *const plain[] = {"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT",
+                                        "GCOUNT", "END", "BZERO", "BSCALE", "BLANK", "CHECKSUM",
+                                        "DATASUM"};
+    static const char *const fz[] = {"TFIELDS", "THEAP", "ZIMAGE", "ZCMPTYPE", "ZBITPIX", "ZNAXIS",
+                                     "ZMASKCMP", "ZSIMPLE", "ZTENSION", "ZEXTEND", "ZBLOCKED",
+                                     "ZPCOUNT", "ZGCOUNT", "ZHECKSUM", "ZDATASUM", "ZQUANTIZ",
+                                     "ZDITHER0", "ZBLANK", "ZSCALE", "ZZERO"};
+    static const char *const fz_indexed[] = {"TTYPE", "TFORM", "TUNIT", "TDIM", "TSCAL", "TZERO",
+                                             "TNULL", "ZNAXIS", "ZTILE", "ZNAME", "ZVAL"};
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
+        if (key_is(card, plain[i])) return 1;
+    if (key_indexed(card, "NAXIS")) return 1;
+    if (!compressed) return 0;
+    for (size_t i = 0; i < sizeof fz / sizeof *fz; i++)
+        if (key_is(card, fz[i])) return 1;
+    for (size_t i = 0; i < sizeof fz_indexed / sizeof *fz_indexed; i++)
+        if (key_indexed(card, fz_indexed[i])) return 1;
+    return key_is(card, "EXTNAME") && strstr(card, "'COMPRESSED_IMAGE'") != NULL;
+}
+
+/* Copies the HDU's non-structural cards into img->hdr and its EXTNAME. */
+static ae_status read_cards(fitsfile *f, ae_image *img, const char *path) {
+    int status = 0, nkeys = 0, compressed = fits_is_compressed_image(f, &status);
+    if (fits_get_hdrspace(f, &nkeys, NULL, &status)) return ae_fits_error(status, path, "reading the header");
+    char card[FLEN_CARD];
+    for (int k = 1; k <= nkeys; k++) {
+        if (fits_read_record(f, k, card, &status))
+            return ae_fits_error(status, path, "reading a header card");
+        if (ae_fits_card_is_structural(card, compressed)) continue;
+        ae_status st = ae_header_append(&img->hdr, card);
+        if (st) return st;
+        if (key_is(card, "EXTNAME")) {
+            char val[FLEN_VALUE] = "";
+            if (fits_read_key(f, TSTRING, "EXTNAME", val, NULL, &status) == 0)
+                snprintf(img->extname, sizeof img->extname, "%s", val);
+            status = 0;
+            fits_clear_errmsg();
+        }
+    }
+    return AE_OK;
+}
+
+/* Moves to the first HDU holding an image with NAXIS >= 2. */
+static ae_status find_image_hdu(fitsfile *f, const char *path) {
+    for (int hdu = 1;; hdu++) {
+        int status = 0, type = 0, naxis = 0;
+        if (fits_movabs_hdu(f, hdu, &type, &status)) {
+            if (status == END_OF_FILE && hdu > 1) {
+                fits_clear_errmsg();
+                return ae_error_set(AE_ERR_FORMAT, "%s: no HDU holds an image (NAXIS >= 2)", path);
+            }
+            return ae_fits_error(status, path, "moving to the next HDU");
+        }
+        if (type != IMAGE_HDU) continue;
+        if (fits_get_img_dim(f, &naxis, &status)) return ae_fits_error(status, path, "reading NAXIS");
+        if (naxis >= 2) return AE_OK;
+    }
+}
+
+/* Checks the current HDU's geometry and returns its w, h, c. */
+static ae_status check_geometry(fitsfile *f, const char *path, LONGLONG filesize, int *w, int *h, int *c,
+                                int *bitpix) {
+    int status = 0, naxis = 0, type = 0, hdu = 0;
+    fits_get_hdu_num(f, &hdu);
+    if (fits_get_hdu_type(f, &type, &status)) return ae_fits_error(status, path, "reading the HDU type");
+    if (type != IMAGE_HDU)
+        return ae_error_set(AE_ERR_UNSUPPORTED, "%s: HDU %d is a table, not an image", path, hdu - 1);
+    if (fits_get_img_dim(f, &naxis, &status)) return ae_fits_error(status, path, "reading NAXIS");
+    if (naxis < 2)
+        return ae_error_set(AE_ERR_FORMAT, "%s: HDU %d holds no 2-D image (NAXIS=%d)", path, hdu - 1, naxis);
+    if (naxis > 3)
+        return ae_error_set(AE_ERR_UNSUPPORTED, "%s: NAXIS=%d: only 2-D images and 3-plane cubes are supported",
+                            path, naxis);
+    LONGLONG nx[3] = {1, 1, 1};
+    if (fits_get_img_paramll(f, 3, bitpix, &naxis, nx, &status))
+        return ae_fits_error(status, path, "reading the image size");
+    for (int i = 0; i < naxis; i++)
+        if (nx[i] <= 0)
+            return ae_error_set(AE_ERR_FORMAT, "%s: NAXIS%d=%lld: the image is empty", path, i + 1, nx[i]);
+    if (nx[0] > AE_MAX_DIM || nx[1] > AE_MAX_DIM)
+        return ae_error_set(AE_ERR_UNSUPPORTED, "%s: image is %lld x %lld pixels; the largest side accepted is %d",
+                            path, nx[0], nx[1], AE_MAX_DIM);
+    if (nx[2] != 1 && nx[2] != 3)
+        return ae_error_set(AE_ERR_UNSUPPORTED, "%s: NAXIS3=%lld: only cubes of 1 or 3 planes are supported",
+                            path, nx[2]);
+    size_t npix, bytes;
+    if (ae_mul3_size((size_t)nx[0], (size_t)nx[1], (size_t)nx[2], &npix) || npix > AE_MAX_PIXELS ||
+        ae_mul_size(npix, (size_t)abs(*bitpix) / 8, &bytes))
+        return ae_error_set(AE_ERR_UNSUPPORTED, "%s: %lld x %lld x %lld values exceed the limit of %llu", path,
+                            nx[0], nx[1], nx[2], (unsigned long long)AE_MAX_PIXELS);
+    LONGLONG head = 0, data = 0, end = 0;
+    int compressed = fits_is_compressed_image(f, &status);
+    if (fits_get_hduaddrll(f, &head, &data, &end, &status))
+        return ae_fits_error(status, path, "locating the data");
+    if (!compressed && filesize >= data && (LONGLONG)bytes > filesize - data)
+        return ae_error_set(AE_ERR_FORMAT,
+                            "%s: file is truncated: the header declares %zu bytes of pixel data but only %lld follow",
+                            path, bytes, filesize - data);
+    LONGLONG limit = filesize > FZ_MIN_LIMIT / FZ_MAX_RATIO ? filesize * FZ_MAX_RATIO : FZ_MIN_LIMIT;
+    if (compressed && (LONGLONG)bytes > limit)
+        return ae_error_set(AE_ERR_FORMAT, "%s: compressed HDU claims %zu bytes of pixels from a %lld-byte file",
+                            path, bytes, filesize);
+    *w = (int)nx[0], *h = (int)nx[1], *c = (int)nx[2];
+    return AE_OK;
+}
+
+static void flip_rows(ae_image *img) {
+    size_t w = (size_t)img->w;
+    for (int ch = 0; ch < img->c; ch++) {
+        float *p = ae_image_plane(img, ch);
+        for (int y = 0, z = img->h - 1; y < z; y++, z--) {
+            float *a = p + (size_t)y * w, *b = p + (size_t)z * w;
+            for (size_t x = 0; x < w; x++) {
+                float t = a[x];
+                a[x] = b[x];
+                b[x] = t;
+            }
+        }
+    }
+}
+
+/* Reads the current HDU (or the first image HDU unless `explicit_hdu`). */
+static ae_status load_open(fitsfile *f, ae_image **out, const char *path, int explicit_hdu) {
+    ae_status st = explicit_hdu ? AE_OK : find_image_hdu(f, path);
+    if (st) return st;
+    int w, h, c, bitpix, status = 0, equiv = 0, anynul = 0;
+    LONGLONG filesize = f->Fptr->logfilesize;
+    st = check_geometry(f, path, filesize, &w, &h, &c, &bitpix);
+    if (st) return st;
+    if (fits_get_img_equivtype(f, &equiv, &status)) return ae_fits_error(status, path, "reading BZERO/BSCALE");
+    ae_image *img;
+    st = ae_image_create(&img, w, h, c);
+    if (st) {
+        ae_error_prefix("%s", path);
+        return st;
+    }
+    float nul = NAN;
+    LONGLONG first[3] = {1, 1, 1};
+    fits_read_pixll(f, TFLOAT, first, (LONGLONG)ae_image_npix(img) * c, &nul, img->data, &anynul, &status);
+    if (status == NUM_OVERFLOW) { /* float64 beyond float32 range: clipped to +-FLT_MAX */
+        status = 0;
+        fits_clear_errmsg();
+    }
+    if (status) {
+        ae_image_free(img);
+        return ae_fits_error(status, path, "reading the pixels");
+    }
+    flip_rows(img);
+    img->range = AE_RANGE_LINEAR;
+    img->src_format = AE_FMT_FITS;
+    img->src_bitdepth = bitpix;
+    img->src_unsigned = equiv == USHORT_IMG || equiv == ULONG_IMG || equiv == ULONGLONG_IMG;
+    st = read_cards(f, img, path);
+    if (st) {
+        ae_image_free(img);
+        return st;
+    }
+    *out = img;
+    return AE_OK;
+}
+
+/* FITS starts with "SIMPLE  ="; cfitsio also opens gzip/compress/bzip2-ed files. */
+static ae_status check_magic(const unsigned char *p, size_t n, const char *path) {
+    if (n == 0) return ae_error_set(AE_ERR_FORMAT, "%s: file is empty (0 bytes), not a FITS file", path);
+    if (n >= 9 && memcmp(p, "SIMPLE  =", 9) == 0) return AE_OK;
+    if (n >= 3 && p[0] == 0x1f && (p[1] == 0x8b || p[1] == 0x9d)) return AE_OK;
+    if (n >= 3 && memcmp(p, "BZh", 3) == 0) return AE_OK;
+    return ae_error_set(AE_ERR_FORMAT, "%s: not a FITS file (it does not start with \"SIMPLE  =\")", path);
+}
+
+static ae_status check_file(const char *file, const char *path) {
+    struct stat sb;
+    if (stat(file, &sb) != 0) return ae_error_set(AE_ERR_IO, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) return ae_error_set(AE_ERR_IO, "%s: is a directory", path);
+    FILE *fp = fopen(file, "rb");
+    if (!fp) return ae_error_set(AE_ERR_IO, "%s: %s", path, strerror(errno));
+    unsigned char head[16];
+    size_t n = fread(head, 1, sizeof head, fp);
+    fclose(fp);
+    return check_magic(head, n, path);
+}
+
+ae_status ae_fits_load(ae_image **out, const char *path) {
+    *out = NULL;
+    if (!path || !*path) return ae_error_set(AE_ERR_ARG, "ae_fits_load: empty file name");
+    struct stat sb;
+    int explicit_hdu = 0;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        /* maybe "file.fits[N]": check the file part first for a clear message */
+        char base[4096];
+        snprintf(base, sizeof base, "%s", path);
+        char *lb = strrchr(base, '[');
+        size_t n = strlen(base);
+        if (lb && lb != base && n > 0 && base[n - 1] == ']') {
+            *lb = '\0';
+            explicit_hdu = 1;
+        }
+        ae_status st = check_file(base, path);
+        if (st) return st;
+    } else {
+        ae_status st = check_file(path, path);
+        if (st) return st;
+    }
+    fitsfile *f = NULL;
+    int status = 0;
+    if (explicit_hdu)
+        fits_open_file(&f, path, READONLY, &status);
+    else
+        fits_open_diskfile(&f, path, READONLY, &status);
+    if (status) return ae_fits_error(status, path, "opening");
+    ae_status st = load_open(f, out, path, explicit_hdu);
+    status = 0;
+    fits_close_file(f, &status);
+    fits_clear_errmsg();
+    return st;
+}
+
+ae_status ae_fits_load_mem(ae_image **out, const void *buf, size_t len, const char *name) {
+    *out = NULL;
+    if (!name) name = "(memory)";
+    if (!buf && len) return ae_error_set(AE_ERR_ARG, "%s: NULL buffer", name);
+    ae_status st = check_magic(buf, len, name);
+    if (st) return st;
+    void *copy = ae_malloc(len, name); /* cfitsio wants a buffer it may own */
+    if (!copy) return AE_ERR_NOMEM;
+    memcpy(copy, buf, len);
+    size_t size = len;
+    fitsfile *f = NULL;
+    int status = 0;
+    fits_open_memfile(&f, name, READONLY, &copy, &size, 0, NULL, &status);
+    if (status) {
+        free(copy);
+        return ae_fits_error(status, name, "opening");
+    }
+    st = load_open(f, out, name, 0);
+    status = 0;
+    fits_close_file(f, &status);
+    fits_clear_errmsg();
+    free(copy);
+    return st;
+}
