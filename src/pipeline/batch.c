@@ -451,14 +451,13 @@ static ae_status process_loaded(run_state *rs, const ae_batch_item *it, const ae
     ae_image *out = NULL;
     ae_status st = rs->fn(rs->user, in, &out, &save, &ctx, res);
     if (st == AE_OK && !out) st = ae_error_set(AE_ERR_ARG, "no output image produced");
-    if (st == AE_OK && out->range == AE_RANGE_LINEAR && is_display_format(it->out) &&
-        o->stretch != AE_STRETCH_NONE) {
+    if (st == AE_OK && out->range == AE_RANGE_LINEAR && is_display_format(it->out)) {
+        /* --stretch none: the values are taken as display values (clipped to [0,1]) */
         ae_stretch s;
-        st = ae_stretch_fit(&s, out, o->stretch);
-        if (st == AE_OK) {
-            ae_stretch_apply(&s, out);
-            out->range = AE_RANGE_DISPLAY;
-        }
+        if (o->stretch != AE_STRETCH_NONE) st = ae_stretch_fit(&s, out, o->stretch);
+        if (st == AE_OK && o->stretch != AE_STRETCH_NONE) ae_stretch_apply(&s, out);
+        if (st == AE_OK) out->range = AE_RANGE_DISPLAY;
+        if (st == AE_OK) ae_result_json(res, "\"stretch\": \"%s\"", ae_stretch_name(o->stretch));
     }
     if (st == AE_OK) st = ae_output_make_parent(it->out);
     if (st == AE_OK) st = ae_output_write_image_opts(out, it->out, it->path, &save);

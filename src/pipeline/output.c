@@ -125,11 +125,24 @@ static ae_status check_protect(const char *path, const char *protect) {
     return AE_OK;
 }
 
+/* Writers name the file they were given; users should see the final name. */
+static void message_temp_to_final(const char *tmp, const char *path) {
+    const char *m = ae_error_message();
+    const char *at = strstr(m, tmp);
+    if (!at) return;
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - m), m, path, at + strlen(tmp));
+    ae_error_set(AE_ERR_IO, "%s", buf);
+}
+
 /* Renames tmp over path, or removes tmp; returns st unchanged when not AE_OK. */
 static ae_status finish_temp(ae_status st, const char *tmp, const char *path, int slot) {
     if (st == AE_OK && rename(tmp, path) != 0)
         st = ae_error_set(AE_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (st != AE_OK) unlink(tmp);
+    if (st != AE_OK) {
+        unlink(tmp);
+        message_temp_to_final(tmp, path);
+    }
     temp_unregister(slot);
     return st;
 }
