@@ -1,5 +1,6 @@
 /* status.c - thread-local error messages and checked allocation. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
