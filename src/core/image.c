@@ -242,15 +242,15 @@ ae_status ae_header_set_int(ae_header *h, const char *key, long v, const char *c
 
 ae_status ae_header_set_string(ae_header *h, const char *key, const char *v, const char *comment) {
     char val[CARD_LEN + 8];
-    size_t o = 0;
+    size_t o = 0, chars = 0;
     val[o++] = '\'';
-    for (const char *p = v; *p; p++) {
+    for (const char *p = v; *p; p++, chars++) {
         if (o + 3 > 70) /* 80 - "KEY     = " */
             return ae_error_set(AE_ERR_ARG, "FITS keyword %s: string value too long: '%s'", key, v);
         if (*p == '\'') val[o++] = '\'';
         val[o++] = *p;
     }
-    while (o < 9) val[o++] = ' '; /* strings are at least 8 characters */
+    for (; chars < 8; chars++) val[o++] = ' '; /* strings are at least 8 characters */
     val[o++] = '\'';
     val[o] = '\0';
     char padded[CARD_LEN + 8];

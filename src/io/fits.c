@@ -187,7 +187,7 @@ static void flip_rows(ae_image *img) {
 static ae_status load_open(fitsfile *f, ae_image **out, const char *path, int explicit_hdu) {
     ae_status st = explicit_hdu ? AE_OK : find_image_hdu(f, path);
     if (st) return st;
-    int w, h, c, bitpix, status = 0, equiv = 0, anynul = 0;
+    int w = 0, h = 0, c = 0, bitpix = 0, status = 0, equiv = 0, anynul = 0;
     LONGLONG filesize = f->Fptr->logfilesize;
     st = check_geometry(f, path, filesize, &w, &h, &c, &bitpix);
     if (st) return st;

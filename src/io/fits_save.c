@@ -194,7 +194,7 @@ static ae_status write_hdu(fitsfile *f, const ae_image *img, int bitpix, int com
     if (!is_ext && !compress) drop_auto_comments(f);
     st = write_keys(f, img, &e, is_ext, path);
     if (st) return st;
-    void *buf;
+    void *buf = NULL;
     st = convert(img, &e, &buf, path);
     if (st) return st;
     LONGLONG first[3] = {1, 1, 1}, n = (LONGLONG)ae_image_npix(img) * img->c;
