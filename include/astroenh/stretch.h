@@ -29,7 +29,9 @@ typedef struct {
 ae_status ae_stretch_fit(ae_stretch *s, const ae_image *img, ae_stretch_kind kind);
 void ae_stretch_apply(const ae_stretch *s, ae_image *img);   /* in place -> [0,1] */
 void ae_stretch_invert(const ae_stretch *s, ae_image *img);  /* in place -> linear */
-ae_stretch_kind ae_stretch_parse(const char *name);          /* "linear"|"asinh"|"auto"|"mtf"|"none" */
+/* "linear"|"asinh"|"auto"|"mtf"|"none" (case-insensitive; auto = mtf);
+ * (ae_stretch_kind)-1 for anything else. */
+ae_stretch_kind ae_stretch_parse(const char *name);
 const char *ae_stretch_name(ae_stretch_kind k);
 
 /* Median and MAD of the finite values of n floats (copies; O(n)). */
