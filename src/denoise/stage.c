@@ -1,0 +1,347 @@
+/* stage.c - `astroenh denoise`: artifact removal and edge-preserving smoothing.
+ *
+ * Order per image, in the image's own units (linear FITS stays linear):
+ * noise sigma per channel (noise.c); with --method artifacts|all, detect
+ * compact artifacts (detect.c, points.c) and inpaint them (inpaint.c), plus
+ * the NaN pixels when --fill-nan; with --method bilateral|all, the bilateral
+ * filter (bilateral.c) with range sigma = strength * (--sigma-r, or 2 x the
+ * noise sigma). Side outputs: --mask-out (PNG/FITS by extension) and
+ * --catalog (FITS binary table for .fits/.fit/.fts names, CSV otherwise).
+ * A "{}" in either name is replaced by the output file's stem, for batches.
+ */
+#include <errno.h>
+#include <fitsio.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "astroenh/batch.h"
+#include "astroenh/denoise.h"
+#include "astroenh/io.h"
+#include "astroenh/stage.h"
+
+enum { M_BILATERAL = 1, M_ARTIFACTS = 2, M_ALL = 3 };
+
+typedef struct {
+    int method;
+    float strength, sigma_s, sigma_r, threshold;
+    int fill_nan, texture;
+    const char *mask_out, *catalog;
+} denoise_opts;
+
+static void opts_init(void *p) {
+    denoise_opts *o = p;
+    memset(o, 0, sizeof *o);
+    o->method = M_ALL;
+    o->strength = 1.0f;
+    o->sigma_s = 2.0f;
+    o->sigma_r = 0.0f; /* 0: from the noise */
+    o->threshold = 5.0f;
+    o->texture = 1;
+}
+
+/* Matches `--name value` or `--name=value` at argv[i]; returns entries used
+ * (0: not this option, -1: missing value, message set). */
+static int opt_value(int argc, char **argv, int i, const char *name, const char **v) {
+    size_t n = strlen(name);
+    if (strncmp(argv[i], name, n)) return 0;
+    if (argv[i][n] == '=') {
+        *v = argv[i] + n + 1;
+        return 1;
+    }
+    if (argv[i][n]) return 0;
+    if (i + 1 >= argc) return ae_error_set(AE_ERR_ARG, "option %s needs a value", name), -1;
+    *v = argv[i + 1];
+    return 2;
+}
+
+static int parse_float(const char *name, const char *v, float lo, float hi, float *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= lo && x <= hi)) {
+        ae_error_set(AE_ERR_ARG, "bad value '%s' for %s (a number in [%g, %g])", v, name, lo, hi);
+        return -1;
+    }
+    *out = (float)x;
+    return 0;
+}
+
+static int parse_opt(void *p, int argc, char **argv, int i) {
+    denoise_opts *o = p;
+    const char *v = NULL;
+    int n;
+    if (!strcmp(argv[i], "--fill-nan")) return o->fill_nan = 1, 1;
+    if (!strcmp(argv[i], "--no-texture")) return o->texture = 0, 1;
+    if ((n = opt_value(argc, argv, i, "--method", &v)) != 0) {
+        if (n < 0) return -1;
+        if (!strcmp(v, "bilateral")) o->method = M_BILATERAL;
+        else if (!strcmp(v, "artifacts")) o->method = M_ARTIFACTS;
+        else if (!strcmp(v, "all")) o->method = M_ALL;
+        else return ae_error_set(AE_ERR_ARG, "bad value '%s' for --method (bilateral, artifacts or all)", v), -1;
+        return n;
+    }
+    struct { const char *name; float *dst, lo, hi; } num[] = {
+        {"--strength", &o->strength, 0.0f, 100.0f}, {"--sigma-s", &o->sigma_s, 0.1f, 50.0f},
+        {"--sigma-r", &o->sigma_r, 0.0f, 3e38f},     {"--threshold", &o->threshold, 1.0f, 1000.0f}};
+    for (size_t k = 0; k < sizeof num / sizeof *num; k++)
+        if ((n = opt_value(argc, argv, i, num[k].name, &v)) != 0)
+            return n < 0 || parse_float(num[k].name, v, num[k].lo, num[k].hi, num[k].dst) ? -1 : n;
+    if ((n = opt_value(argc, argv, i, "--mask-out", &v)) != 0) return n > 0 ? (o->mask_out = v, n) : -1;
+    if ((n = opt_value(argc, argv, i, "--catalog", &v)) != 0) return n > 0 ? (o->catalog = v, n) : -1;
+    return 0;
+}
+
+static ae_status prepare(void *p, const ae_global_opts *g, void **state) {
+    denoise_opts *o = p;
+    *state = NULL;
+    if ((o->mask_out || o->catalog) && !(o->method & M_ARTIFACTS))
+        return ae_error_set(AE_ERR_ARG, "--mask-out and --catalog need --method artifacts or all");
+    return AE_OK;
+}
+
+/* Noise sigma per channel, floored at the quantisation step of integer
+ * sources (and at 1e-6 of the data range) so flat images do not give 0. */
+static ae_status channel_sigmas(const ae_image *in, float *sig) {
+    size_t hw = ae_image_npix(in);
+    for (int ch = 0; ch < in->c; ch++) {
+        const float *p = ae_image_plane(in, ch);
+        ae_status st = ae_noise_sigma(p, in->h, in->w, &sig[ch]);
+        if (st != AE_OK) return st;
+        float lo = INFINITY, hi = -INFINITY;
+        for (size_t q = 0; q < hw; q++)
+            if (isfinite(p[q])) lo = fminf(lo, p[q]), hi = fmaxf(hi, p[q]);
+        float fl = hi > lo ? 1e-6f * (hi - lo) : 1e-6f;
+        if (in->range == AE_RANGE_DISPLAY && in->src_bitdepth == 8) fl = fmaxf(fl, 1.0f / 255.0f / 3.4641f);
+        if (in->range == AE_RANGE_DISPLAY && in->src_bitdepth == 16) fl = fmaxf(fl, 1.0f / 65535.0f / 3.4641f);
+        if (!(sig[ch] > fl)) sig[ch] = fl;
+    }
+    return AE_OK;
+}
+
+/* ---- side outputs ---- */
+
+/* `pattern` with "{}" replaced by the stem of out_path. Caller frees. */
+static char *side_path(const char *pattern, const char *out_path) {
+    const char *brace = strstr(pattern, "{}");
+    if (!brace) return strdup(pattern);
+    const char *slash = strrchr(out_path, '/'), *base = slash ? slash + 1 : out_path;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    size_t n = strlen(pattern) + stem + 1;
+    char *s = malloc(n);
+    if (s) snprintf(s, n, "%.*s%.*s%s", (int)(brace - pattern), pattern, (int)stem, base, brace + 2);
+    return s;
+}
+
+static ae_status write_mask(const uint8_t *mask, const ae_image *in, const char *path, const char *protect) {
+    ae_image *m = NULL;
+    ae_status st = ae_image_create(&m, in->w, in->h, 1);
+    if (st != AE_OK) return st;
+    size_t hw = ae_image_npix(in);
+    for (size_t q = 0; q < hw; q++) m->data[q] = mask[q] ? 1.0f : 0.0f;
+    m->range = AE_RANGE_DISPLAY;
+    m->src_bitdepth = 8;
+    m->src_format = ae_format_from_path(path);
+    st = ae_output_write_image(m, path, protect);
+    ae_image_free(m);
+    return st;
+}
+
+static ae_status write_csv(const ae_detections *d, const char *path, const char *protect) {
+    size_t cap = 128 + d->n * 128, len = 0;
+    char *t = ae_malloc(cap, "catalogue text");
+    if (!t) return AE_ERR_NOMEM;
+    len += (size_t)snprintf(t, cap, "x,y,scale,peak,flux,snr,radius,kind\n");
+    for (size_t k = 0; k < d->n && len < cap; k++) {
+        const ae_detection *e = &d->items[k];
+        len += (size_t)snprintf(t + len, cap - len, "%.2f,%.2f,%.2f,%.6g,%.6g,%.2f,%.2f,%s\n", e->x, e->y, e->scale,
+                                e->peak, e->flux, e->snr, e->radius, ae_art_kind_name(e->kind));
+    }
+    ae_status st = ae_output_write_text(t, len < cap ? len : cap - 1, path, protect);
+    free(t);
+    return st;
+}
+
+/* cfitsio's status to ours, naming the file. */
+static ae_status fits_fail(int status, const char *path) {
+    char msg[FLEN_STATUS];
+    fits_get_errstatus(status, msg);
+    return ae_error_set(AE_ERR_IO, "%s: cannot write catalogue: %s", path, msg);
+}
+
+static ae_status write_fits_table(const ae_detections *d, const char *path, const char *protect) {
+    if (protect && ae_path_same_file(path, protect))
+        return ae_error_set(AE_ERR_ARG, "%s: the catalogue would overwrite the input", path);
+    char *tmp = ae_output_temp_path(path);
+    if (!tmp) return AE_ERR_NOMEM;
+    char *ttype[] = {"X", "Y", "SCALE", "PEAK", "FLUX", "SNR", "RADIUS", "KIND"};
+    char *tform[] = {"1E", "1E", "1E", "1E", "1E", "1E", "1E", "12A"};
+    char *tunit[] = {"pix", "pix", "pix", "", "", "sigma", "pix", ""};
+    fitsfile *f = NULL;
+    int status = 0;
+    char name[4096];
+    snprintf(name, sizeof name, "!%s", tmp);
+    fits_create_file(&f, name, &status);
+    fits_create_tbl(f, BINARY_TBL, (LONGLONG)d->n, 8, ttype, tform, tunit, "DETECTIONS", &status);
+    fits_write_key_str(f, "ORIGIN", "astroenh denoise", "x, y: 0-based pixel, top row first", &status);
+    for (size_t k = 0; k < d->n && !status; k++) {
+        const ae_detection *e = &d->items[k];
+        float v[7] = {e->x, e->y, e->scale, e->peak, e->flux, e->snr, e->radius};
+        for (int col = 0; col < 7; col++) fits_write_col(f, TFLOAT, col + 1, (LONGLONG)k + 1, 1, 1, &v[col], &status);
+        char *kind = (char *)ae_art_kind_name(e->kind);
+        fits_write_col(f, TSTRING, 8, (LONGLONG)k + 1, 1, 1, &kind, &status);
+    }
+    int cst = 0;
+    if (f) fits_close_file(f, &cst);
+    ae_status st = AE_OK;
+    if (status || cst) st = fits_fail(status ? status : cst, path);
+    else if (rename(tmp, path) != 0) st = ae_error_set(AE_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (st != AE_OK) unlink(tmp);
+    free(tmp);
+    return st;
+}
+
+static ae_status write_catalog(const ae_detections *d, const char *path, const char *protect) {
+    if (ae_format_from_path(path) == AE_FMT_FITS) return write_fits_table(d, path, protect);
+    return write_csv(d, path, protect);
+}
+
+/* ---- the run ---- */
+
+static ae_status remove_artifacts(const denoise_opts *o, const ae_global_opts *g, const ae_image *in, ae_image *out,
+                                  const float *sig, ae_detections *dets, uint8_t *mask) {
+    ae_detect_opts dop;
+    ae_detect_opts_default(&dop);
+    dop.threshold = o->threshold;
+    for (int ch = 0; ch < in->c; ch++) dop.sigma[ch] = sig[ch];
+    ae_status st = ae_detect_artifacts(in->data, in->c, in->h, in->w, &dop, dets, mask);
+    if (st != AE_OK) return st;
+    size_t hw = ae_image_npix(in);
+    if (o->fill_nan)
+        for (size_t q = 0; q < hw; q++)
+            for (int ch = 0; ch < in->c; ch++)
+                if (isnan(in->data[ch * hw + q])) mask[q] = 1;
+    ae_inpaint_opts iop;
+    ae_inpaint_opts_default(&iop);
+    iop.texture = o->texture;
+    if (g) iop.seed ^= g->seed;
+    return ae_inpaint(out->data, in->c, in->h, in->w, mask, &iop);
+}
+
+static ae_status smooth(const denoise_opts *o, ae_image *out, const float *sig, float *sr) {
+    for (int ch = 0; ch < out->c; ch++) sr[ch] = o->strength * (o->sigma_r > 0 ? o->sigma_r : 2.0f * sig[ch]);
+    if (!(o->strength > 0)) return AE_OK;
+    size_t n = (size_t)out->c * ae_image_npix(out);
+    float *src = ae_malloc(n * sizeof *src, "bilateral input");
+    if (!src) return AE_ERR_NOMEM;
+    memcpy(src, out->data, n * sizeof *src);
+    ae_status st = ae_bilateral(out->data, src, out->c, out->h, out->w, o->sigma_s, sr, 0);
+    free(src);
+    return st;
+}
+
+static ae_status side_outputs(const denoise_opts *o, const ae_image *in, const ae_stage_ctx *ctx,
+                              const ae_detections *dets, const uint8_t *mask) {
+    ae_status st = AE_OK;
+    const char *out_path = ctx && ctx->out_path ? ctx->out_path : "out";
+    const char *protect = ctx ? ctx->in_path : NULL;
+    if (o->mask_out) {
+        char *p = side_path(o->mask_out, out_path);
+        st = p ? write_mask(mask, in, p, protect) : ae_error_set(AE_ERR_NOMEM, "out of memory");
+        free(p);
+    }
+    if (st == AE_OK && o->catalog) {
+        char *p = side_path(o->catalog, out_path);
+        st = p ? write_catalog(dets, p, protect) : ae_error_set(AE_ERR_NOMEM, "out of memory");
+        free(p);
+    }
+    return st;
+}
+
+static void report(const denoise_opts *o, const ae_image *in, const float *sig, const float *sr,
+                   const ae_detections *d, size_t masked, ae_result *res) {
+    static const char *mnames[] = {"", "bilateral", "artifacts", "all"};
+    char sigs[96] = "", srs[96] = "";
+    for (int ch = 0; ch < in->c; ch++) {
+        size_t a = strlen(sigs), b = strlen(srs);
+        snprintf(sigs + a, sizeof sigs - a, "%s%.4g", ch ? "," : "", sig[ch]);
+        snprintf(srs + b, sizeof srs - b, "%s%.4g", ch ? "," : "", sr[ch]);
+    }
+    ae_result_json(res, "\"method\": \"%s\"", mnames[o->method]);
+    ae_result_json(res, "\"noise_sigma\": [%s]", sigs);
+    if (o->method & M_BILATERAL) ae_result_json(res, "\"sigma_s\": %.3g, \"sigma_r\": [%s]", o->sigma_s, srs);
+    if (o->method & M_ARTIFACTS) {
+        ae_result_json(res, "\"detections\": {\"star\": %zu, \"red_dot\": %zu, \"blue_dot\": %zu, "
+                            "\"hot_pixel\": %zu, \"cosmic_ray\": %zu}, \"masked_pixels\": %zu",
+                       d->count[AE_ART_STAR], d->count[AE_ART_RED_DOT], d->count[AE_ART_BLUE_DOT],
+                       d->count[AE_ART_HOT_PIXEL], d->count[AE_ART_COSMIC_RAY], masked);
+        if (d->core_r > 0)
+            ae_result_json(res, "\"protected_core\": [%.1f, %.1f, %.1f]", d->core_x, d->core_y, d->core_r);
+    }
+    snprintf(res->history, sizeof res->history, "method=%s noise_sigma=%s", mnames[o->method], sigs);
+    size_t n = strlen(res->history);
+    if (o->method & M_BILATERAL)
+        n += (size_t)snprintf(res->history + n, sizeof res->history - n, " sigma_s=%.3g sigma_r=%s strength=%.3g",
+                              o->sigma_s, srs, o->strength);
+    if ((o->method & M_ARTIFACTS) && n < sizeof res->history)
+        snprintf(res->history + n, sizeof res->history - n,
+                 " threshold=%.3g detections=%zu (star %zu red %zu blue %zu hot %zu cr %zu)%s", o->threshold, d->n,
+                 d->count[AE_ART_STAR], d->count[AE_ART_RED_DOT], d->count[AE_ART_BLUE_DOT],
+                 d->count[AE_ART_HOT_PIXEL], d->count[AE_ART_COSMIC_RAY], o->fill_nan ? " fill_nan" : "");
+}
+
+static ae_status run(void *state, const void *p, const ae_image *in, ae_image **out, const ae_stage_ctx *ctx,
+                     ae_result *res) {
+    const denoise_opts *o = p;
+    *out = NULL;
+    if (in->c != 1 && in->c != 3)
+        return ae_error_set(AE_ERR_UNSUPPORTED, "denoise: %d channels (1 or 3 supported)", in->c);
+    float sig[3] = {0, 0, 0}, sr[3] = {0, 0, 0};
+    ae_image *img = NULL;
+    ae_detections dets = {0};
+    uint8_t *mask = NULL;
+    size_t masked = 0, hw = ae_image_npix(in);
+    ae_status st = channel_sigmas(in, sig);
+    if (st == AE_OK) st = ae_image_clone(&img, in);
+    if (st == AE_OK && (o->method & M_ARTIFACTS)) {
+        mask = ae_calloc(hw, 1, "artifact mask");
+        st = mask ? remove_artifacts(o, ctx ? ctx->g : NULL, in, img, sig, &dets, mask) : AE_ERR_NOMEM;
+        for (size_t q = 0; st == AE_OK && q < hw; q++) masked += mask[q] != 0;
+    }
+    if (st == AE_OK && (o->method & M_BILATERAL)) st = smooth(o, img, sig, sr);
+    if (st == AE_OK && mask) st = side_outputs(o, in, ctx, &dets, mask);
+    if (st == AE_OK) report(o, in, sig, sr, &dets, masked, res);
+    free(mask);
+    ae_detections_free(&dets);
+    if (st != AE_OK) {
+        ae_image_free(img);
+        return st;
+    }
+    *out = img;
+    return AE_OK;
+}
+
+static const char options_help[] =
+    "  --method M        bilateral | artifacts | all (default all: remove artifacts, then smooth)\n"
+    "  --strength K      scales the bilateral range sigma (default 1; 0 = no smoothing)\n"
+    "  --sigma-s PX      bilateral spatial sigma in pixels (default 2)\n"
+    "  --sigma-r V       bilateral range sigma in data units (default 2 x measured noise sigma)\n"
+    "  --threshold K     detection significance in noise sigmas (default 5)\n"
+    "  --fill-nan        inpaint NaN (blank) pixels too (default: they stay NaN)\n"
+    "  --no-texture      fill holes smoothly, without noise matched to their surroundings\n"
+    "  --mask-out FILE   write the artifact mask (PNG or FITS by extension; {} = output stem)\n"
+    "  --catalog FILE    write the detections: FITS table for .fits names, CSV otherwise\n";
+
+const ae_stage_def ae_stage_denoise = {
+    .name = "denoise",
+    .summary = "remove hot pixels, cosmic rays, stars/dots (inpainting) and smooth noise (bilateral)",
+    .options_help = options_help,
+    .opts_size = sizeof(denoise_opts),
+    .opts_init = opts_init,
+    .parse_opt = parse_opt,
+    .prepare = prepare,
+    .run = run,
+    .release = NULL,
+};
