@@ -1,0 +1,69 @@
+/* backend.c - picks a backend by name and sets the thread counts.
+ *
+ * CUDA hook: builds with AE_HAVE_CUDA link src/backend/cuda.c, which defines
+ * ae_backend_cuda_create(); it is called once, on the first request for
+ * "cuda" or "auto", and the table lives until exit. Without AE_HAVE_CUDA,
+ * "cuda" is AE_ERR_UNAVAILABLE and "auto" is the CPU.
+ */
+#include <cblas.h>
+#include <omp.h>
+#include <string.h>
+#include "astroenh/backend.h"
+
+static const char *const g_op_names[AE_OP_COUNT] = {
+    "conv2d", "conv_transpose2d", "linear", "batchnorm", "groupnorm", "instancenorm",
+    "activation", "add", "mul", "scale_shift", "concat", "upsample", "pool", "pixel_shuffle",
+    "attention", "noise_embed", "copy",
+};
+
+const char *ae_op_name(ae_op op) { return op >= 0 && op < AE_OP_COUNT ? g_op_names[op] : "?"; }
+
+#ifdef AE_HAVE_CUDA
+static ae_status cuda_get(const ae_backend **out) {
+    static ae_backend *be;
+    static ae_status st = AE_OK;
+    static char msg[512];
+    static int tried;
+#pragma omp critical(ae_backend_cuda)
+    if (!tried) {
+        tried = 1;
+        st = ae_backend_cuda_create(&be);
+        if (st) strncpy(msg, ae_error_message(), sizeof msg - 1);
+    }
+    if (st) return ae_error_set(st, "%s", msg);
+    *out = be;
+    return AE_OK;
+}
+#else
+static ae_status cuda_get(const ae_backend **out) {
+    (void)out;
+    return ae_error_set(AE_ERR_UNAVAILABLE, "CUDA backend not built");
+}
+#endif
+
+ae_status ae_backend_get(const char *name, const ae_backend **out) {
+    if (!name || !out) return ae_error_set(AE_ERR_ARG, "backend: no name given");
+    if (!strcmp(name, "cpu")) {
+        *out = ae_backend_cpu();
+        return AE_OK;
+    }
+    if (!strcmp(name, "cuda")) return cuda_get(out);
+    if (!strcmp(name, "auto")) {
+        if (cuda_get(out) == AE_OK) return AE_OK;
+        ae_error_clear();
+        *out = ae_backend_cpu();
+        return AE_OK;
+    }
+    return ae_error_set(AE_ERR_ARG, "unknown device '%s' (expected cpu, cuda or auto)", name);
+}
+
+static int g_threads;
+
+void ae_backend_set_threads(int threads) {
+    if (threads <= 0) threads = omp_get_num_procs();
+    g_threads = threads;
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+}
+
+int ae_backend_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }

@@ -1,0 +1,59 @@
+/* cpu_ops.h - the CPU backend's op implementations (src/nn/), internal.
+ *
+ * Each function has exactly the arguments of its ae_backend table entry
+ * (backend.h documents them); src/backend/cpu.c puts them in the table.
+ * They run on host memory, use OpenMP for their loops and OpenBLAS for
+ * GEMMs (called outside any OpenMP parallel region).
+ */
+#ifndef ASTROENH_NN_CPU_OPS_H
+#define ASTROENH_NN_CPU_OPS_H
+
+#include "astroenh/backend.h"
+
+size_t ae_conv2d_ws_cpu(const ae_backend *be, const ae_conv2d_desc *d, const ae_tensor *x);
+ae_status ae_conv2d_cpu(const ae_backend *be, const ae_conv2d_desc *d, const ae_tensor *x,
+                        const float *w, const float *b, ae_tensor *y, float *ws, size_t ws_bytes);
+size_t ae_conv_transpose2d_ws_cpu(const ae_backend *be, const ae_convT2d_desc *d, const ae_tensor *x);
+ae_status ae_conv_transpose2d_cpu(const ae_backend *be, const ae_convT2d_desc *d, const ae_tensor *x,
+                                  const float *w, const float *b, ae_tensor *y, float *ws,
+                                  size_t ws_bytes);
+ae_status ae_linear_cpu(const ae_backend *be, const ae_tensor *x, const float *w, const float *b,
+                        ae_tensor *y);
+
+ae_status ae_batchnorm_cpu(const ae_backend *be, const ae_tensor *x, const float *mean,
+                           const float *var, const float *gamma, const float *beta, float eps,
+                           ae_tensor *y);
+ae_status ae_groupnorm_cpu(const ae_backend *be, const ae_tensor *x, int groups, const float *gamma,
+                           const float *beta, float eps, ae_tensor *y);
+ae_status ae_instancenorm_cpu(const ae_backend *be, const ae_tensor *x, const float *gamma,
+                              const float *beta, float eps, ae_tensor *y);
+
+ae_status ae_activation_cpu(const ae_backend *be, ae_act kind, float alpha, const ae_tensor *x,
+                            ae_tensor *y);
+ae_status ae_add_cpu(const ae_backend *be, const ae_tensor *a, const ae_tensor *b, ae_tensor *y);
+ae_status ae_mul_cpu(const ae_backend *be, const ae_tensor *a, const ae_tensor *b, ae_tensor *y);
+ae_status ae_scale_shift_cpu(const ae_backend *be, const ae_tensor *x, const ae_tensor *scale,
+                             float scale_bias, const ae_tensor *shift, ae_tensor *y);
+ae_status ae_concat_cpu(const ae_backend *be, const ae_tensor *const *xs, int count, ae_tensor *y);
+ae_status ae_copy_cpu(const ae_backend *be, const ae_tensor *x, ae_tensor *y);
+
+ae_status ae_upsample_cpu(const ae_backend *be, ae_upsample_mode mode, const ae_tensor *x,
+                          ae_tensor *y);
+ae_status ae_pixel_shuffle_cpu(const ae_backend *be, int r, const ae_tensor *x, ae_tensor *y);
+ae_status ae_pool_cpu(const ae_backend *be, const ae_pool_desc *d, const ae_tensor *x, ae_tensor *y);
+
+size_t ae_attention_ws_cpu(const ae_backend *be, const ae_attn_desc *d, const ae_tensor *q);
+ae_status ae_attention_cpu(const ae_backend *be, const ae_attn_desc *d, const ae_tensor *q,
+                           const ae_tensor *k, const ae_tensor *v, ae_tensor *y, float *ws,
+                           size_t ws_bytes);
+ae_status ae_noise_embed_cpu(const ae_backend *be, const float *gamma, ae_tensor *y);
+
+/* Checks shared by ops: AE_ERR_SHAPE "<op>: <what> expected AxBxCxD, got ...". */
+ae_status ae_check_same(const char *op, const ae_tensor *a, const ae_tensor *b);
+
+/* Conv strategy for 3x3-like stride-1 convs, exposed for the benchmark:
+ * 0 = chunked im2col + sgemm (default), 1 = implicit GEMM over kernel taps. */
+void ae_conv2d_cpu_set_strategy(int s);
+int ae_conv2d_cpu_strategy(void);
+
+#endif
