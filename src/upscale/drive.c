@@ -1,0 +1,174 @@
+/* drive.c - runs the SR networks over whole images for the upscale stage.
+ *
+ * Fast net: ae_tile_run over the input with an overlap of twice the
+ * network's receptive radius (so tiling gives the whole-image result), each
+ * channel through the 1-plane network. SR3: the sampler's state x_t is a
+ * global image; at every step eps = UNet(concat(bicubic(LR), x_t), gamma) is
+ * evaluated tile by tile at output resolution and the DDPM/DDIM update is
+ * applied pixelwise, with noise from ae_noise_fill keyed by the global pixel
+ * coordinate, so the noise never depends on the tiling. The arena is planned
+ * for the first tile shape and re-planned when a tile of another shape comes.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "astroenh/tile.h"
+#include "astroenh/upscale.h"
+#include "upscale_internal.h"
+
+#define SR3_TILE_DEFAULT 256 /* output pixels */
+#define SR3_OVERLAP 32
+
+typedef ae_status (*pass_fn)(up_state *s, void *args);
+
+/* Runs pass once for real, planning the arena first if the shape is new. */
+static ae_status with_arena(up_state *s, int h, int w, pass_fn pass, void *args) {
+    ae_status st = AE_OK;
+    if (h != s->plan_h || w != s->plan_w) {
+        if (s->plan_h) ae_arena_replan(s->A);
+        s->plan_h = s->plan_w = 0;
+        st = pass(s, args);
+        if (st == AE_OK) st = ae_arena_commit(s->A);
+        if (st != AE_OK) return st;
+        s->plan_h = h;
+        s->plan_w = w;
+    }
+    ae_arena_reset(s->A);
+    st = pass(s, args);
+    ae_arena_reset(s->A);
+    return st;
+}
+
+/* ---- fast ---- */
+
+typedef struct {
+    const float *in; /* h x w in [-1,1] */
+    float *out;      /* h*s x w*s */
+    int h, w;
+} fast_args;
+
+static ae_status fast_pass(up_state *s, void *p) {
+    fast_args *a = p;
+    ae_tensor x = {0}, y = {0};
+    ae_status st = ae_arena_tensor(s->A, &x, 1, 1, a->h, a->w);
+    if (st == AE_OK) st = ae_arena_tensor(s->A, &y, 1, 1, a->h * s->scale, a->w * s->scale);
+    if (st == AE_OK) st = ae_nn_upload(s->be, s->A, &x, a->in);
+    if (st == AE_OK) st = ae_srfast_forward(&s->fast, s->be, s->A, &x, &y);
+    if (st == AE_OK) st = ae_nn_download(s->be, s->A, &y, a->out);
+    return st;
+}
+
+static ae_status fast_tile(void *ctx, const float *in, int c_in, int h, int w, float *out, int c_out,
+                           int scale) {
+    up_state *s = ctx;
+    size_t n = (size_t)h * w, N = n * scale * scale;
+    float *buf = ae_malloc(n * sizeof *buf, "fast tile");
+    if (!buf) return AE_ERR_NOMEM;
+    ae_status st = AE_OK;
+    for (int ch = 0; ch < c_in && ch < c_out && st == AE_OK; ch++) {
+        for (size_t i = 0; i < n; i++) buf[i] = in[ch * n + i] * 2.0f - 1.0f;
+        fast_args a = {buf, out + ch * N, h, w};
+        st = with_arena(s, h, w, fast_pass, &a);
+        for (size_t i = 0; st == AE_OK && i < N; i++) out[ch * N + i] = (out[ch * N + i] + 1.0f) * 0.5f;
+    }
+    free(buf);
+    return st;
+}
+
+ae_status up_run_fast(up_state *s, const ae_image *disp, ae_image *out) {
+    int overlap = 2 * ae_srfast_radius(&s->fast);
+    int tile = s->tile > 0 ? s->tile : 128;
+    return ae_tile_run(disp, out, s->scale, tile, overlap, fast_tile, s);
+}
+
+/* ---- SR3 ---- */
+
+typedef struct {
+    const float *in; /* 2 x h x w: bicubic LR, x_t */
+    float *eps;      /* h x w */
+    int h, w;
+    float gamma;
+} sr3_args;
+
+static ae_status sr3_pass(up_state *s, void *p) {
+    sr3_args *a = p;
+    ae_tensor x = {0}, y = {0};
+    ae_status st = ae_arena_tensor(s->A, &x, 1, 2, a->h, a->w);
+    if (st == AE_OK) st = ae_arena_tensor(s->A, &y, 1, 1, a->h, a->w);
+    if (st == AE_OK) st = ae_nn_upload(s->be, s->A, &x, a->in);
+    if (st == AE_OK) st = ae_sr3_forward(s->sr3, s->be, s->A, &x, a->gamma, &y);
+    if (st == AE_OK) st = ae_nn_download(s->be, s->A, &y, a->eps);
+    return st;
+}
+
+static inline int reflect(int i, int n) {
+    if (n == 1) return 0;
+    while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;
+    return i;
+}
+
+typedef struct {
+    up_state *s;
+    float gamma;
+} sr3_ctx;
+
+/* in: 2c x h x w ([bicubic c planes][x_t c planes]), out: c x h x w. Pads to
+ * the U-Net's multiple by reflection and crops back. */
+static ae_status sr3_tile(void *ctx, const float *in, int c_in, int h, int w, float *out, int c_out,
+                          int scale) {
+    sr3_ctx *k = ctx;
+    int m = ae_sr3_multiple(k->s->sr3), c = c_out;
+    int ph = (h + m - 1) / m * m, pw = (w + m - 1) / m * m;
+    size_t n = (size_t)ph * pw;
+    float *buf = ae_malloc(3 * n * sizeof *buf, "sr3 tile");
+    if (!buf) return AE_ERR_NOMEM;
+    ae_status st = AE_OK;
+    for (int ch = 0; ch < c && st == AE_OK; ch++) {
+        for (int p = 0; p < 2; p++) {
+            const float *src = in + ((size_t)p * c + ch) * h * w;
+            for (int y = 0; y < ph; y++)
+                for (int x = 0; x < pw; x++)
+                    buf[p * n + (size_t)y * pw + x] = src[(size_t)reflect(y, h) * w + reflect(x, w)];
+        }
+        sr3_args a = {buf, buf + 2 * n, ph, pw, k->gamma};
+        st = with_arena(k->s, ph, pw, sr3_pass, &a);
+        for (int y = 0; st == AE_OK && y < h; y++)
+            memcpy(out + ((size_t)ch * h + y) * w, buf + 2 * n + (size_t)y * pw, (size_t)w * sizeof *out);
+    }
+    free(buf);
+    (void)c_in;
+    (void)scale;
+    return st;
+}
+
+ae_status up_run_sr3(up_state *s, const ae_image *disp, ae_image *out, int sample) {
+    int c = disp->c, H = out->h, W = out->w;
+    size_t np = (size_t)H * W, n = np * c;
+    float *pair = ae_malloc(2 * n * sizeof *pair, "sr3 state");
+    float *eps = pair ? ae_malloc(2 * n * sizeof *eps, "sr3 eps") : NULL;
+    if (!eps) {
+        free(pair);
+        return AE_ERR_NOMEM;
+    }
+    float *noise = eps + n, *x = pair + n;
+    float *lr = noise; /* the [-1,1] LR borrows the noise buffer first */
+    size_t nl = ae_image_npix(disp) * c;
+    for (size_t i = 0; i < nl; i++) lr[i] = disp->data[i] * 2.0f - 1.0f;
+    ae_bicubic_up(pair, lr, c, disp->h, disp->w, s->scale);
+    ae_noise_fill(x, c, H, W, 0, 0, s->seed, ae_noise_stream(sample, 0));
+    ae_image pair_img = {.w = W, .h = H, .c = 2 * c, .data = pair};
+    ae_image eps_img = {.w = W, .h = H, .c = c, .data = eps};
+    int tile = s->tile > 0 ? s->tile * s->scale : SR3_TILE_DEFAULT;
+    ae_status st = AE_OK;
+    for (int i = s->sched.steps - 1; i >= 0 && st == AE_OK; i--) {
+        sr3_ctx k = {s, ae_schedule_gamma(&s->sched, i)};
+        st = ae_tile_run(&pair_img, &eps_img, 1, tile, SR3_OVERLAP, sr3_tile, &k);
+        if (st != AE_OK) break;
+        if (s->sched.kind == AE_SAMPLER_DDPM && i > 0)
+            ae_noise_fill(noise, c, H, W, 0, 0, s->seed, ae_noise_stream(sample, s->sched.steps - i));
+        ae_sampler_step(&s->sched, i, x, eps, noise, n);
+    }
+    for (size_t i = 0; st == AE_OK && i < n; i++) out->data[i] = (x[i] + 1.0f) * 0.5f;
+    free(pair);
+    free(eps);
+    return st;
+}

@@ -1,0 +1,366 @@
+/* stage.c - `astroenh upscale`: super-resolution by 2x or 4x.
+ *
+ * Per image: linear (FITS) data is stretched to display values (MTF auto
+ * stretch, stretch.h) for the network and the result is inverted back;
+ * missing (NaN) pixels are filled with the channel median for the network
+ * and their output blocks are NaN again; optional bilateral pre-filter
+ * (denoise.h) against the noise the network would otherwise amplify; the fast
+ * EDSR-like network or SR3 sampling (drive.c); flux consistency in the
+ * linear domain (flux.c); with --samples N (SR3) the mean of N samples and
+ * their per-pixel standard deviation (UNCERT extension or side file); the
+ * WCS is rescaled. The batch runner adds the HISTORY provenance.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "astroenh/batch.h"
+#include "astroenh/denoise.h"
+#include "astroenh/io.h"
+#include "astroenh/stretch.h"
+#include "astroenh/upscale.h"
+#include "upscale_internal.h"
+
+#define DEFAULT_STEPS_DDPM 100
+#define DEFAULT_STEPS_DDIM 50
+#define PREFILTER_SIGMA_S 1.0f
+#define PREFILTER_K 2.0f /* range sigma = K x measured noise sigma */
+
+static const char options_help[] =
+    "  --scale 2|4            magnification per axis (default 2)\n"
+    "  --model fast|sr3       fast feed-forward net (default) or SR3 diffusion\n"
+    "  --steps N              SR3 sampling steps, 1..2000 (default 100 ddpm, 50 ddim)\n"
+    "  --sampler ddpm|ddim    SR3 sampler (default ddpm; ddim is deterministic)\n"
+    "  --samples N            SR3: average N samples, write their per-pixel std\n"
+    "                         (FITS: UNCERT extension; else OUT_uncert.fits)\n"
+    "  --no-flux-consistency  do not force s x s block means to the input pixels\n"
+    "                         (on by default for FITS)\n"
+    "  --flux-consistency     force them also for PNG/JPEG inputs\n"
+    "  --prefilter            bilateral pre-filter (sigma_s 1 px, range 2 x noise)\n"
+    "  --weights PATH         model file (default models/<model>_x<scale>.safetensors,\n"
+    "                         searched in $ASTROENH_MODELS, ./models, <exe dir>/models)\n";
+
+static void opts_init(void *p) {
+    up_opts *o = p;
+    memset(o, 0, sizeof *o);
+    o->scale = 2;
+    o->model = UP_MODEL_FAST;
+    o->sampler = -1;
+    o->samples = 1;
+    o->flux = -1;
+}
+
+static int parse_int(const char *opt, const char *v, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || errno || end == v || *end || x < lo || x > hi) {
+        ae_error_set(AE_ERR_ARG, "bad value '%s' for %s (an integer %ld..%ld)", v ? v : "", opt, lo, hi);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+static int parse_opt(void *p, int argc, char **argv, int i) {
+    up_opts *o = p;
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--no-flux-consistency")) return o->flux = 0, 1;
+    if (!strcmp(a, "--flux-consistency")) return o->flux = 1, 1;
+    if (!strcmp(a, "--prefilter")) return o->prefilter = 1, 1;
+    if (!strcmp(a, "--scale")) {
+        if (v && strcmp(v, "2") && strcmp(v, "4"))
+            return ae_error_set(AE_ERR_ARG, "bad value '%s' for --scale (2 or 4)", v), -1;
+        return parse_int(a, v, 2, 4, &o->scale) ? -1 : 2;
+    }
+    if (!strcmp(a, "--steps")) return parse_int(a, v, 1, AE_SR3_T, &o->steps) ? -1 : 2;
+    if (!strcmp(a, "--samples")) return parse_int(a, v, 1, 1000, &o->samples) ? -1 : 2;
+    if (!strcmp(a, "--model") || !strcmp(a, "--sampler")) {
+        int is_model = a[2] == 'm';
+        const char *x = is_model ? "fast" : "ddpm", *y = is_model ? "sr3" : "ddim";
+        if (!v || (strcmp(v, x) && strcmp(v, y)))
+            return ae_error_set(AE_ERR_ARG, "bad value '%s' for %s (%s or %s)", v ? v : "", a, x, y), -1;
+        int second = strcmp(v, y) == 0;
+        if (is_model) o->model = second ? UP_MODEL_SR3 : UP_MODEL_FAST;
+        else o->sampler = second ? AE_SAMPLER_DDIM : AE_SAMPLER_DDPM;
+        return 2;
+    }
+    if (!strcmp(a, "--weights")) {
+        if (!v) return ae_error_set(AE_ERR_ARG, "--weights needs a path"), -1;
+        o->weights = v;
+        return 2;
+    }
+    return 0;
+}
+
+/* models/<name> in $ASTROENH_MODELS, ./models, <exe dir>/models, <exe dir>/../models. */
+static ae_status find_model(const char *name, char *out, size_t len) {
+    char exe[PATH_MAX] = "", dir[PATH_MAX] = "";
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        snprintf(dir, sizeof dir, "%s", exe);
+    }
+    const char *env = getenv("ASTROENH_MODELS");
+    const char *fmt[4] = {"%s/%s", "models/%s", "%s/models/%s", "%s/../models/%s"};
+    for (int i = 0; i < 4; i++) {
+        if (i == 0 && (!env || !*env)) continue;
+        if ((i >= 2) && !dir[0]) continue;
+        if (i == 1) snprintf(out, len, fmt[i], name);
+        else snprintf(out, len, fmt[i], i == 0 ? env : dir, name);
+        if (access(out, R_OK) == 0) return AE_OK;
+    }
+    return ae_error_set(AE_ERR_IO, "model file %s not found (looked in $ASTROENH_MODELS, ./models, %s/models; "
+                                   "use --weights PATH)", name, dir[0] ? dir : "<exe dir>");
+}
+
+static void release(void *p) {
+    up_state *s = p;
+    if (!s) return;
+    ae_arena_free(s->A);
+    ae_weights_close(s->W);
+    ae_schedule_free(&s->sched);
+    free(s->sr3);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static ae_status check_opts(up_opts *o) {
+    if (o->model == UP_MODEL_FAST) {
+        if (o->samples > 1) return ae_error_set(AE_ERR_ARG, "--samples needs --model sr3 (the fast net is deterministic)");
+        if (o->steps || o->sampler >= 0) return ae_error_set(AE_ERR_ARG, "--steps/--sampler need --model sr3");
+    }
+    if (o->sampler < 0) o->sampler = AE_SAMPLER_DDPM;
+    if (!o->steps) o->steps = o->sampler == AE_SAMPLER_DDIM ? DEFAULT_STEPS_DDIM : DEFAULT_STEPS_DDPM;
+    return AE_OK;
+}
+
+static ae_status load_model(up_state *s, const up_opts *o) {
+    ae_status st = ae_weights_open(&s->W, s->path);
+    if (st != AE_OK) return st;
+    if (o->model == UP_MODEL_FAST) {
+        st = ae_srfast_load(&s->fast, s->W);
+        if (st == AE_OK && s->fast.scale != o->scale)
+            st = ae_error_set(AE_ERR_ARG, "%s: model is for scale %d, not %d", s->path, s->fast.scale, o->scale);
+        return st;
+    }
+    s->sr3 = ae_malloc(sizeof *s->sr3, "sr3 model");
+    if (!s->sr3) return AE_ERR_NOMEM;
+    st = ae_sr3_load(s->sr3, s->W);
+    if (st == AE_OK && s->sr3->scale != o->scale)
+        st = ae_error_set(AE_ERR_ARG, "%s: model is for scale %d, not %d", s->path, s->sr3->scale, o->scale);
+    if (st == AE_OK)
+        st = ae_schedule_create(&s->sched, (ae_sampler_kind)o->sampler, o->steps, AE_SR3_T, AE_SR3_BETA0,
+                                AE_SR3_BETA1);
+    return st;
+}
+
+static ae_status prepare(void *p, const ae_global_opts *g, void **state) {
+    up_opts *o = p;
+    *state = NULL;
+    ae_status st = check_opts(o);
+    if (st != AE_OK) return st;
+    up_state *s = ae_calloc(1, sizeof *s, "upscale state");
+    if (!s) return AE_ERR_NOMEM;
+    pthread_mutex_init(&s->mu, NULL);
+    s->model = o->model;
+    s->scale = o->scale;
+    s->tile = g->tile;
+    s->seed = g->seed;
+    if (o->weights) snprintf(s->path, sizeof s->path, "%s", o->weights);
+    else {
+        char name[64];
+        snprintf(name, sizeof name, "%s_x%d.safetensors", o->model == UP_MODEL_SR3 ? "sr3" : "fast", o->scale);
+        st = find_model(name, s->path, sizeof s->path);
+    }
+    if (st == AE_OK) st = ae_backend_get(g->device ? g->device : "auto", &s->be);
+    if (st == AE_OK) st = load_model(s, o);
+    if (st == AE_OK) st = ae_arena_create(&s->A, s->be);
+    if (st != AE_OK) {
+        release(s);
+        return st;
+    }
+    *state = s;
+    return AE_OK;
+}
+
+/* Fills NaN with the channel median (for the network) and applies the
+ * optional bilateral pre-filter, on disp in place. */
+static ae_status condition_input(ae_image *disp, int prefilter) {
+    size_t np = ae_image_npix(disp);
+    ae_status st = AE_OK;
+    for (int ch = 0; ch < disp->c && st == AE_OK; ch++) {
+        float *pl = ae_image_plane(disp, ch), med = 0.0f, mad = 0.0f;
+        size_t nan = 0;
+        for (size_t i = 0; i < np; i++) nan += !isfinite(pl[i]);
+        if (!nan) continue;
+        if (nan < np) st = ae_median_mad(pl, np, &med, &mad);
+        for (size_t i = 0; i < np; i++)
+            if (!isfinite(pl[i])) pl[i] = med;
+    }
+    if (st != AE_OK || !prefilter) return st;
+    float sig[3];
+    for (int ch = 0; ch < disp->c && st == AE_OK; ch++) {
+        st = ae_noise_sigma(ae_image_plane(disp, ch), disp->h, disp->w, &sig[ch]);
+        sig[ch] = sig[ch] > 1e-6f ? PREFILTER_K * sig[ch] : 1e-6f;
+    }
+    float *tmp = st == AE_OK ? ae_malloc(np * disp->c * sizeof *tmp, "prefilter") : NULL;
+    if (st == AE_OK && !tmp) st = AE_ERR_NOMEM;
+    if (st == AE_OK) st = ae_bilateral(tmp, disp->data, disp->c, disp->h, disp->w, PREFILTER_SIGMA_S, sig, 0);
+    if (st == AE_OK) memcpy(disp->data, tmp, np * disp->c * sizeof *tmp);
+    free(tmp);
+    return st;
+}
+
+/* Output blocks of missing input pixels are missing too. */
+static void nan_blocks(float *out, const float *in, int c, int h, int w, int s) {
+    size_t W = (size_t)w * s;
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                if (isfinite(in[((size_t)ch * h + y) * w + x])) continue;
+                float *o = out + ((size_t)ch * h * s + (size_t)y * s) * W + (size_t)x * s;
+                for (int dy = 0; dy < s; dy++)
+                    for (int dx = 0; dx < s; dx++) o[dy * W + dx] = NAN;
+            }
+}
+
+/* One upscaled sample of `in` into hr (in's units). */
+static ae_status upscale_one(up_state *s, const ae_image *disp, const ae_stretch *str, const ae_image *in,
+                             int flux, int sample, ae_image *hr) {
+    ae_status st = s->model == UP_MODEL_FAST ? up_run_fast(s, disp, hr) : up_run_sr3(s, disp, hr, sample);
+    if (st != AE_OK) return st;
+    if (str->kind != AE_STRETCH_NONE) ae_stretch_invert(str, hr);
+    if (flux) ae_flux_correct(hr->data, in->data, in->c, in->h, in->w, s->scale);
+    nan_blocks(hr->data, in->data, in->c, in->h, in->w, s->scale);
+    return AE_OK;
+}
+
+/* mean/m2: Welford running mean and sum of squared deviations over samples. */
+static void welford(float *mean, float *m2, const float *x, size_t n, int k) {
+    for (size_t i = 0; i < n; i++) {
+        float d = x[i] - mean[i];
+        mean[i] += d / (float)(k + 1);
+        m2[i] += d * (x[i] - mean[i]);
+    }
+}
+
+static ae_status finish_header(ae_image *out, const ae_image *in, int scale) {
+    out->range = in->range;
+    out->src_format = in->src_format;
+    out->src_bitdepth = in->src_format == AE_FMT_FITS ? -32 : in->src_bitdepth;
+    out->src_unsigned = 0;
+    ae_status st = ae_header_copy(&out->hdr, &in->hdr);
+    if (st == AE_OK && ae_wcs_present(&out->hdr)) st = ae_wcs_rescale(&out->hdr, (double)scale);
+    return st;
+}
+
+static ae_status attach_uncert(ae_image *out, ae_image *unc, int samples, const ae_stage_ctx *ctx) {
+    snprintf(unc->extname, sizeof unc->extname, "UNCERT");
+    unc->range = out->range;
+    unc->src_format = AE_FMT_FITS;
+    unc->src_bitdepth = -32;
+    ae_status st = ae_header_copy(&unc->hdr, &out->hdr);
+    if (st == AE_OK) st = ae_header_set_string(&unc->hdr, "UNCTYPE", "STD", "per-pixel std (ddof 0) of the samples");
+    if (st == AE_OK) st = ae_header_set_int(&unc->hdr, "NSAMPLES", samples, "upscale samples averaged");
+    if (st != AE_OK) {
+        ae_image_free(unc);
+        return st;
+    }
+    if (ae_format_from_path(ctx->out_path) == AE_FMT_FITS) {
+        out->next_hdu = unc;
+        return AE_OK;
+    }
+    char path[4096];
+    const char *dot = strrchr(ctx->out_path, '.'), *slash = strrchr(ctx->out_path, '/');
+    int stem = dot && (!slash || dot > slash) ? (int)(dot - ctx->out_path) : (int)strlen(ctx->out_path);
+    if (snprintf(path, sizeof path, "%.*s_uncert.fits", stem, ctx->out_path) >= (int)sizeof path)
+        st = ae_error_set(AE_ERR_ARG, "%s: output path too long", ctx->out_path);
+    if (st == AE_OK) st = ae_output_write_image(unc, path, ctx->in_path);
+    ae_image_free(unc);
+    return st;
+}
+
+static void report(const up_state *s, const up_opts *o, const ae_image *res_img, const ae_image *in, int flux,
+                   ae_result *res) {
+    double err = ae_flux_max_error(res_img->data, in->data, in->c, in->h, in->w, o->scale);
+    const char *model = o->model == UP_MODEL_SR3 ? "sr3" : "fast";
+    const char *smp = o->sampler == AE_SAMPLER_DDIM ? "ddim" : "ddpm";
+    ae_result_json(res, "\"scale\": %d, \"model\": \"%s\"", o->scale, model);
+    if (o->model == UP_MODEL_SR3)
+        ae_result_json(res, "\"steps\": %d, \"sampler\": \"%s\", \"samples\": %d, \"seed\": %llu", o->steps, smp,
+                       o->samples, s->seed);
+    ae_result_json(res, "\"prefilter\": %s, \"flux_consistency\": %s", o->prefilter ? "true" : "false",
+                   flux ? "true" : "false");
+    if (isfinite(err)) ae_result_json(res, "\"flux_max_block_err\": %.3g", err);
+    else ae_result_json(res, "\"flux_max_block_err\": null");
+    if (o->model == UP_MODEL_SR3)
+        snprintf(res->history, sizeof res->history,
+                 "scale=%d model=sr3 steps=%d sampler=%s samples=%d seed=%llu flux=%s prefilter=%s", o->scale,
+                 o->steps, smp, o->samples, s->seed, flux ? "on" : "off", o->prefilter ? "on" : "off");
+    else
+        snprintf(res->history, sizeof res->history, "scale=%d model=fast flux=%s prefilter=%s", o->scale,
+                 flux ? "on" : "off", o->prefilter ? "on" : "off");
+    snprintf(res->model_path, sizeof res->model_path, "%s", s->path);
+}
+
+static ae_status run(void *state, const void *opts, const ae_image *in, ae_image **out, const ae_stage_ctx *ctx,
+                     ae_result *res) {
+    up_state *s = state;
+    const up_opts *o = opts;
+    *out = NULL;
+    int S = o->scale, flux = o->flux >= 0 ? o->flux : in->range == AE_RANGE_LINEAR;
+    if ((long long)in->w * S > AE_MAX_DIM || (long long)in->h * S > AE_MAX_DIM)
+        return ae_error_set(AE_ERR_ARG, "%s: %dx%d upscaled by %d exceeds %d pixels per side", ctx->in_path,
+                            in->w, in->h, S, AE_MAX_DIM);
+    ae_stretch str;
+    ae_image *disp = NULL, *hr = NULL, *mean = NULL, *m2 = NULL;
+    ae_status st = ae_to_display(in, &disp, &str, AE_STRETCH_MTF);
+    if (st == AE_OK) st = condition_input(disp, o->prefilter);
+    if (st == AE_OK) st = ae_image_create(&hr, in->w * S, in->h * S, in->c);
+    if (st == AE_OK && o->samples > 1) st = ae_image_create(&mean, hr->w, hr->h, hr->c);
+    if (st == AE_OK && o->samples > 1) st = ae_image_create(&m2, hr->w, hr->h, hr->c);
+    size_t n = hr ? ae_image_npix(hr) * hr->c : 0;
+    pthread_mutex_lock(&s->mu);
+    for (int k = 0; k < o->samples && st == AE_OK; k++) {
+        st = upscale_one(s, disp, &str, in, flux, k, hr);
+        if (st == AE_OK && mean) welford(mean->data, m2->data, hr->data, n, k);
+    }
+    pthread_mutex_unlock(&s->mu);
+    ae_image_free(disp);
+    ae_image *result = mean ? mean : hr;
+    if (mean) {
+        ae_image_free(hr);
+        for (size_t i = 0; i < n; i++) m2->data[i] = sqrtf(m2->data[i] / (float)o->samples);
+    }
+    if (st == AE_OK) st = finish_header(result, in, S);
+    if (st == AE_OK) report(s, o, result, in, flux, res);
+    if (st == AE_OK && m2) {
+        st = attach_uncert(result, m2, o->samples, ctx);
+        m2 = NULL; /* owned by result or freed */
+    }
+    ae_image_free(m2);
+    if (st != AE_OK) {
+        ae_image_free(result);
+        return st;
+    }
+    *out = result;
+    return AE_OK;
+}
+
+const ae_stage_def ae_stage_upscale = {
+    .name = "upscale",
+    .summary = "super-resolution by 2x or 4x (fast EDSR-like net, or SR3 diffusion)",
+    .options_help = options_help,
+    .opts_size = sizeof(up_opts),
+    .opts_init = opts_init,
+    .parse_opt = parse_opt,
+    .prepare = prepare,
+    .run = run,
+    .release = release,
+};
