@@ -173,7 +173,7 @@ ae_status ae_output_write_text(const char *text, size_t len, const char *path, c
     int slot = temp_register(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) {
-        st = ae_error_set(AE_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
+        st = ae_error_set(AE_ERR_IO, "cannot create %s: %s", path, strerror(errno));
         temp_unregister(slot);
         free(tmp);
         return st;
