@@ -64,7 +64,6 @@ LIB_SRC := $(sort $(shell find src -name '*.c' ! -path 'src/cli/*'))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_OBJ)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
-LIB     := $(BUILD)/libastroenh.a
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
@@ -105,18 +104,16 @@ $(BUILD)/kernels/%.o: kernels/%.cu $(FLAGS_FILE) $(wildcard kernels/*.h include/
 	@$(if $(Q),echo "  NVCC    $<")
 	$(Q)$(NVCC) $(NVFLAGS) -Iinclude -Ikernels -I$(CUDNN_INC) -c $< -o $@
 
-$(LIB): $(LIB_OBJ)
-	@$(if $(Q),echo "  AR      $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
-
-$(BIN): $(CLI_OBJ) $(LIB)
+# Objects are linked directly, not through an archive, so that stages which
+# register themselves through weak symbols (src/pipeline/stages.c) are kept.
+$(BIN): $(CLI_OBJ) $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB) $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB_OBJ) $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c $(LIB) $(TEST_SUPPORT_OBJ) $(FLAGS_FILE)
+$(BUILD)/tests/%: tests/%.c $(LIB_OBJ) $(TEST_SUPPORT_OBJ) $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TEST_SUPPORT_OBJ) $(LIB) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TEST_SUPPORT_OBJ) $(LIB_OBJ) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
 # ---- tests: the unit/golden/CLI suite, then the same under ASan+UBSan, then fuzz smoke runs
 test: test-unit test-asan fuzz-smoke
