@@ -150,6 +150,7 @@ static void test_fixture_graya(void **s) { (void)s; check_formula("graya.png", 1
 static void test_fixture_rgb8(void **s) { (void)s; check_formula("rgb8.png", 3, 8); }
 static void test_fixture_rgb16(void **s) { (void)s; check_formula("rgb16.png", 3, 16); }
 static void test_fixture_rgba(void **s) { (void)s; check_formula("rgba.png", 3, 8); }
+static void test_fixture_interlaced(void **s) { (void)s; check_formula("interlaced.png", 1, 8); }
 
 static void test_fixture_palette(void **s) {
     (void)s;
@@ -303,7 +304,8 @@ int main(void) {
         cmocka_unit_test(test_quantisation),      cmocka_unit_test(test_fixture_gray8),
         cmocka_unit_test(test_fixture_gray16),    cmocka_unit_test(test_fixture_graya),
         cmocka_unit_test(test_fixture_rgb8),      cmocka_unit_test(test_fixture_rgb16),
-        cmocka_unit_test(test_fixture_rgba),      cmocka_unit_test(test_fixture_palette),
+        cmocka_unit_test(test_fixture_rgba),      cmocka_unit_test(test_fixture_interlaced),
+        cmocka_unit_test(test_fixture_palette),
         cmocka_unit_test(test_fixture_gray1),     cmocka_unit_test(test_default_depth),
         cmocka_unit_test(test_bad_files),         cmocka_unit_test(test_size_lie),
         cmocka_unit_test(test_save_errors),       cmocka_unit_test(test_mem_args),
