@@ -188,6 +188,27 @@ static void test_pointwise_exact(void **state) {
             }
 }
 
+/* NaN pixels stay NaN wherever tiles blend; tiny tiles (1..3 px) with any overlap stay exact. */
+static void test_nan_and_tiny_tiles(void **state) {
+    (void)state;
+    fn_ctx ctx = {.kind = F_AFFINE};
+    ae_image *in = img_noise(7, 5, 1);
+    in->data[0] = in->data[17] = in->data[34] = NAN;
+    ae_image *ref = direct(in, 1, 1, &ctx);
+    for (int tile = 1; tile <= 3; tile++)
+        for (int ov = 0; ov <= 3; ov++) {
+            ae_image *out = run(in, 1, 1, tile, ov, &ctx);
+            for (int i = 0; i < 35; i++) {
+                if (isnan(ref->data[i])) assert_true(isnan(out->data[i]));
+                else assert_true(out->data[i] == ref->data[i]);
+            }
+            img_del(out);
+        }
+    ae_image *sm = run(in, 1, 1, 2, 2, &ctx);
+    assert_int_equal(ctx.calls, 4 * 3);
+    img_del(sm), img_del(ref), img_del(in);
+}
+
 /* 9x9 box blur (radius 4): overlap 8 = 2 x radius makes every tile size agree with the whole image. */
 static void test_box_blur(void **state) {
     (void)state;
@@ -316,6 +337,7 @@ static void test_errors(void **state) {
     assert_int_equal(ae_tile_run(in, out, 0, 16, 4, test_fn, &ctx), AE_ERR_ARG);
     assert_int_equal(ae_tile_run(in, out, 2, 16, 4, NULL, &ctx), AE_ERR_ARG);
     assert_int_equal(ae_tile_run(NULL, out, 2, 16, 4, test_fn, &ctx), AE_ERR_ARG);
+    assert_int_equal(ae_tile_run(in, out, 2, 16, AE_MAX_DIM + 1, test_fn, &ctx), AE_ERR_ARG);
     img_del(in), img_del(out), img_del(wrong);
 }
 
@@ -373,6 +395,7 @@ int main(void) {
         cmocka_unit_test(test_box_blur),             cmocka_unit_test(test_upscale),
         cmocka_unit_test(test_no_seams),             cmocka_unit_test(test_cover_once),
         cmocka_unit_test(test_errors),               cmocka_unit_test(test_default_tile),
+        cmocka_unit_test(test_nan_and_tiny_tiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -125,8 +125,9 @@ static ae_status check_args(const ae_image *in, const ae_image *out, int scale, 
     if (scale < 1 || scale > 16 || tile < 1 || overlap < 0 || in->w < 1 || in->h < 1 || in->c < 1 || out->c < 1)
         return ae_error_set(AE_ERR_ARG, "ae_tile_run: bad arguments (scale %d, tile %d, overlap %d, image %dx%dx%d)",
                             scale, tile, overlap, in->w, in->h, in->c);
-    if (tile > AE_MAX_DIM || overlap > AE_MAX_DIM)
-        return ae_error_set(AE_ERR_ARG, "ae_tile_run: tile %d / overlap %d exceed %d", tile, overlap, AE_MAX_DIM);
+    if (tile > AE_MAX_DIM || overlap > AE_MAX_DIM || in->w > AE_MAX_DIM || in->h > AE_MAX_DIM)
+        return ae_error_set(AE_ERR_ARG, "ae_tile_run: tile %d / overlap %d / image %dx%d exceed %d", tile, overlap,
+                            in->w, in->h, AE_MAX_DIM);
     if ((long long)out->w != (long long)in->w * scale || (long long)out->h != (long long)in->h * scale)
         return ae_error_set(AE_ERR_ARG, "ae_tile_run: output is %dx%d, expected %lldx%lld (input %dx%d, scale %d)",
                             out->w, out->h, (long long)in->w * scale, (long long)in->h * scale, in->w, in->h,
