@@ -44,7 +44,8 @@ float ae_select_kth(float *x, size_t n, size_t k);
  *   wr = exp(-(1/c) sum_ch (in_ch(p)-in_ch(q))^2 / (2 sigma_r[ch]^2))
  * i.e. one joint range kernel on colour distance, each channel scaled by its
  * own range sigma. radius <= 0 picks ceil(2 sigma_s). Taps outside the image
- * or NaN are skipped; NaN centres stay NaN. Uses OpenMP over rows.
+ * or NaN (in any channel) are skipped; a NaN channel stays NaN and the other
+ * channels of that pixel keep their values. Uses OpenMP over rows.
  * Errors: AE_ERR_ARG for c not 1..3, sigma_s <= 0 or any sigma_r <= 0. */
 ae_status ae_bilateral(float *out, const float *in, int c, int h, int w, float sigma_s,
                        const float *sigma_r, int radius);
@@ -132,7 +133,8 @@ float ae_ring_median(const float *plane, int h, int w, float x, float y, float r
 /* Hot pixels only (used by ae_detect_artifacts; exposed for tests): sets
  * mask and appends a detection for each pixel of `plane` more than
  * k * sigmap[p] above all 8 finite neighbours and with every neighbour below
- * 0.3 of its height above their median. */
+ * 0.3 of its height above the background (median of the ring at distance 2),
+ * which a sampled PSF does not satisfy. */
 ae_status ae_detect_hot(const float *plane, const float *sigmap, int h, int w, float k,
                         ae_detections *dets, uint8_t *mask);
 

@@ -109,7 +109,18 @@ ae_status ae_detect_hot(const float *plane, const float *sigmap, int h, int w, f
                     }
                 }
             if (n < 5 || v - mx <= k * sigmap[p]) continue;
-            float med = ae_select_kth(nb, (size_t)n, (size_t)n / 2);
+            /* background from the ring at distance 2: a sampled PSF has
+             * neighbours well above it, a hot pixel does not */
+            float ring[16];
+            int nr = 0;
+            for (int j = -2; j <= 2; j++)
+                for (int i = -2; i <= 2; i++) {
+                    int yy = y + j, xx = x + i;
+                    if ((abs(i) == 2 || abs(j) == 2) && yy >= 0 && yy < h && xx >= 0 && xx < w &&
+                        isfinite(plane[(size_t)yy * w + xx]))
+                        ring[nr++] = plane[(size_t)yy * w + xx];
+                }
+            float med = nr ? ae_select_kth(ring, (size_t)nr, (size_t)nr / 2) : ae_select_kth(nb, (size_t)n, (size_t)n / 2);
             if (mx - med > 0.3f * (v - med)) continue;
             mask[p] = 1;
             ae_detection d = {(float)x, (float)y, 0.0f, v - med, v - med, (v - mx) / sigmap[p], 0.0f, AE_ART_HOT_PIXEL};
