@@ -303,3 +303,29 @@ def chroma_p95(img):
     import torch
     lab = rgb_to_lab(uint8_to_tensor(downscale(img, 128)[None]))
     return float(torch.sqrt(lab[:, 1] ** 2 + lab[:, 2] ** 2).flatten().quantile(0.95))
+
+
+def lab_to_rgb_keep_l(lab, iters=16):
+    """Lab -> sRGB keeping L* exact, as ae_lab_to_srgb_keep_l in src/color/lab.c: out-of-gamut
+    chroma is scaled towards the grey of the same L* (bisection on the factor)."""
+    import torch
+
+    def linear(l, a, b):
+        fy = (l + 16.0) / 116.0
+        f = torch.cat([fy + a / 500.0, fy, fy - b / 200.0], 1)
+        t = torch.where(f > 6.0 / 29.0, f ** 3, _K * (f - 4.0 / 29.0))
+        w = torch.tensor(WHITE, dtype=lab.dtype, device=lab.device).view(1, 3, 1, 1)
+        return _mat(t * w, M_XYZ2RGB)
+
+    def ok(lin):
+        return ((lin >= -1e-6) & (lin <= 1.0 + 1e-6)).all(1, keepdim=True)
+
+    l, a, b = lab[:, 0:1], lab[:, 1:2], lab[:, 2:3]
+    inside = ok(linear(l, a, b))
+    lo, hi = torch.zeros_like(l), torch.ones_like(l)
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        good = ok(linear(l, a * mid, b * mid))
+        lo, hi = torch.where(good, mid, lo), torch.where(good, hi, mid)
+    t = torch.where(inside, torch.ones_like(l), lo)
+    return lab_to_rgb(torch.cat([l, a * t, b * t], 1))

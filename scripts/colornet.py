@@ -188,3 +188,25 @@ def init_generator(G):
     (tanh unsaturated)."""
     G.apply(init_weights)
     nn.init.normal_(G.dec.out.weight, 0.0, 0.01)
+
+
+def pad_to_multiple(x, m=32):
+    """Reflect-pads B x C x H x W to multiples of m, split (pad//2 before, rest after) as in
+    src/models/colorizer.c; returns (padded, (top, left, h, w)). Pads must be < the side (torch)."""
+    h, w = x.shape[-2:]
+    hp, wp = (h + m - 1) // m * m, (w + m - 1) // m * m
+    top, left = (hp - h) // 2, (wp - w) // 2
+    if hp == h and wp == w:
+        return x, (0, 0, h, w)
+    return F.pad(x, (left, wp - w - left, top, hp - h - top), mode="reflect"), (top, left, h, w)
+
+
+def predict_ab(G, L, space="lab"):
+    """a*, b* (Lab units) for L* (B x 1 x H x W, 0..100) of any size, as ae_colorizer_predict_ab:
+    reflect pad to a multiple of 32, run, crop; the rgb variant's output converted to Lab."""
+    import astrodata as ad
+    xp, (top, left, h, w) = pad_to_multiple(L / ad.L_SCALE - 1.0)
+    y = G(xp)[..., top:top + h, left:left + w]
+    if space == "lab":
+        return y * ad.AB_SCALE
+    return ad.rgb_to_lab(((y + 1.0) * 0.5).clamp(0, 1))[:, 1:]
