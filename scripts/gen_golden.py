@@ -335,6 +335,96 @@ def gen_blocks():
 GOLDEN = {"ops": gen_ops, "blocks": gen_blocks}
 
 
+# ---------------------------------------------------------------- colorizer
+# (owner: colorizer helper) tests/test_colorizer.c reads these files.
+def _colorizer_meta(G, space):
+    return {"architecture": "colorizer_unet", "encoder": G.encoder_kind, "base": str(G.base),
+            "in_ch": "1", "out_ch": str(G.out_ch), "space": space, "bn_eps": "1e-05"}
+
+
+def _randomize_bn(m, gen):
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            c = mod.num_features
+            mod.running_mean.copy_(torch.randn(c, generator=gen) * 0.2)
+            mod.running_var.copy_(torch.rand(c, generator=gen) * 1.5 + 0.25)
+            mod.weight.copy_(1.0 + 0.3 * torch.randn(c, generator=gen))
+            mod.bias.copy_(0.2 * torch.randn(c, generator=gen))
+
+
+def gen_colorizer_tiny():
+    """Two tiny generators (base 4: resnet18/lab and plain/rgb) with random weights and
+    non-trivial BatchNorm statistics, their outputs on a 64x96 input, and the padded
+    predict_ab path on a 45x70 L* plane. Weights go to colorizer_tiny_<enc>_<space>.safetensors
+    (model files, as the C loader sees them), inputs/outputs to colorizer_tiny.safetensors."""
+    sys.path.insert(0, HERE)
+    import colornet as cn
+    gen = torch.Generator().manual_seed(7)
+    g = Golden()
+    torch.manual_seed(7)
+    for tag, enc, space, out_ch in (("resnet", "resnet18", "lab", 2), ("plain", "plain", "rgb", 3)):
+        G = cn.Generator(enc, 4, 1, out_ch)
+        cn.init_generator(G)
+        nn.init.normal_(G.dec.out.weight, 0.0, 0.3)
+        _randomize_bn(G, gen)
+        G.eval()
+        wt = {k: v for k, v in G.state_dict().items() if v.dtype.is_floating_point}
+        write_safetensors(os.path.join(GOLDEN_DIR, "colorizer_tiny_%s_%s.safetensors" % (enc, space)),
+                          wt, _colorizer_meta(G, space))
+        x = torch.rand(1, 1, 64, 96, generator=gen) * 2 - 1
+        g.add(tag + ".x", x)
+        g.add(tag + ".y", G(x))
+        L = torch.rand(1, 1, 45, 70, generator=gen) * 100
+        g.add(tag + ".pad_L", L)
+        g.add(tag + ".pad_ab", cn.predict_ab(G, L, space))
+    g.meta["models"] = "colorizer_tiny_resnet18_lab.safetensors, colorizer_tiny_plain_rgb.safetensors"
+    g.write("colorizer_tiny")
+
+
+def gen_colorizer_shipped():
+    """The shipped weights (models/colorizer.safetensors, fp16 -> f32 exactly as the C loader
+    converts them) on crops of a real test-split image: the raw net on 96x128, and predict_ab
+    on a 75x100 crop (padding path)."""
+    sys.path.insert(0, HERE)
+    import astrodata as ad
+    import colornet as cn
+    import export as ex
+    path = os.path.join(HERE, "..", "models", "colorizer.safetensors")
+    arrays, meta = ex.read_safetensors(path)
+    G = cn.Generator(meta["encoder"], int(meta["base"]), 1, int(meta["out_ch"]))
+    sd = G.state_dict()
+    sd.update({k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()})
+    G.load_state_dict(sd)
+    G.eval()
+    src, rel = "stellarium", "n7293.png"
+    img = ad.load_rgb(os.path.join(ad.STELLARIUM_DIR, rel))
+    img = ad.downscale(img, 256)
+    rgb = ad.uint8_to_tensor(img[None])
+    L = ad.rgb_to_lab(rgb)[:, :1]
+    g = Golden()
+    x = L[..., 64:160, 64:192] / ad.L_SCALE - 1.0
+    g.add("x", x)
+    g.add("y", G(x))
+    Lc = L[..., 30:105, 40:140].contiguous()
+    g.add("pad_L", Lc)
+    g.add("pad_ab", cn.predict_ab(G, Lc, meta["space"]))
+    g.meta.update({"image": "%s %s (test split), downscaled to 256 px, L* of sRGB" % (src, rel),
+                   "model_git_revision": meta.get("git_revision", ""), "model_steps": meta.get("steps", "")})
+    g.write("colorizer_shipped")
+
+
+GOLDEN.update({"colorizer_tiny": gen_colorizer_tiny, "colorizer_shipped": gen_colorizer_shipped})
+
+
+def gen_sr():
+    """SR models (tiny and shipped) and sampler: scripts/sr_golden.py (SR helper)."""
+    import sr_golden
+    sr_golden.generate(GOLDEN_DIR, write_safetensors)
+
+
+GOLDEN["sr"] = gen_sr
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="golden files to write (default: all): %s" % ", ".join(GOLDEN))
