@@ -184,11 +184,11 @@ static void flip_rows(ae_image *img) {
 }
 
 /* Reads the current HDU (or the first image HDU unless `explicit_hdu`). */
-static ae_status load_open(fitsfile *f, ae_image **out, const char *path, int explicit_hdu) {
+static ae_status load_open(fitsfile *f, ae_image **out, const char *path, int explicit_hdu,
+                           LONGLONG filesize) {
     ae_status st = explicit_hdu ? AE_OK : find_image_hdu(f, path);
     if (st) return st;
     int w = 0, h = 0, c = 0, bitpix = 0, status = 0, equiv = 0, anynul = 0;
-    LONGLONG filesize = f->Fptr->logfilesize;
     st = check_geometry(f, path, filesize, &w, &h, &c, &bitpix);
     if (st) return st;
     if (fits_get_img_equivtype(f, &equiv, &status)) return ae_fits_error(status, path, "reading BZERO/BSCALE");
@@ -198,9 +198,12 @@ static ae_status load_open(fitsfile *f, ae_image **out, const char *path, int ex
         ae_error_prefix("%s", path);
         return st;
     }
+    /* float32 is copied as is (cfitsio's null check would turn -0, denormals
+     * and Inf into 0 or NaN); integer BLANK and float64 go through it */
     float nul = NAN;
     LONGLONG first[3] = {1, 1, 1};
-    fits_read_pixll(f, TFLOAT, first, (LONGLONG)ae_image_npix(img) * c, &nul, img->data, &anynul, &status);
+    fits_read_pixll(f, TFLOAT, first, (LONGLONG)ae_image_npix(img) * c, bitpix == -32 ? NULL : &nul,
+                    img->data, &anynul, &status);
     if (status == NUM_OVERFLOW) { /* float64 beyond float32 range: clipped to +-FLT_MAX */
         status = 0;
         fits_clear_errmsg();
@@ -223,12 +226,13 @@ static ae_status load_open(fitsfile *f, ae_image **out, const char *path, int ex
     return AE_OK;
 }
 
-/* FITS starts with "SIMPLE  ="; cfitsio also opens gzip/compress/bzip2-ed files. */
-static ae_status check_magic(const unsigned char *p, size_t n, const char *path) {
+/* FITS starts with "SIMPLE  ="; from disk cfitsio also opens gzip/compress/
+ * bzip2-ed files. */
+static ae_status check_magic(const unsigned char *p, size_t n, const char *path, int packed_ok) {
     if (n == 0) return ae_error_set(AE_ERR_FORMAT, "%s: file is empty (0 bytes), not a FITS file", path);
     if (n >= 9 && memcmp(p, "SIMPLE  =", 9) == 0) return AE_OK;
-    if (n >= 3 && p[0] == 0x1f && (p[1] == 0x8b || p[1] == 0x9d)) return AE_OK;
-    if (n >= 3 && memcmp(p, "BZh", 3) == 0) return AE_OK;
+    if (packed_ok && n >= 3 && p[0] == 0x1f && (p[1] == 0x8b || p[1] == 0x9d)) return AE_OK;
+    if (packed_ok && n >= 3 && memcmp(p, "BZh", 3) == 0) return AE_OK;
     return ae_error_set(AE_ERR_FORMAT, "%s: not a FITS file (it does not start with \"SIMPLE  =\")", path);
 }
 
@@ -241,7 +245,7 @@ static ae_status check_file(const char *file, const char *path) {
     unsigned char head[16];
     size_t n = fread(head, 1, sizeof head, fp);
     fclose(fp);
-    return check_magic(head, n, path);
+    return check_magic(head, n, path, 1);
 }
 
 ae_status ae_fits_load(ae_image **out, const char *path) {
@@ -272,7 +276,8 @@ ae_status ae_fits_load(ae_image **out, const char *path) {
     else
         fits_open_diskfile(&f, path, READONLY, &status);
     if (status) return ae_fits_error(status, path, "opening");
-    ae_status st = load_open(f, out, path, explicit_hdu);
+    /* the logical size: for a gzip-ed file that of the uncompressed FITS */
+    ae_status st = load_open(f, out, path, explicit_hdu, f->Fptr->logfilesize);
     status = 0;
     fits_close_file(f, &status);
     fits_clear_errmsg();
@@ -283,7 +288,7 @@ ae_status ae_fits_load_mem(ae_image **out, const void *buf, size_t len, const ch
     *out = NULL;
     if (!name) name = "(memory)";
     if (!buf && len) return ae_error_set(AE_ERR_ARG, "%s: NULL buffer", name);
-    ae_status st = check_magic(buf, len, name);
+    ae_status st = check_magic(buf, len, name, 0);
     if (st) return st;
     void *copy = ae_malloc(len, name); /* cfitsio wants a buffer it may own */
     if (!copy) return AE_ERR_NOMEM;
@@ -296,7 +301,7 @@ ae_status ae_fits_load_mem(ae_image **out, const void *buf, size_t len, const ch
         free(copy);
         return ae_fits_error(status, name, "opening");
     }
-    st = load_open(f, out, name, 0);
+    st = load_open(f, out, name, 0, (LONGLONG)len);
     status = 0;
     fits_close_file(f, &status);
     fits_clear_errmsg();

@@ -11,7 +11,6 @@
  * lossless. Stored header cards are written back in order, byte for byte.
  */
 #include <errno.h>
-#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,8 +26,8 @@ typedef struct {
     int bitpix;
     int imgtype, datatype; /* cfitsio *_IMG and the T* type of the array we hand it */
     size_t elsize;         /* bytes per element of that array */
-    int scaled;            /* BSCALE/BZERO chosen here (datatype is TDOUBLE) */
-    double bscale, bzero;
+    int scaled;            /* BSCALE/BZERO chosen here; the array holds stored values */
+    double bscale, bzero, raw_lo, raw_hi;
     int has_blank;
     long long blank_raw; /* BLANK keyword (stored units) */
     double blank_phys;   /* what NaN becomes in the array we pass */
@@ -94,11 +93,12 @@ static void plan_int(const ae_image *img, int bitpix, fits_enc *e) {
     double rlo = T[t].lo + (s.nnan ? 1 : 0), rhi = T[t].hi;
     if (!(s.min <= s.max)) s.min = s.max = 0;
     e->scaled = 1;
-    e->imgtype = T[t].simg, e->datatype = TDOUBLE, e->elsize = sizeof(double);
+    e->imgtype = T[t].simg, e->datatype = T[t].stype, e->elsize = T[t].size;
     e->bscale = s.max > s.min ? (s.max - s.min) / (rhi - rlo) : 1.0;
     e->bzero = s.min - rlo * e->bscale;
+    e->raw_lo = rlo, e->raw_hi = rhi;
     e->blank_raw = (long long)T[t].lo;
-    e->blank_phys = -DBL_MAX;
+    e->blank_phys = T[t].lo;
 }
 
 static ae_status plan(const ae_image *img, int bitpix, fits_enc *e, const char *path) {
@@ -113,7 +113,13 @@ static ae_status plan(const ae_image *img, int bitpix, fits_enc *e, const char *
 }
 
 static void put(void *buf, size_t i, const fits_enc *e, float v) {
-    double d = isnan(v) && e->bitpix > 0 ? e->blank_phys : v;
+    double d = v;
+    if (isnan(v) && e->bitpix > 0) {
+        d = e->blank_phys;
+    } else if (e->scaled) {
+        d = nearbyint((v - e->bzero) / e->bscale);
+        d = d < e->raw_lo ? e->raw_lo : d > e->raw_hi ? e->raw_hi : d;
+    }
     switch (e->datatype) {
     case TFLOAT: ((float *)buf)[i] = v; break;
     case TDOUBLE: ((double *)buf)[i] = d; break;
@@ -165,15 +171,14 @@ static ae_status write_keys(fitsfile *f, const ae_image *img, const fits_enc *e,
         if (!ae_fits_card_is_structural(img->hdr.cards[i], 1)) fits_write_record(f, img->hdr.cards[i], &status);
     if (!status && is_ext && img->extname[0] && ae_header_find(&img->hdr, "EXTNAME") < 0)
         fits_write_key(f, TSTRING, "EXTNAME", (void *)img->extname, "name of this HDU", &status);
-    if (!status && e->scaled) {
+    if (!status && e->scaled) { /* we hand cfitsio stored values: no scaling by it */
         fits_write_key(f, TDOUBLE, "BSCALE", (void *)&e->bscale, "physical = BZERO + BSCALE * stored", &status);
         fits_write_key(f, TDOUBLE, "BZERO", (void *)&e->bzero, "physical = BZERO + BSCALE * stored", &status);
-        if (!status) fits_set_bscale(f, e->bscale, e->bzero, &status);
+        if (!status) fits_set_bscale(f, 1.0, 0.0, &status);
     }
     if (!status && e->bitpix > 0 && e->has_blank) {
         LONGLONG b = e->blank_raw;
         fits_write_key(f, TLONGLONG, "BLANK", &b, "stored value of undefined pixels", &status);
-        if (!status && e->scaled) fits_set_imgnull(f, b, &status);
     }
     return status ? ae_fits_error(status, path, "writing the header") : AE_OK;
 }
@@ -198,10 +203,7 @@ static ae_status write_hdu(fitsfile *f, const ae_image *img, int bitpix, int com
     st = convert(img, &e, &buf, path);
     if (st) return st;
     LONGLONG first[3] = {1, 1, 1}, n = (LONGLONG)ae_image_npix(img) * img->c;
-    if (e.scaled && e.has_blank)
-        fits_write_pixnullll(f, e.datatype, first, n, buf, &e.blank_phys, &status);
-    else
-        fits_write_pixll(f, e.datatype, first, n, buf, &status);
+    fits_write_pixll(f, e.datatype, first, n, buf, &status);
     free(buf);
     return status ? ae_fits_error(status, path, "writing the pixels") : AE_OK;
 }

@@ -36,7 +36,7 @@ static ae_status scale_key(ae_header *h, const char *key, double f, double off) 
 
 static ae_status rescale_sip(ae_header *h, double s) {
     static const char *const pre[] = {"A", "B", "AP", "BP"};
-    char key[16];
+    char key[32];
     for (int k = 0; k < 4; k++)
         for (int p = 0; p <= 9; p++)
             for (int q = 0; p + q <= 9; q++) {
@@ -50,7 +50,7 @@ static ae_status rescale_sip(ae_header *h, double s) {
 ae_status ae_wcs_rescale(ae_header *h, double scale) {
     if (!h || !(scale > 0) || !isfinite(scale))
         return ae_error_set(AE_ERR_ARG, "ae_wcs_rescale: invalid scale %g", scale);
-    char key[16];
+    char key[32];
     ae_status st = AE_OK;
     int have_cd = ae_header_find(h, "CD1_1") >= 0 || ae_header_find(h, "CD2_2") >= 0;
     int have_pc = ae_header_find(h, "PC1_1") >= 0 || ae_header_find(h, "PC2_2") >= 0;
