@@ -105,6 +105,9 @@ def colorizer_metadata(ckpt, variant, log_csv, counts):
     args = ckpt["args"]
     enc, space, out_ch = cn.VARIANTS[variant]
     v = last_val(log_csv)
+    gan_start = ckpt.get("gan_start")
+    if gan_start is None:
+        gan_start = min(ckpt["step"], args["pretrain_steps"])
     return {
         "architecture": "colorizer_unet", "encoder": enc, "base": str(args["base"]), "in_ch": "1",
         "out_ch": str(out_ch), "space": space, "bn_eps": "1e-05", "norm": "batchnorm (eval: running stats)",
@@ -113,8 +116,8 @@ def colorizer_metadata(ckpt, variant, log_csv, counts):
         "paper": "Isola et al. 2017 pix2pix (U-Net + PatchGAN), ResNet-18-shaped encoder, widths /%d"
                  % (64 // args["base"]),
         "training_data": "data/splits/train.txt: %s" % ", ".join("%s %d" % kv for kv in counts.items()),
-        "steps": str(ckpt["step"]), "pretrain_l1_steps": str(args["pretrain_steps"]),
-        "gan_steps": str(max(0, ckpt["step"] - args["pretrain_steps"])),
+        "steps": str(ckpt["step"]), "pretrain_l1_steps": str(gan_start),
+        "gan_steps": str(ckpt["step"] - gan_start),
         "lambda_l1": str(args["lambda_l1"]), "lr": str(args["lr"]), "adam_betas": "0.5,0.999",
         "crop": str(args["crop"]), "batch": str(args["batch"]), "seed": str(args["seed"]),
         "train_minutes": "%.1f" % (ckpt["elapsed"] / 60.0),

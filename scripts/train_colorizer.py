@@ -2,7 +2,8 @@
 """train_colorizer.py - trains the pix2pix colorizer (scripts/colornet.py) on data/splits train.
 
 Phases (as in Isola et al. 2017 with the generator pretrained on L1 first):
-  1. --pretrain-steps steps of L1 only (generator);
+  1. --pretrain-steps steps of L1 only (generator), or, with --time-budget, until
+     --pretrain-frac of the budget has passed, whichever comes first;
   2. cGAN: L1 * --lambda-l1 (100) + adversarial (BCE with logits) against a PatchGAN on
      (L, colour); Adam lr 2e-4, betas (0.5, 0.999) for both nets.
 Variants: lab (ResNet-18-shaped U-Net predicting a*b*), rgb (same net predicting sRGB),
@@ -38,6 +39,8 @@ def parse_args(argv=None):
     ap.add_argument("--variant", choices=sorted(cn.VARIANTS), default="lab")
     ap.add_argument("--steps", type=int, default=4000, help="total steps (pretrain + GAN)")
     ap.add_argument("--pretrain-steps", type=int, default=1500)
+    ap.add_argument("--pretrain-frac", type=float, default=1.0,
+                    help="with --time-budget: the L1 phase also ends after this fraction of the budget")
     ap.add_argument("--crop", type=int, default=96, help="training crop (multiple of 32)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--base", type=int, default=32, help="generator/discriminator base width")
@@ -123,10 +126,10 @@ def build(a, device):
     return G, D, og, od, space
 
 
-def save_ckpt(path, G, D, og, od, step, elapsed, rng, a):
+def save_ckpt(path, G, D, og, od, step, elapsed, rng, a, gan_start):
     tmp = path + ".tmp"
     torch.save({"G": G.state_dict(), "D": D.state_dict(), "og": og.state_dict(), "od": od.state_dict(),
-                "step": step, "elapsed": elapsed, "np_rng": rng.bit_generator.state,
+                "step": step, "elapsed": elapsed, "gan_start": gan_start, "np_rng": rng.bit_generator.state,
                 "torch_rng": torch.get_rng_state(), "args": vars(a)}, tmp)
     os.replace(tmp, path)
 
@@ -168,12 +171,15 @@ def main(argv=None):
     ckpt, log_path = os.path.join(run_dir, "ckpt.pt"), os.path.join(run_dir, "log.csv")
     G, D, og, od, space = build(a, device)
     rng = np.random.default_rng(a.seed)
-    step, elapsed = 0, 0.0
+    step, elapsed, gan_start = 0, 0.0, None
     if a.resume and os.path.exists(ckpt):
         st = torch.load(ckpt, map_location=device)
         G.load_state_dict(st["G"]), D.load_state_dict(st["D"])
         og.load_state_dict(st["og"]), od.load_state_dict(st["od"])
         step, elapsed = st["step"], st["elapsed"]
+        gan_start = st.get("gan_start")
+        if gan_start is None and step > a.pretrain_steps:
+            gan_start = a.pretrain_steps
         rng.bit_generator.state = st["np_rng"]
         torch.set_rng_state(st["torch_rng"])
         print("resumed %s at step %d (%.1f min)" % (ckpt, step, elapsed / 60), flush=True)
@@ -196,7 +202,11 @@ def main(argv=None):
             break
         rgb = ad.uint8_to_tensor(ad.random_batch(train, a.batch, a.crop, rng), device)
         l_in, target = to_io(rgb, space)
-        if step < a.pretrain_steps:
+        if gan_start is None and (step >= a.pretrain_steps or (
+                a.time_budget > 0 and time.time() - t0 > a.pretrain_frac * a.time_budget * 60)):
+            gan_start = step
+            print("GAN phase from step %d" % step, flush=True)
+        if gan_start is None:
             acc["l1"].append(l1_step(G, og, l_in, target))
         else:
             l1, adv, ld = gan_step(G, D, og, od, l_in, target, a)
@@ -205,7 +215,7 @@ def main(argv=None):
         if step % a.val_every == 0 or step == a.steps:
             vl1, vpsnr = validate(G, vset, space, device)
             mean = lambda v: ("%.5f" % np.mean(v)) if v else ""  # noqa: E731
-            row = {"step": step, "phase": "l1" if step <= a.pretrain_steps else "gan",
+            row = {"step": step, "phase": "l1" if gan_start is None else "gan",
                    "elapsed_s": "%.1f" % (time.time() - t0), "loss_l1": mean(acc["l1"]),
                    "loss_g_adv": mean(acc["adv"]), "loss_d": mean(acc["d"]),
                    "val_l1_ab": "%.4f" % vl1, "val_psnr": "%.3f" % vpsnr, "lr": a.lr}
@@ -214,16 +224,16 @@ def main(argv=None):
             print(" ".join("%s=%s" % kv for kv in row.items()), flush=True)
             acc = {"l1": [], "adv": [], "d": []}
         if step % a.ckpt_every == 0:
-            save_ckpt(ckpt, G, D, og, od, step, time.time() - t0, rng, a)
+            save_ckpt(ckpt, G, D, og, od, step, time.time() - t0, rng, a, gan_start)
     if step % a.val_every and step != a.steps and (acc["l1"] or acc["d"]):
         vl1, vpsnr = validate(G, vset, space, device)
-        log.writerow({"step": step, "phase": "l1" if step <= a.pretrain_steps else "gan",
+        log.writerow({"step": step, "phase": "l1" if gan_start is None else "gan",
                       "elapsed_s": "%.1f" % (time.time() - t0),
                       "loss_l1": "%.5f" % np.mean(acc["l1"]) if acc["l1"] else "",
                       "loss_g_adv": "%.5f" % np.mean(acc["adv"]) if acc["adv"] else "",
                       "loss_d": "%.5f" % np.mean(acc["d"]) if acc["d"] else "",
                       "val_l1_ab": "%.4f" % vl1, "val_psnr": "%.3f" % vpsnr, "lr": a.lr})
-    save_ckpt(ckpt, G, D, og, od, step, time.time() - t0, rng, a)
+    save_ckpt(ckpt, G, D, og, od, step, time.time() - t0, rng, a, gan_start)
     logf.close()
     print("done: step %d, %.1f min, checkpoint %s" % (step, (time.time() - t0) / 60, ckpt), flush=True)
     return 0
