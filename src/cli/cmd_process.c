@@ -29,6 +29,7 @@ typedef struct {
     void *opts[MAX_CHAIN];
     void *state[MAX_CHAIN];
     int n;
+    int nested; /* `run`: each stage's --json members under its name */
 } stage_chain;
 
 /* ---- the shared run ---- */
@@ -267,8 +268,8 @@ static ae_status chain_fn(void *user, const ae_image *in, ae_image **out, ae_sav
         if (st == AE_OK)
             st = ae_header_add_provenance(&next->hdr, c->def[k]->name, r.history,
                                           r.model_path[0] ? r.model_path : NULL);
-        if (c->n == 1 && r.json[0]) ae_result_json(res, "%s", r.json);
-        else if (c->n > 1) ae_result_json(res, "\"%s\": {%s}", c->def[k]->name, r.json);
+        if (c->nested) ae_result_json(res, "\"%s\": {%s}", c->def[k]->name, r.json);
+        else if (r.json[0]) ae_result_json(res, "%s", r.json);
         ae_image_free(held);
         held = next;
         cur = next;
@@ -325,7 +326,7 @@ int cli_cmd_run(int argc, char **argv) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) help = 1;
         if (!strcmp(argv[i], "--")) break;
     }
-    stage_chain c = {0};
+    stage_chain c = {.nested = 1};
     char names[256];
     snprintf(names, sizeof names, "%s", list);
     int rc = 0;

@@ -11,6 +11,9 @@ SAMPLES="$ROOT/data/samples"
 FIXTURES="$ROOT/tests/data"
 T=$(mktemp -d "${TMPDIR:-/tmp}/astroenh-cli.XXXXXX")
 trap 'rm -rf "$T"' EXIT
+# a private copy, so that a rebuild during the run cannot swap the binary under the checks
+mkdir -p "$T/bin"
+cp "$ASTROENH" "$T/bin/astroenh" && ASTROENH="$T/bin/astroenh"
 PASS=0
 FAIL=0
 RC=0

@@ -77,7 +77,7 @@ ae frobnicate x
 check_rc "unknown command -> 2" 2
 ae info
 check_rc "info without files -> 2" 2
-check "usage errors wrote nothing" test -z "$(ls "$T" | grep -v '^out$\|^err$')"
+check "usage errors wrote nothing" test -z "$(ls "$T" | grep -v '^out$\|^err$\|^bin$')"
 
 # ---- stages and commands missing from the build
 for st in denoise colorize upscale; do
@@ -103,5 +103,21 @@ for cmd in eval bench; do
         check_err "$cmd not built: message" "astroenh: $cmd: not available in this build"
     fi
 done
+
+# ---- a built stage through the runner: --json members, provenance, run chains
+if stage_available denoise; then
+    ae denoise --json "$SAMPLES/horsehead_dss_crop.fits" -o "$T/dn.fits"
+    check_rc "denoise a FITS file -> 0" 0
+    check_out "denoise --json: status ok" '"status": "ok"'
+    check "denoise --json: the stage's members follow" grep -q '"seconds": [0-9.]*, "' "$T/out"
+    check "denoise: provenance HISTORY in the FITS" grep -aq "HISTORY astroenh 0\.[0-9.]* denoise" "$T/dn.fits"
+    check "denoise: source header kept" grep -aq "HISTORY astroenh sample: 160x160 crop" "$T/dn.fits"
+    ae run --stages denoise --json "$SAMPLES/horsehead_dss_crop.fits" -o "$T/run-dn.png"
+    check_rc "run --stages denoise -> 0" 0
+    check_out "run --json: members keyed by stage" '"denoise": {'
+    check "run: a PNG written" test -s "$T/run-dn.png"
+    ae denoise --no-such-denoise-option "$SAMPLES/horsehead_dss_crop.fits" -o "$T/dn2.fits"
+    check_rc "denoise with an unknown option -> 2" 2
+fi
 
 finish
