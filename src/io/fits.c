@@ -122,8 +122,11 @@ static ae_status find_image_hdu(fitsfile *f, const char *path) {
 }
 
 /* Checks the current HDU's geometry and returns its w, h, c. */
-static ae_status check_geometry(fitsfile *f, const char *path, LONGLONG filesize, int *w, int *h, int *c,
-                                int *bitpix) {
+/* `filesize`: bytes the file really has; `bufsize`: for an in-memory file,
+ * the size of the buffer cfitsio reads from (it trusts the header's sizes, so
+ * the whole data unit must lie inside), else 0. */
+static ae_status check_geometry(fitsfile *f, const char *path, LONGLONG filesize, LONGLONG bufsize, int *w,
+                                int *h, int *c, int *bitpix) {
     int status = 0, naxis = 0, type = 0, hdu = 0;
     fits_get_hdu_num(f, &hdu);
     if (fits_get_hdu_type(f, &type, &status)) return ae_fits_error(status, path, "reading the HDU type");
@@ -156,10 +159,10 @@ static ae_status check_geometry(fitsfile *f, const char *path, LONGLONG filesize
     int compressed = fits_is_compressed_image(f, &status);
     if (fits_get_hduaddrll(f, &head, &data, &end, &status))
         return ae_fits_error(status, path, "locating the data");
-    if (!compressed && filesize >= data && (LONGLONG)bytes > filesize - data)
+    if ((!compressed && (data > filesize || (LONGLONG)bytes > filesize - data)) || (bufsize && end > bufsize))
         return ae_error_set(AE_ERR_FORMAT,
-                            "%s: file is truncated: the header declares %zu bytes of pixel data but only %lld follow",
-                            path, bytes, filesize - data);
+                            "%s: file is truncated: the header declares %lld bytes of data but only %lld follow",
+                            path, compressed ? end - data : (LONGLONG)bytes, data > filesize ? 0 : filesize - data);
     LONGLONG limit = filesize > FZ_MIN_LIMIT / FZ_MAX_RATIO ? filesize * FZ_MAX_RATIO : FZ_MIN_LIMIT;
     if (compressed && (LONGLONG)bytes > limit)
         return ae_error_set(AE_ERR_FORMAT, "%s: compressed HDU claims %zu bytes of pixels from a %lld-byte file",
@@ -185,11 +188,11 @@ static void flip_rows(ae_image *img) {
 
 /* Reads the current HDU (or the first image HDU unless `explicit_hdu`). */
 static ae_status load_open(fitsfile *f, ae_image **out, const char *path, int explicit_hdu,
-                           LONGLONG filesize) {
+                           LONGLONG filesize, LONGLONG bufsize) {
     ae_status st = explicit_hdu ? AE_OK : find_image_hdu(f, path);
     if (st) return st;
     int w = 0, h = 0, c = 0, bitpix = 0, status = 0, equiv = 0, anynul = 0;
-    st = check_geometry(f, path, filesize, &w, &h, &c, &bitpix);
+    st = check_geometry(f, path, filesize, bufsize, &w, &h, &c, &bitpix);
     if (st) return st;
     if (fits_get_img_equivtype(f, &equiv, &status)) return ae_fits_error(status, path, "reading BZERO/BSCALE");
     ae_image *img;
@@ -236,6 +239,24 @@ static ae_status check_magic(const unsigned char *p, size_t n, const char *path,
     return ae_error_set(AE_ERR_FORMAT, "%s: not a FITS file (it does not start with \"SIMPLE  =\")", path);
 }
 
+static int file_block(void *ctx, long long off, unsigned char *blk) {
+    FILE *fp = ctx;
+    return fseeko(fp, (off_t)off, SEEK_SET) == 0 && fread(blk, 1, 2880, fp) == 2880;
+}
+
+typedef struct {
+    const unsigned char *p;
+    size_t n;
+} mem_src;
+
+static int mem_block(void *ctx, long long off, unsigned char *blk) {
+    const mem_src *m = ctx;
+    if (off < 0 || (size_t)off > m->n || m->n - (size_t)off < 2880) return 0;
+    memcpy(blk, m->p + off, 2880);
+    return 1;
+}
+
+/* Checks that `file` is a readable FITS file and pre-scans its headers. */
 static ae_status check_file(const char *file, const char *path) {
     struct stat sb;
     if (stat(file, &sb) != 0) return ae_error_set(AE_ERR_IO, "%s: %s", path, strerror(errno));
@@ -244,8 +265,10 @@ static ae_status check_file(const char *file, const char *path) {
     if (!fp) return ae_error_set(AE_ERR_IO, "%s: %s", path, strerror(errno));
     unsigned char head[16];
     size_t n = fread(head, 1, sizeof head, fp);
+    ae_status st = check_magic(head, n, path, 1);
+    if (!st && n >= 9 && memcmp(head, "SIMPLE  =", 9) == 0) st = ae_fits_prescan(file_block, fp, path);
     fclose(fp);
-    return check_magic(head, n, path, 1);
+    return st;
 }
 
 ae_status ae_fits_load(ae_image **out, const char *path) {
@@ -277,7 +300,7 @@ ae_status ae_fits_load(ae_image **out, const char *path) {
         fits_open_diskfile(&f, path, READONLY, &status);
     if (status) return ae_fits_error(status, path, "opening");
     /* the logical size: for a gzip-ed file that of the uncompressed FITS */
-    ae_status st = load_open(f, out, path, explicit_hdu, f->Fptr->logfilesize);
+    ae_status st = load_open(f, out, path, explicit_hdu, f->Fptr->logfilesize, 0);
     status = 0;
     fits_close_file(f, &status);
     fits_clear_errmsg();
@@ -290,18 +313,27 @@ ae_status ae_fits_load_mem(ae_image **out, const void *buf, size_t len, const ch
     if (!buf && len) return ae_error_set(AE_ERR_ARG, "%s: NULL buffer", name);
     ae_status st = check_magic(buf, len, name, 0);
     if (st) return st;
-    void *copy = ae_malloc(len, name); /* cfitsio wants a buffer it may own */
+    /* cfitsio's memory driver reads whole 2880-byte blocks: pad the copy with
+     * zeros to a block boundary; truncation is judged against `len` below */
+    size_t size = len + (2880 - len % 2880) % 2880;
+    if (size < len) return ae_error_set(AE_ERR_NOMEM, "%s: buffer too large", name);
+    void *copy = ae_calloc(size, 1, name);
     if (!copy) return AE_ERR_NOMEM;
     memcpy(copy, buf, len);
-    size_t size = len;
+    mem_src src = {copy, size};
+    st = ae_fits_prescan(mem_block, &src, name);
+    if (st) {
+        free(copy);
+        return st;
+    }
     fitsfile *f = NULL;
     int status = 0;
-    fits_open_memfile(&f, name, READONLY, &copy, &size, 0, NULL, &status);
+    fits_open_memfile(&f, "memory.fits", READONLY, &copy, &size, 0, NULL, &status); /* no [] parsing */
     if (status) {
         free(copy);
         return ae_fits_error(status, name, "opening");
     }
-    st = load_open(f, out, name, 0, (LONGLONG)len);
+    st = load_open(f, out, name, 0, (LONGLONG)len, (LONGLONG)size);
     status = 0;
     fits_close_file(f, &status);
     fits_clear_errmsg();

@@ -18,4 +18,13 @@ ae_status ae_fits_error(int status, const char *path, const char *what);
  * HDU (FITS standard 4.0 section 10). */
 int ae_fits_card_is_structural(const char *card, int compressed);
 
+/* Reads the 2880-byte block at byte offset `off`; 1 if it was all there. */
+typedef int (*ae_fits_block_fn)(void *ctx, long long off, unsigned char *blk);
+
+/* Walks the raw headers of every HDU (through `get`) before cfitsio opens
+ * them and rejects values that cfitsio 4.2 would crash on (ZTILEn = 0, ...)
+ * or data sizes that overflow: AE_ERR_FORMAT naming `path`. Stops quietly
+ * where the file ends; cfitsio reports truncation itself. */
+ae_status ae_fits_prescan(ae_fits_block_fn get, void *ctx, const char *path);
+
 #endif

@@ -189,6 +189,9 @@ static ae_status write_hdu(fitsfile *f, const ae_image *img, int bitpix, int com
     ae_status st = plan(img, bitpix, &e, path);
     if (st) return st;
     int status = 0;
+    if (compress && bitpix == 64)
+        return ae_error_set(AE_ERR_UNSUPPORTED, "%s: cfitsio cannot tile-compress BITPIX 64 images; "
+                            "write an uncompressed .fits or another BITPIX", path);
     if (compress) {
         fits_set_compression_type(f, bitpix > 0 && bitpix < 64 ? RICE_1 : GZIP_2, &status);
         if (bitpix < 0) fits_set_quantize_level(f, 0.0f, &status); /* lossless */

@@ -1,0 +1,131 @@
+/* fits_scan.c - a pass over the raw FITS headers before cfitsio parses them.
+ *
+ * cfitsio 4.2 trusts some header values when it opens an HDU: a
+ * tile-compressed HDU with ZTILEn = 0 divides by zero (SIGFPE) inside
+ * imcomp_get_compressed_image_par (found by tests/fuzz/fuzz_fits.c). This
+ * walks every header (FITS standard 4.0 sections 3-4, 10.1) and rejects such
+ * values with a message, so a corrupt file is an error and not a crash.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "fits_internal.h"
+
+#define BLOCK 2880
+#define MAX_HEADER_BLOCKS 10000 /* 360000 cards */
+#define MAX_HDUS 1000
+
+typedef struct {
+    long long bitpix, naxis, pcount, gcount, nax[999];
+    int zimage;
+    long long zbitpix, znaxis;
+    int bad;           /* first bad compression keyword, as a card index + 1 */
+    char bad_card[81]; /* that card */
+} hdr_info;
+
+static int key_eq(const char *c, const char *key) {
+    size_t n = strlen(key);
+    if (strncmp(c, key, n) != 0) return 0;
+    for (size_t i = n; i < 8; i++)
+        if (c[i] != ' ') return 0;
+    return 1;
+}
+
+/* Integer value of a "KEY     = n" card; 0 if it is not a plain integer. */
+static int card_int(const char *c, long long *v) {
+    if (c[8] != '=') return 0;
+    char buf[72];
+    memcpy(buf, c + 10, 70);
+    buf[70] = '\0';
+    char *p = buf, *end;
+    while (*p == ' ') p++;
+    long long x = strtoll(p, &end, 10);
+    if (end == p) return 0;
+    while (*end == ' ') end++;
+    if (*end && *end != '/') return 0;
+    *v = x;
+    return 1;
+}
+
+/* Index n of KEYn (1..999), or 0. */
+static int key_index(const char *c, const char *prefix) {
+    size_t n = strlen(prefix), i = n;
+    if (strncmp(c, prefix, n) != 0) return 0;
+    int k = 0;
+    while (i < 8 && c[i] >= '0' && c[i] <= '9') k = k * 10 + (c[i++] - '0');
+    if (i == n) return 0;
+    for (; i < 8; i++)
+        if (c[i] != ' ') return 0;
+    return k >= 1 && k <= 999 ? k : 0;
+}
+
+static void mark_bad(hdr_info *h, const char *c) {
+    if (h->bad) return;
+    h->bad = 1;
+    memcpy(h->bad_card, c, 80);
+    h->bad_card[80] = '\0';
+    for (int i = 79; i >= 0 && h->bad_card[i] == ' '; i--) h->bad_card[i] = '\0';
+}
+
+static void scan_card(hdr_info *h, const char *c) {
+    long long v = 0;
+    int k, ok = card_int(c, &v);
+    if (key_eq(c, "BITPIX") && ok) h->bitpix = v;
+    else if (key_eq(c, "NAXIS") && ok) h->naxis = v;
+    else if (key_eq(c, "PCOUNT") && ok) h->pcount = v;
+    else if (key_eq(c, "GCOUNT") && ok) h->gcount = v;
+    else if ((k = key_index(c, "NAXIS")) && ok) h->nax[k - 1] = v;
+    else if (key_eq(c, "ZIMAGE")) h->zimage = c[8] == '=' && strchr(c + 10, 'T') != NULL;
+    else if (key_eq(c, "ZBITPIX") && ok) h->zbitpix = v;
+    else if (key_eq(c, "ZNAXIS") && (!ok || v < 1 || v > 6)) mark_bad(h, c);
+    else if (key_eq(c, "ZNAXIS")) h->znaxis = v;
+    else if ((key_index(c, "ZNAXIS") || key_index(c, "ZTILE")) && (!ok || v < 1 || v > 2147483647))
+        mark_bad(h, c);
+}
+
+/* Bytes in the data unit, unpadded; -1 when the sizes overflow. */
+static long long data_bytes(const hdr_info *h) {
+    if (h->naxis < 0 || h->naxis > 999 || h->pcount < 0 || h->gcount < 0) return -1;
+    long long n = h->naxis ? 1 : 0;
+    for (int i = 0; i < h->naxis; i++) {
+        if (h->nax[i] < 0 || (h->nax[i] && n > (1ll << 62) / h->nax[i])) return -1;
+        n *= h->nax[i];
+    }
+    long long b = h->bitpix < 0 ? -h->bitpix / 8 : h->bitpix / 8;
+    if (n > (1ll << 62) - h->pcount) return -1;
+    n += h->pcount;
+    if (h->gcount > 1 && n > (1ll << 62) / h->gcount) return -1;
+    if (h->gcount > 1) n *= h->gcount;
+    if (b > 8 || n > (1ll << 62) / (b ? b : 1)) return -1;
+    return n * b;
+}
+
+ae_status ae_fits_prescan(ae_fits_block_fn get, void *ctx, const char *path) {
+    unsigned char blk[BLOCK];
+    long long off = 0;
+    for (int hdu = 0; hdu < MAX_HDUS; hdu++) {
+        hdr_info *h = calloc(1, sizeof *h);
+        if (!h) return ae_error_set(AE_ERR_NOMEM, "%s: out of memory scanning the headers", path);
+        h->gcount = 1;
+        int end = 0, nblk = 0;
+        while (!end && nblk < MAX_HEADER_BLOCKS && get(ctx, off, blk)) {
+            for (int k = 0; k < 36 && !end; k++) {
+                const char *c = (const char *)blk + 80 * k;
+                if (key_eq(c, "END")) end = 1;
+                else scan_card(h, c);
+            }
+            off += BLOCK, nblk++;
+        }
+        long long n = data_bytes(h);
+        ae_status st = AE_OK;
+        if (end && h->zimage && h->bad)
+            st = ae_error_set(AE_ERR_FORMAT, "%s: HDU %d: invalid tile-compression keyword: %s", path, hdu,
+                              h->bad_card);
+        else if (end && n < 0)
+            st = ae_error_set(AE_ERR_FORMAT, "%s: HDU %d: the header declares an impossible data size", path, hdu);
+        free(h);
+        if (st || !end) return st; /* unreadable rest: cfitsio reports it */
+        off += (n + BLOCK - 1) / BLOCK * BLOCK;
+    }
+    return AE_OK;
+}
