@@ -13,7 +13,12 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/astroenh-cli.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 # a private copy, so that a rebuild during the run cannot swap the binary under the checks
 mkdir -p "$T/bin"
-cp "$ASTROENH" "$T/bin/astroenh" && ASTROENH="$T/bin/astroenh"
+if [[ ! -x "$ASTROENH" ]] || ! cp "$ASTROENH" "$T/bin/astroenh"; then
+    echo "FAIL - the binary under test, $ASTROENH, is missing"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+ASTROENH="$T/bin/astroenh"
 PASS=0
 FAIL=0
 RC=0
