@@ -338,3 +338,35 @@ def build(kind, scale, **kw):
     if kind == "sr3":
         return SR3UNet(**kw)
     raise ValueError(kind)
+
+
+# ------------------------------------------------ counter-based noise (numpy)
+_M64 = (1 << 64) - 1
+
+
+def _splitmix64(z):
+    import numpy as np
+    with np.errstate(over="ignore"):
+        z = (z + np.uint64(0x9E3779B97F4A7C15))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def noise_stream(sample, draw):
+    return ((sample & 0xFFFFFFFF) << 32) | (draw & 0xFFFFFFFF)
+
+
+def noise_field(seed, stream, c, h, w, y0=0, x0=0):
+    """The noise of src/models/sampler.c ae_noise_fill: c x h x w float32 of the
+    window (y0, x0) of the global image, a pure function of (seed, stream, c, y, x)."""
+    import numpy as np
+    key = _splitmix64(_splitmix64(np.uint64(seed & _M64)) ^ np.uint64(stream & _M64))
+    ch, yy, xx = np.meshgrid(np.arange(c, dtype=np.uint64), np.arange(y0, y0 + h, dtype=np.uint64),
+                             np.arange(x0, x0 + w, dtype=np.uint64), indexing="ij")
+    pix = (ch << np.uint64(48)) | (yy << np.uint64(24)) | xx
+    a = _splitmix64(key ^ pix)
+    b = _splitmix64(a)
+    u1 = ((a >> np.uint64(11)).astype(np.float64) + 1.0) * 2.0 ** -53
+    u2 = (b >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+    return (np.sqrt(-2.0 * np.log(u1)) * np.cos(6.283185307179586 * u2)).astype(np.float32)

@@ -155,6 +155,8 @@ def main():
     diff = sr_models.SR3(net).to(dev) if a.model == "sr3" else None
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     data = sr_data.SRTrainData("train", a.scale, a.patch, a.seed)
+    a.n_train_images = len(data.images)
+    a.train_sources = ", ".join("%s %d" % (s, data.images.sources.count(s)) for s in sr_data.SOURCES)
     step, elapsed = 0, 0.0
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location=dev)

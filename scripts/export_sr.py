@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""export_sr.py - exports an SR training checkpoint (EMA weights) to fp16 .safetensors.
+
+  python3 scripts/export_sr.py runs/fast_x2 models/fast_x2.safetensors
+  python3 scripts/export_sr.py --all          # the four runs of train_sr_all.sh into models/
+
+The __metadata__ strings are what src/models/srfast.c / sr3.c read
+(arch, scale, channels, n_blocks, res_scale | inner_channel, channel_mults,
+res_blocks, norm_groups, in_channel, out_channel) plus provenance: training
+data, steps, training time, hardware, final validation metrics, git revision.
+Uses export.py's hand-written safetensors writer (no `safetensors` module).
+"""
+import argparse
+import os
+import platform
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import export  # noqa: E402
+import sr_data  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNS = ("fast_x2", "fast_x4", "sr3_x2", "sr3_x4")
+
+
+def arch_metadata(kind, cfg, scale):
+    if kind == "fast":
+        return {"arch": "srfast", "scale": str(cfg["scale"]), "channels": str(cfg["channels"]),
+                "n_blocks": str(cfg["n_blocks"]), "res_scale": repr(float(cfg["res_scale"])),
+                "io": "one plane, display values v mapped to 2v-1; output + bicubic(input)"}
+    return {"arch": "sr3", "scale": str(scale), "in_channel": str(cfg["in_channel"]),
+            "out_channel": str(cfg["out_channel"]), "inner_channel": str(cfg["inner_channel"]),
+            "channel_mults": ",".join(str(m) for m in cfg["channel_mults"]),
+            "res_blocks": str(cfg["res_blocks"]), "norm_groups": str(cfg["groups"]),
+            "dropout": repr(float(cfg["dropout"])), "attention": "lowest resolution, 1 head",
+            "schedule": "linear betas 1e-6..1e-2, T=2000, gamma=sqrt(alpha_bar) continuous",
+            "parameterization": "epsilon; input concat(bicubic(LR), x_t) in [-1,1]"}
+
+
+def export_run(run, out):
+    ck = torch.load(os.path.join(run, "ckpt.pt"), map_location="cpu")
+    a = ck["args"]
+    arrays, omitted = export.state_dict_arrays(ck["ema"])
+    meta = arch_metadata(a["model"], ck["cfg"], a["scale"])
+    counts = {}
+    for split in ("train", "val", "test"):
+        items = sr_data.astrodata.list_split(split, list(sr_data.SOURCES))
+        counts[split] = "%d (%s)" % (len(items), ", ".join(
+            "%s %d" % (s, sum(1 for i in items if i[0] == s)) for s in sr_data.SOURCES))
+    if "n_train_images" in a:
+        counts["train"] = "%d images (%s)" % (a["n_train_images"], a["train_sources"])
+    meta.update({
+        "training_data": "data/splits train: %s; HR = random %dpx crops (flips/rot90) of one colour plane, "
+                         "LR = box (area) downsample, Gaussian noise sigma U(0,0.02) on half the batches"
+                         % (counts["train"], a["patch"]),
+        "validation_data": "data/splits val: " + counts["val"],
+        "training_steps": str(ck["step"]), "batch": str(a["batch"]),
+        "training_seconds": "%.0f" % ck["elapsed"], "learning_rate": repr(a["lr"]),
+        "loss": "L1 on pixels" if a["model"] == "fast" else "L1 on epsilon",
+        "ema_decay": "0.999", "seed": str(a["seed"]),
+        "hardware": "%s, torch %s, %d thread(s)" % (platform.processor() or platform.machine(),
+                                                   torch.__version__, a["threads"]),
+        "git_revision": export.git_revision(), "dtype": "F16 (trained in F32)",
+    })
+    for k, v in (ck.get("final_val") or {}).items():
+        meta["val_" + k.replace("val_", "")] = "%.4f" % v
+    if omitted:
+        meta["omitted"] = ",".join(omitted)
+    export.write_safetensors(out, arrays, meta)
+    print("wrote %s (%d tensors, %.2f MB, step %d)" % (out, len(arrays), os.path.getsize(out) / 1e6, ck["step"]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", nargs="?")
+    ap.add_argument("out", nargs="?")
+    ap.add_argument("--all", action="store_true", help="export runs/{%s}" % ",".join(RUNS))
+    a = ap.parse_args()
+    if a.all:
+        for r in RUNS:
+            p = os.path.join(REPO, "runs", r)
+            if os.path.exists(os.path.join(p, "ckpt.pt")):
+                export_run(p, os.path.join(REPO, "models", r + ".safetensors"))
+            else:
+                print("skip %s (no checkpoint)" % r)
+        return
+    if not a.run or not a.out:
+        ap.error("give RUN OUT or --all")
+    export_run(a.run, a.out)
+
+
+if __name__ == "__main__":
+    main()

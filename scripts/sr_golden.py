@@ -1,0 +1,126 @@
+"""sr_golden.py - PyTorch reference data for the SR tests (tests/test_sr3.c,
+test_srfast.c, test_sampler.c); called by gen_golden.py's gen_sr().
+
+Writes to tests/golden/:
+  sr_tiny_fast.safetensors, sr_tiny_sr3.safetensors  tiny random-weight models
+      (F32, with the __metadata__ the C loaders read)
+  sr_io.safetensors  inputs and outputs:
+      tiny_fast.{x,y}, tiny_sr3.{lr,up,xt,eps}, sampler reference updates
+      tiny_sr3.{x_ddpm,x_ddim} (steps 100, i = 37, noise z), counter noise
+      noise.field, and for each shipped model in models/ (fp16 weights read
+      back as f32): <name>.{x,y} (fast) or <name>.{lr,up,xt,eps,z,x_prev} (sr3,
+      one DDPM step of the 100-step schedule; x_t and z from the counter noise,
+      not from torch's generator).
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import export  # noqa: E402
+import sr_models as M  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEPS, STEP_I = 100, 37
+
+
+def randomize(m, g):
+    with torch.no_grad():
+        for n, p in m.named_parameters():
+            if n.endswith("weight") and p.dim() == 1:      # norm scales
+                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(0.2 * torch.randn(p.shape, generator=g))
+
+
+def sampler_ref(x, eps, z, steps, i, kind):
+    """One reverse step in float64, as sample_ddpm / sample_ddim."""
+    ab_all = np.cumprod(1.0 - M.respaced_betas(steps))
+    ab = ab_all[i]
+    ab_prev = ab_all[i - 1] if i > 0 else 1.0
+    x, eps, z = (t.double() for t in (x, eps, z))
+    x0 = ((x - np.sqrt(1 - ab) * eps) / np.sqrt(ab)).clamp(-1, 1)
+    if kind == "ddim":
+        e = (x - np.sqrt(ab) * x0) / np.sqrt(1 - ab)
+        return (np.sqrt(ab_prev) * x0 + np.sqrt(1 - ab_prev) * e).float()
+    beta = 1 - ab / ab_prev
+    mean = np.sqrt(ab_prev) * beta / (1 - ab) * x0 + np.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab) * x
+    var = beta * (1 - ab_prev) / (1 - ab)
+    return (mean + (np.sqrt(var) * z if i > 0 else 0)).float()
+
+
+def test_image(h, w, seed):
+    """A smooth galaxy-like plane with noise, in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    img = 0.2 + 0.7 * np.exp(-((yy - h * 0.45) ** 2 + (xx - w * 0.55) ** 2) / (0.1 * h * w))
+    img += 0.05 * rng.standard_normal((h, w))
+    return torch.tensor(np.clip(img, 0, 1) * 2 - 1, dtype=torch.float32)[None, None]
+
+
+def counter_noise(seed, stream, h, w):
+    return torch.from_numpy(M.noise_field(seed, stream, 1, h, w))[None]
+
+
+def sr3_case(io, io_meta, name, unet, lr, gamma, seed):
+    up = M.bicubic_up(lr, 16 // lr.shape[-1])
+    h, w = up.shape[-2:]
+    hr = (up + 0.1 * torch.tanh(counter_noise(seed, 99, h, w))).clamp(-1, 1)
+    noise = counter_noise(seed, M.noise_stream(0, 0), h, w)
+    xt = gamma * hr + np.sqrt(1 - gamma * gamma) * noise
+    eps = unet(torch.cat([up, xt], 1), torch.tensor([gamma]))
+    z = counter_noise(seed, M.noise_stream(0, 5), h, w)
+    io_meta[name + ".gamma"] = repr(float(gamma))
+    io.update({name + ".lr": lr, name + ".up": up, name + ".xt": xt, name + ".eps": eps, name + ".z": z,
+               name + ".x_ddpm": sampler_ref(xt, eps, z, STEPS, STEP_I, "ddpm"),
+               name + ".x_ddim": sampler_ref(xt, eps, z, STEPS, STEP_I, "ddim")})
+
+
+def load_shipped(path):
+    arrays, meta = export.read_safetensors(path)
+    sd = {k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()}
+    if meta["arch"] == "srfast":
+        m = M.SRFast(scale=int(meta["scale"]), channels=int(meta["channels"]),
+                     n_blocks=int(meta["n_blocks"]), res_scale=float(meta["res_scale"]))
+    else:
+        m = M.SR3UNet(in_channel=int(meta["in_channel"]), out_channel=int(meta["out_channel"]),
+                      inner_channel=int(meta["inner_channel"]), groups=int(meta["norm_groups"]),
+                      channel_mults=tuple(int(v) for v in meta["channel_mults"].split(",")),
+                      res_blocks=int(meta["res_blocks"]))
+    m.load_state_dict(sd)
+    return m.eval(), meta
+
+
+def generate(out_dir, write):
+    g = torch.Generator().manual_seed(777)
+    io, io_meta = {}, {"steps": str(STEPS), "step_i": str(STEP_I)}
+    fast = M.SRFast(scale=2, channels=8, n_blocks=2)
+    randomize(fast, g)
+    write(os.path.join(out_dir, "sr_tiny_fast.safetensors"), fast.state_dict(),
+          {"arch": "srfast", "scale": "2", "channels": "8", "n_blocks": "2", "res_scale": "0.1"})
+    x = torch.rand(1, 1, 10, 12, generator=g) * 2 - 1
+    io["tiny_fast.x"], io["tiny_fast.y"] = x, fast(x)
+    unet = M.SR3UNet(inner_channel=8, groups=4, channel_mults=(1, 2), res_blocks=1).eval()
+    randomize(unet, g)
+    write(os.path.join(out_dir, "sr_tiny_sr3.safetensors"), unet.state_dict(),
+          {"arch": "sr3", "scale": "2", "in_channel": "2", "out_channel": "1", "inner_channel": "8",
+           "channel_mults": "1,2", "res_blocks": "1", "norm_groups": "4"})
+    sr3_case(io, io_meta, "tiny_sr3", unet, torch.rand(1, 1, 8, 8, generator=g) * 2 - 1, 0.7, 11)
+    io["noise.field"] = torch.from_numpy(M.noise_field(123456789, M.noise_stream(2, 7), 2, 5, 6, 3, 1000))
+    io_meta["noise.seed"], io_meta["noise.stream"] = "123456789", str(M.noise_stream(2, 7))
+    for name in ("fast_x2", "fast_x4", "sr3_x2", "sr3_x4"):
+        path = os.path.join(os.environ.get("SR_GOLDEN_MODELS", os.path.join(REPO, "models")), name + ".safetensors")
+        if not os.path.exists(path):
+            print("sr golden: %s missing, shipped case skipped" % path)
+            continue
+        m, meta = load_shipped(path)
+        s = int(meta["scale"])
+        io_meta[name + ".git_revision"] = meta.get("git_revision", "")
+        if meta["arch"] == "srfast":
+            x = test_image(12, 16, s)
+            io[name + ".x"], io[name + ".y"] = x, m(x)
+        else:
+            sr3_case(io, io_meta, name, m, test_image(16 // s, 16 // s, s), 0.5, 21 + s)
+    write(os.path.join(out_dir, "sr_io.safetensors"), io, io_meta)
