@@ -417,6 +417,10 @@ static void report(run_state *rs, const ae_batch_item *it, outcome r, const char
         fprintf(stderr, "[%d/%d] %s -> %s %s%.1f s)\n", rs->done, rs->list->n, it->path, it->out,
                 r == RES_SKIP ? "skipped (exists, " : "(", secs);
     }
+    if (o->verbose && !o->json && res && res->json[0]) {
+        if (rs->bar) fputs("\r\033[K", stderr);
+        fprintf(stderr, "    %s: {%s}\n", it->path, res->json);
+    }
     if (rs->bar) draw_bar(rs, it->path);
     if (o->json) {
         char line[4096] = "{\"file\": ";
