@@ -236,6 +236,26 @@ static void test_size_lie(void **s) {
     free(buf);
 }
 
+/* A 12-bit SOF is a valid JPEG we do not read: unsupported, not corrupt. */
+static void test_12bit_unsupported(void **s) {
+    (void)s;
+    char fix[300];
+    data_path(fix, sizeof fix, "gray.jpg");
+    size_t n, sof = 0;
+    unsigned char *buf = read_bytes(fix, &n);
+    for (size_t i = 2; i + 9 < n && !sof; i++)
+        if (buf[i] == 0xFF && buf[i + 1] == 0xC0) sof = i;
+    assert_true(sof > 0);
+    buf[sof + 1] = 0xC1; /* extended sequential, which allows 12 bits */
+    buf[sof + 4] = 12;
+    ae_image *img = NULL;
+    ae_status st = ae_jpeg_load_mem(&img, buf, n, "deep.jpg");
+    if (st != AE_ERR_UNSUPPORTED) fail_msg("status %d: %s", st, ae_error_message());
+    assert_null(img);
+    assert_non_null(strstr(ae_error_message(), "deep.jpg"));
+    free(buf);
+}
+
 static void test_save_errors(void **s) {
     (void)s;
     ae_image *img = smooth_image(3);
@@ -257,7 +277,7 @@ int main(void) {
         cmocka_unit_test(test_quality),         cmocka_unit_test(test_fixture_gray),
         cmocka_unit_test(test_fixture_rgb),     cmocka_unit_test(test_cmyk_unsupported),
         cmocka_unit_test(test_bad_files),       cmocka_unit_test(test_size_lie),
-        cmocka_unit_test(test_save_errors),
+        cmocka_unit_test(test_12bit_unsupported), cmocka_unit_test(test_save_errors),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }
