@@ -512,6 +512,15 @@ static void test_blank_nan(void **state) {
     make_fits(p, cf, df, 12);
     assert_int_equal(ae_fits_load(&img, p), AE_OK);
     assert_true(img->data[0] == 1.5f && isnan(img->data[1]) && signbit(img->data[2]));
+    /* -0, a denormal and +Inf keep their exact bits through save and load */
+    img->data[0] = 1e-44f;
+    img->data[1] = INFINITY;
+    ae_image *back = NULL;
+    tmp_path(p, sizeof p, "special32.fits");
+    assert_int_equal(ae_fits_save(img, p, NULL), AE_OK);
+    assert_int_equal(ae_fits_load(&back, p), AE_OK);
+    assert_same_pixels(img, back);
+    ae_image_free(back);
     ae_image_free(img);
 }
 
@@ -711,6 +720,25 @@ static void test_bad_files(void **state) {
     tmp_path(p, sizeof p, "only1d.fits");
     expect_fail(p, AE_ERR_FORMAT, "no HDU holds an image");
 
+    /* a .fz whose ZTILE1 is 0: cfitsio 4.2 would divide by zero opening it */
+    ae_image *small = NULL;
+    assert_int_equal(ae_image_create(&small, 6, 4, 1), AE_OK);
+    tmp_path(p, sizeof p, "ztile0.fits.fz");
+    assert_int_equal(ae_fits_save(small, p, NULL), AE_OK);
+    ae_image_free(small);
+    size_t n;
+    unsigned char *b = read_bytes(p, &n);
+    raw_hdu h;
+    parse_hdu(b, n, 1, &h);
+    const char *zt = raw_card(&h, "ZTILE1");
+    assert_non_null(zt);
+    memcpy((char *)zt + 10, "                   0", 20);
+    write_bytes(p, b, n);
+    expect_fail(p, AE_ERR_FORMAT, "ZTILE1");
+    assert_int_equal(ae_fits_load_mem(&small, b, n, "ztile0_mem.fits.fz"), AE_ERR_FORMAT);
+    assert_null(small);
+    free(b);
+
     tmp_path(p, sizeof p, "does_not_exist.fits");
     expect_fail(p, AE_ERR_IO, "No such file");
     tmp_path(p, sizeof p, "does_not_exist.fits[1]");
@@ -790,6 +818,45 @@ static void test_save_errors(void **state) {
     assert_true(back->data[4] == 5.0f);
     ae_image_free(back);
     ae_image_free(img);
+}
+
+/* FITS -> PNG -> FITS keeps orientation: both sides use ae_image's top-first
+ * rows, so the top-left pixel stays top-left and FITS (1,1) is bottom-left. */
+static void test_png_orientation(void **state) {
+    (void)state;
+    ae_image *img = NULL, *f1 = NULL, *pn = NULL, *f2 = NULL;
+    assert_int_equal(ae_image_create(&img, 5, 3, 1), AE_OK);
+    for (int i = 0; i < 15; i++) img->data[i] = (float)(1000 * i + 7) / 65535.0f; /* exact 16-bit codes */
+    char a[512], b[512], c[512];
+    tmp_path(a, sizeof a, "orient.fits");
+    tmp_path(b, sizeof b, "orient.png");
+    tmp_path(c, sizeof c, "orient2.fits");
+    assert_int_equal(ae_fits_save(img, a, NULL), AE_OK);
+    assert_int_equal(ae_fits_load(&f1, a), AE_OK);
+    f1->range = AE_RANGE_DISPLAY; /* values are 0..1 already: nothing to stretch */
+    ae_save_opts o16 = {.bit_depth = 16};
+    assert_int_equal(ae_png_save(f1, b, &o16), AE_OK);
+    assert_int_equal(ae_png_load(&pn, b), AE_OK);
+    assert_int_equal(pn->w, 5);
+    assert_int_equal(pn->h, 3);
+    for (int i = 0; i < 15; i++) assert_near(pn->data[i], img->data[i], 1e-7);
+    assert_int_equal(ae_fits_save(pn, c, NULL), AE_OK);
+    assert_int_equal(ae_fits_load(&f2, c), AE_OK);
+    for (int i = 0; i < 15; i++) assert_near(f2->data[i], img->data[i], 1e-7);
+    size_t n;
+    unsigned char *raw = read_bytes(c, &n);
+    raw_hdu h;
+    parse_hdu(raw, n, 0, &h);
+    uint32_t u = (uint32_t)raw[h.data_off] << 24 | (uint32_t)raw[h.data_off + 1] << 16 |
+                 (uint32_t)raw[h.data_off + 2] << 8 | raw[h.data_off + 3];
+    float first;
+    memcpy(&first, &u, 4);
+    assert_near(first, img->data[10], 1e-7); /* FITS (1,1) = bottom-left = ae row 2, column 0 */
+    free(raw);
+    ae_image_free(img);
+    ae_image_free(f1);
+    ae_image_free(pn);
+    ae_image_free(f2);
 }
 
 /* ---- WCS ---- */
@@ -927,7 +994,8 @@ int main(void) {
         cmocka_unit_test(test_blank_nan),         cmocka_unit_test(test_write_blank_and_scaling),
         cmocka_unit_test(test_other_bitpix),      cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_load_mem),          cmocka_unit_test(test_write_extensions),
-        cmocka_unit_test(test_save_errors),       cmocka_unit_test(test_wcs_rescale),
+        cmocka_unit_test(test_save_errors),       cmocka_unit_test(test_png_orientation),
+        cmocka_unit_test(test_wcs_rescale),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
 }

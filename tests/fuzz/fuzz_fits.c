@@ -10,6 +10,11 @@
 #include <string.h>
 #include "astroenh/io.h"
 
+/* cfitsio 4.2's imcomp_decompress_tile leaks a small buffer on some corrupt
+ * tiles (its own allocation, freed on no path we can reach); not ours to fix. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:imcomp_decompress_tile\n"; }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ae_image *img = NULL;
     if (ae_fits_load_mem(&img, data, size, "fuzz.fits") != AE_OK) {
