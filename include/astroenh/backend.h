@@ -19,9 +19,11 @@
  * - Ops that need workspace report its size through *_ws() and take it as
  *   (ws, ws_bytes); ws may be NULL when the size is 0. Callers get it from
  *   the arena (nn.h's forward helpers do).
- * - Threads: the CPU backend uses OpenMP for its own loops and OpenBLAS for
- *   GEMMs, never calling sgemm inside an OpenMP parallel region; the CLI sets
- *   both thread counts once (ae_backend_set_threads).
+ * - Threads: the CPU backend has ONE thread pool, OpenMP's: its ops split
+ *   GEMMs into work items (column tiles, query blocks) run by OpenMP threads,
+ *   each calling a single-threaded OpenBLAS sgemm, so OpenBLAS's own pthread
+ *   pool is never used alongside OpenMP (ops set OpenBLAS to 1 thread). The
+ *   CLI sets the OpenMP count once (ae_backend_set_threads or --threads).
  */
 #ifndef ASTROENH_BACKEND_H
 #define ASTROENH_BACKEND_H
@@ -195,8 +197,8 @@ struct ae_backend {
  * (no usable GPU), AE_ERR_ARG for an unknown name. */
 ae_status ae_backend_get(const char *name, const ae_backend **out);
 
-/* Sets OpenMP's and OpenBLAS's thread counts together (0 = all cores). Called
- * once by the CLI for --threads before any op runs. */
+/* Sets OpenMP's thread count (0 = all cores) and OpenBLAS's to 1 (see the
+ * threading note above). For --threads, before any op runs. */
 void ae_backend_set_threads(int threads);
 int ae_backend_threads(void);
 

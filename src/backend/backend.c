@@ -9,6 +9,7 @@
 #include <omp.h>
 #include <string.h>
 #include "astroenh/backend.h"
+#include "../nn/cpu_ops.h"
 
 static const char *const g_op_names[AE_OP_COUNT] = {
     "conv2d", "conv_transpose2d", "linear", "batchnorm", "groupnorm", "instancenorm",
@@ -63,7 +64,11 @@ void ae_backend_set_threads(int threads) {
     if (threads <= 0) threads = omp_get_num_procs();
     g_threads = threads;
     omp_set_num_threads(threads);
-    openblas_set_num_threads(threads);
+    openblas_set_num_threads(1); /* GEMMs run inside our OpenMP threads */
+}
+
+void ae_blas_single_thread(void) {
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
 int ae_backend_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }

@@ -176,7 +176,7 @@ ae_status ae_arena_tensor(ae_arena *a, ae_tensor *t, int n, int c, int h, int w)
     ae_status st = ae_tensor_check_shape(n, c, h, w, "arena tensor");
     if (st) return st;
     ae_tensor tmp = {NULL, n, c, h, w};
-    size_t off;
+    size_t off = 0;
     st = arena_alloc(a, ae_tensor_bytes(&tmp), &off);
     if (st) return st;
     tmp.data = (float *)(void *)(arena_base(a) + off);
@@ -192,7 +192,7 @@ static int arena_owns(const ae_arena *a, const void *p, size_t *off) {
 }
 
 void ae_arena_release(ae_arena *a, ae_tensor *t) {
-    size_t off;
+    size_t off = 0;
     if (!a || !t) return;
     if (arena_owns(a, t->data, &off)) arena_release_off(a, off);
     memset(t, 0, sizeof *t);
@@ -201,7 +201,7 @@ void ae_arena_release(ae_arena *a, ae_tensor *t) {
 ae_status ae_arena_scratch(ae_arena *a, size_t bytes, float **out) {
     *out = NULL;
     if (bytes == 0) return AE_OK;
-    size_t off;
+    size_t off = 0;
     ae_status st = arena_alloc(a, bytes, &off);
     if (st) return st;
     *out = (float *)(void *)(arena_base(a) + off);
@@ -209,6 +209,6 @@ ae_status ae_arena_scratch(ae_arena *a, size_t bytes, float **out) {
 }
 
 void ae_arena_scratch_release(ae_arena *a, float *p) {
-    size_t off;
+    size_t off = 0;
     if (a && arena_owns(a, p, &off)) arena_release_off(a, off);
 }

@@ -6,26 +6,32 @@
  *   S = softmax(S, rows)   (max-subtracted)
  *   Y = V S^T              (head_dim x P)
  * Q, K, V are head_dim x P slices of NCHW tensors (rows = channels), so both
- * GEMMs read them in place. Workspace: one chunk of S, bounded.
+ * GEMMs read them in place. Work items are (batch, head, block of query
+ * rows), one per OpenMP thread at a time, each with its own block of S
+ * (bounded workspace) and single-threaded sgemms.
  */
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include "astroenh/backend.h"
 #include "cpu_ops.h"
 
-#define ATTN_WS_FLOATS (1u << 22) /* 16 MiB of scores per chunk */
+#define ATTN_WS_FLOATS (1u << 20) /* scores per thread: 4 MiB */
 
-static size_t attn_rows(size_t P) {
-    size_t r = ATTN_WS_FLOATS / (P ? P : 1);
+/* Query rows per work item: bounded scores, and >= 2 items per thread. */
+static size_t attn_rows(size_t P, int nt) {
+    size_t r = ATTN_WS_FLOATS / (P ? P : 1), per = (P + 2 * (size_t)nt - 1) / (2 * (size_t)nt);
+    if (r > per) r = per;
     if (r < 1) r = 1;
     return r < P ? r : P;
 }
 
+static size_t attn_ws_floats(size_t P, int nt) { return (size_t)nt * attn_rows(P, nt) * P; }
+
 size_t ae_attention_ws_cpu(const ae_backend *be, const ae_attn_desc *d, const ae_tensor *q) {
     (void)be;
     (void)d;
-    size_t P = (size_t)q->h * q->w;
-    return attn_rows(P) * P * sizeof(float);
+    return attn_ws_floats((size_t)q->h * q->w, omp_get_max_threads()) * sizeof(float);
 }
 
 static ae_status check_part(const char *name, const ae_tensor *t, const ae_tensor *q, int off,
@@ -42,9 +48,8 @@ static ae_status check_part(const char *name, const ae_tensor *t, const ae_tenso
 }
 
 static void softmax_rows(float *s, size_t rows, size_t P) {
-#pragma omp parallel for schedule(static)
-    for (long r = 0; r < (long)rows; r++) {
-        float *p = s + (size_t)r * P, m = -INFINITY, sum = 0.0f;
+    for (size_t r = 0; r < rows; r++) {
+        float *p = s + r * P, m = -INFINITY, sum = 0.0f;
         for (size_t j = 0; j < P; j++) m = p[j] > m ? p[j] : m;
         for (size_t j = 0; j < P; j++) {
             p[j] = expf(p[j] - m);
@@ -58,31 +63,38 @@ static void softmax_rows(float *s, size_t rows, size_t P) {
 ae_status ae_attention_cpu(const ae_backend *be, const ae_attn_desc *d, const ae_tensor *q,
                            const ae_tensor *k, const ae_tensor *v, ae_tensor *y, float *ws,
                            size_t ws_bytes) {
+    (void)be;
     if (d->heads < 1 || d->head_dim < 1 || d->head_stride < 0)
         return ae_error_set(AE_ERR_ARG, "attention: invalid heads=%d head_dim=%d head_stride=%d",
                             d->heads, d->head_dim, d->head_stride);
     ae_status st = check_part("q", q, q, d->q_off, d);
     if (st == AE_OK) st = check_part("k", k, q, d->k_off, d);
     if (st == AE_OK) st = check_part("v", v, q, d->v_off, d);
+    if (st == AE_OK) st = ae_tensor_expect(y, q->n, d->heads * d->head_dim, q->h, q->w, "attention output");
     if (st) return st;
-    if (ae_tensor_expect(y, q->n, d->heads * d->head_dim, q->h, q->w, "attention output")) return AE_ERR_SHAPE;
-    size_t P = (size_t)q->h * q->w, need = ae_attention_ws_cpu(be, d, q), rc = attn_rows(P);
-    if (!ws || ws_bytes < need)
-        return ae_error_set(AE_ERR_ARG, "attention: workspace of %zu bytes, %zu needed", ws_bytes, need);
-    for (int n = 0; n < q->n; n++)
-        for (int h = 0; h < d->heads; h++) {
-            const float *Q = q->data + ((size_t)n * q->c + d->q_off + (size_t)h * d->head_stride) * P;
-            const float *K = k->data + ((size_t)n * k->c + d->k_off + (size_t)h * d->head_stride) * P;
-            const float *V = v->data + ((size_t)n * v->c + d->v_off + (size_t)h * d->head_stride) * P;
-            float *Y = y->data + ((size_t)n * y->c + (size_t)h * d->head_dim) * P;
-            for (size_t p0 = 0; p0 < P; p0 += rc) {
-                size_t m = P - p0 < rc ? P - p0 : rc;
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)P, d->head_dim,
-                            d->scale, Q + p0, (int)P, K, (int)P, 0.0f, ws, (int)P);
-                softmax_rows(ws, m, P);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->head_dim, (int)m, (int)P, 1.0f,
-                            V, (int)P, ws, (int)P, 0.0f, Y + p0, (int)P);
-            }
-        }
+    size_t P = (size_t)q->h * q->w;
+    int nt = omp_get_max_threads();
+    while (nt > 1 && attn_ws_floats(P, nt) * sizeof(float) > ws_bytes) nt--;
+    if (!ws || ws_bytes < attn_ws_floats(P, nt) * sizeof(float))
+        return ae_error_set(AE_ERR_ARG, "attention: workspace of %zu bytes, %zu needed", ws_bytes,
+                            attn_ws_floats(P, nt) * sizeof(float));
+    ae_blas_single_thread();
+    size_t rc = attn_rows(P, nt);
+    long blocks = (long)((P + rc - 1) / rc), items = (long)q->n * d->heads * blocks;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (long it = 0; it < items; it++) {
+        int n = (int)(it / (blocks * d->heads)), h = (int)(it / blocks % d->heads);
+        size_t p0 = (size_t)(it % blocks) * rc, m = P - p0 < rc ? P - p0 : rc;
+        const float *Q = q->data + ((size_t)n * q->c + d->q_off + (size_t)h * d->head_stride) * P;
+        const float *K = k->data + ((size_t)n * k->c + d->k_off + (size_t)h * d->head_stride) * P;
+        const float *V = v->data + ((size_t)n * v->c + d->v_off + (size_t)h * d->head_stride) * P;
+        float *Y = y->data + ((size_t)n * y->c + (size_t)h * d->head_dim) * P;
+        float *S = ws + (size_t)omp_get_thread_num() * rc * P;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)P, d->head_dim, d->scale,
+                    Q + p0, (int)P, K, (int)P, 0.0f, S, (int)P);
+        softmax_rows(S, m, P);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->head_dim, (int)m, (int)P, 1.0f, V,
+                    (int)P, S, (int)P, 0.0f, Y + p0, (int)P);
+    }
     return AE_OK;
 }

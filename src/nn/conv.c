@@ -15,12 +15,14 @@
  * element. sgemm is never called inside an OpenMP parallel region.
  */
 #include <cblas.h>
+#include <omp.h>
 #include <string.h>
 #include "astroenh/backend.h"
 #include "cpu_ops.h"
 
-#define CONV_WS_FLOATS (1u << 21) /* target workspace per chunk: 8 MiB */
-#define CONV_MIN_COLS 256
+#define TILE_FLOATS (1u << 20) /* col tile per thread: 4 MiB */
+#define MIN_TILE_COLS 64
+#define CONVT_WS_FLOATS (1u << 21) /* convT col chunk: 8 MiB */
 
 static int g_strategy = 0;
 void ae_conv2d_cpu_set_strategy(int s) { g_strategy = s; }
@@ -83,15 +85,6 @@ static ae_status check_io(const char *op, const ae_tensor *x, const ae_tensor *y
     return AE_OK;
 }
 
-static void fill_bias(float *y, const float *b, int rows, size_t n) {
-#pragma omp parallel for schedule(static)
-    for (int r = 0; r < rows; r++) {
-        float v = b ? b[r] : 0.0f;
-        float *p = y + (size_t)r * n;
-        for (size_t i = 0; i < n; i++) p[i] = v;
-    }
-}
-
 /* ---- conv2d ------------------------------------------------------------ */
 
 static int is_pointwise(const ae_conv2d_desc *d) {
@@ -103,70 +96,73 @@ static int use_implicit(const ae_conv2d_desc *d) {
     return g_strategy == 1 && d->stride_h == 1 && d->stride_w == 1 && !is_pointwise(d);
 }
 
-static size_t chunk_cols(size_t K, size_t N) {
-    size_t nc = CONV_WS_FLOATS / K;
-    if (nc < CONV_MIN_COLS) nc = CONV_MIN_COLS;
+/* Output columns per work item: at most TILE_FLOATS of col per thread, and
+ * at least two items per thread so a core lost to another process evens out. */
+static size_t tile_cols(size_t K, size_t N, int nt) {
+    size_t nc = TILE_FLOATS / (K ? K : 1), per = (N + 2 * (size_t)nt - 1) / (2 * (size_t)nt);
+    if (nc > per) nc = per;
+    if (nc < MIN_TILE_COLS) nc = MIN_TILE_COLS;
     return nc < N ? nc : N;
 }
 
-/* Implicit GEMM workspace: repacked weights [taps][cout_g][cin_g], padded input
- * rows and a padded-width output block for `rc` output rows. */
-static void implicit_plan(const ae_conv2d_desc *d, int H, int W, int oh, size_t *rc, size_t *floats) {
+/* Implicit GEMM: per work item `rc` output rows; per thread a padded copy of
+ * the input rows and a padded-width output block; shared repacked weights. */
+static void implicit_plan(const ae_conv2d_desc *d, int W, int oh, int nt, size_t *rc,
+                          size_t *per_thread, size_t *shared) {
     size_t cin_g = (size_t)(d->cin / d->groups), cout_g = (size_t)(d->cout / d->groups);
     size_t Wp = (size_t)W + 2 * (size_t)d->pad_w, ext = (size_t)d->dil_h * (d->kh - 1);
-    size_t per_row = (cin_g + cout_g) * Wp;
-    size_t r = CONV_WS_FLOATS / (per_row ? per_row : 1);
-    if (r < 4) r = 4;
-    if (r > (size_t)oh) r = (size_t)oh;
-    (void)H;
+    size_t r = TILE_FLOATS / ((cin_g + cout_g) * Wp), per = ((size_t)oh + 2 * nt - 1) / (2 * (size_t)nt);
+    if (r > per) r = per;
+    if (r < 1) r = 1;
     *rc = r;
-    *floats = (size_t)d->kh * d->kw * cout_g * cin_g + cin_g * ((r + ext) * Wp + d->dil_w * (d->kw - 1)) +
-              cout_g * r * Wp;
+    *per_thread = cin_g * ((r + ext) * Wp + (size_t)d->dil_w * (d->kw - 1)) + cout_g * r * Wp;
+    *shared = (size_t)d->kh * d->kw * cout_g * cin_g;
+}
+
+static size_t conv_ws_floats(const ae_conv2d_desc *d, const ae_tensor *x, int oh, int ow, int nt) {
+    if (is_pointwise(d)) return 0;
+    if (use_implicit(d)) {
+        size_t rc, per, shared;
+        implicit_plan(d, x->w, oh, nt, &rc, &per, &shared);
+        return shared + (size_t)nt * per;
+    }
+    size_t K = (size_t)(d->cin / d->groups) * d->kh * d->kw, N = (size_t)oh * ow;
+    return (size_t)nt * K * tile_cols(K, N, nt);
 }
 
 size_t ae_conv2d_ws_cpu(const ae_backend *be, const ae_conv2d_desc *d, const ae_tensor *x) {
     (void)be;
-    int oh, ow;
-    if (is_pointwise(d) || ae_conv2d_out_hw(d, x->h, x->w, &oh, &ow) != AE_OK) return 0;
-    if (use_implicit(d)) {
-        size_t rc, fl;
-        implicit_plan(d, x->h, x->w, oh, &rc, &fl);
-        return fl * sizeof(float);
-    }
-    size_t K = (size_t)(d->cin / d->groups) * d->kh * d->kw, N = (size_t)oh * ow;
-    return K * chunk_cols(K, N) * sizeof(float);
+    int oh = 0, ow = 0;
+    if (ae_conv2d_out_hw(d, x->h, x->w, &oh, &ow) != AE_OK) return 0;
+    return conv_ws_floats(d, x, oh, ow, omp_get_max_threads()) * sizeof(float);
 }
 
 /* col[r, j - j0] for r = (c, ky, kx), output column j in [j0, j0 + nc). */
-static void im2col_chunk(const float *x, int C, int H, int W, const ae_conv2d_desc *d, int ow,
-                         size_t j0, size_t nc, float *col) {
-    int khw = d->kh * d->kw, K = C * khw;
-#pragma omp parallel for schedule(static)
+static void im2col_tile(const float *x, int C, int H, int W, const ae_conv2d_desc *d, int ow,
+                        size_t j0, size_t nc, float *col) {
+    int khw = d->kh * d->kw, K = C * khw, s = d->stride_w;
     for (int r = 0; r < K; r++) {
         int c = r / khw, t = r % khw, ky = t / d->kw, kx = t % d->kw;
         const float *xc = x + (size_t)c * H * W;
         float *dst = col + (size_t)r * nc;
         size_t j = j0, end = j0 + nc;
         while (j < end) {
-            int oy = (int)(j / ow), ox = (int)(j % ow);
-            int run = ow - ox;
+            int oy = (int)(j / ow), ox = (int)(j % ow), run = ow - ox;
             if ((size_t)run > end - j) run = (int)(end - j);
-            int iy = oy * d->stride_h - d->pad_h + ky * d->dil_h;
-            int lo = 0, hi = 0, s = d->stride_w;
-            int ix0 = ox * s - d->pad_w + kx * d->dil_w;
+            int iy = oy * d->stride_h - d->pad_h + ky * d->dil_h, ix0 = ox * s - d->pad_w + kx * d->dil_w;
+            int lo = 0, hi = 0;
             if (iy >= 0 && iy < H) {
                 lo = ix0 < 0 ? (-ix0 + s - 1) / s : 0;
                 hi = ix0 < W ? (W - ix0 + s - 1) / s : 0;
                 if (hi > run) hi = run;
                 if (lo > hi) lo = hi;
             }
-            for (int i = 0; i < lo; i++) dst[i] = 0.0f;
             const float *src = xc + (size_t)(iy < 0 ? 0 : iy) * W;
-            if (s == 1) {
-                if (hi > lo) memcpy(dst + lo, src + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
-            } else {
+            for (int i = 0; i < lo; i++) dst[i] = 0.0f;
+            if (s == 1 && hi > lo)
+                memcpy(dst + lo, src + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
+            else
                 for (int i = lo; i < hi; i++) dst[i] = src[ix0 + i * s];
-            }
             for (int i = hi; i < run; i++) dst[i] = 0.0f;
             dst += run;
             j += (size_t)run;
@@ -174,122 +170,167 @@ static void im2col_chunk(const float *x, int C, int H, int W, const ae_conv2d_de
     }
 }
 
-static void conv_im2col_group(const ae_conv2d_desc *d, const float *xg, int H, int W, const float *wg,
-                              float *yg, int oh, int ow, float beta, float *ws) {
-    int cin_g = d->cin / d->groups, cout_g = d->cout / d->groups;
-    size_t K = (size_t)cin_g * d->kh * d->kw, N = (size_t)oh * ow;
-    if (is_pointwise(d)) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)N, cin_g, 1.0f, wg, cin_g,
-                    xg, (int)N, beta, yg, (int)N);
-        return;
+static void bias_cols(float *y, const float *b, int rows, size_t ld, size_t n) {
+    for (int r = 0; r < rows; r++) {
+        float v = b ? b[r] : 0.0f, *p = y + (size_t)r * ld;
+        for (size_t i = 0; i < n; i++) p[i] = v;
     }
-    size_t nc = chunk_cols(K, N);
-    for (size_t j0 = 0; j0 < N; j0 += nc) {
-        size_t n = N - j0 < nc ? N - j0 : nc;
-        im2col_chunk(xg, cin_g, H, W, d, ow, j0, n, ws);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)n, (int)K, 1.0f, wg,
-                    (int)K, ws, (int)n, beta, yg + j0, (int)N);
+}
+
+/* Work items (batch, group, column tile); each thread builds its own col tile
+ * and runs a single-threaded sgemm on it, so one OpenMP pool does all. */
+static void conv_im2col(const ae_conv2d_desc *d, const ae_tensor *x, const float *w, const float *b,
+                        ae_tensor *y, float *ws, int nt) {
+    int G = d->groups, cin_g = d->cin / G, cout_g = d->cout / G, pw = is_pointwise(d);
+    size_t HW = (size_t)x->h * x->w, N = (size_t)y->h * y->w, K = (size_t)cin_g * d->kh * d->kw;
+    size_t nc = tile_cols(K, N, nt), tiles = (N + nc - 1) / nc;
+    long items = (long)x->n * G * (long)tiles;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (long it = 0; it < items; it++) {
+        int n = (int)(it / ((long)G * (long)tiles)), g = (int)(it / (long)tiles % G);
+        size_t j0 = (size_t)(it % (long)tiles) * nc, m = N - j0 < nc ? N - j0 : nc;
+        const float *xg = x->data + ((size_t)n * d->cin + (size_t)g * cin_g) * HW;
+        float *yg = y->data + ((size_t)n * d->cout + (size_t)g * cout_g) * N + j0;
+        const float *bg = b ? b + (size_t)g * cout_g : NULL, *bm = xg + j0;
+        int ldb = (int)N;
+        if (bg) bias_cols(yg, bg, cout_g, N, m);
+        if (!pw) {
+            float *col = ws + (size_t)omp_get_thread_num() * K * nc;
+            im2col_tile(xg, cin_g, x->h, x->w, d, y->w, j0, m, col);
+            bm = col;
+            ldb = (int)m;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, (int)m, (int)K, 1.0f,
+                    w + (size_t)g * cout_g * K, (int)K, bm, ldb, bg ? 1.0f : 0.0f, yg, (int)N);
     }
 }
 
 /* Stride-1 conv as a sum over taps of [cout_g x cin_g] x [cin_g x rows*Wp] GEMMs
- * on a zero-padded copy of the input rows; output columns >= ow are discarded. */
-static void conv_implicit_group(const ae_conv2d_desc *d, const float *xg, int H, int W,
-                                const float *wg, float *yg, int oh, int ow, float *ws) {
+ * on a zero-padded copy of a block of input rows; columns >= ow are dropped. */
+static void implicit_item(const ae_conv2d_desc *d, const float *xg, int H, int W, const float *wt,
+                          const float *bg, float *yg, int oh, int ow, int r0, int rn, float *tws) {
     int cin_g = d->cin / d->groups, cout_g = d->cout / d->groups, taps = d->kh * d->kw;
-    size_t Wp = (size_t)W + 2 * (size_t)d->pad_w, ext = (size_t)d->dil_h * (d->kh - 1), rc, fl;
-    implicit_plan(d, H, W, oh, &rc, &fl);
-    float *wt = ws, *xp = wt + (size_t)taps * cout_g * cin_g;
-    size_t xrows = rc + ext, xplane = xrows * Wp + (size_t)d->dil_w * (d->kw - 1);
-    float *tb = xp + (size_t)cin_g * xplane;
-#pragma omp parallel for schedule(static)
-    for (int t = 0; t < taps; t++)
-        for (int co = 0; co < cout_g; co++)
-            for (int ci = 0; ci < cin_g; ci++)
-                wt[((size_t)t * cout_g + co) * cin_g + ci] = wg[((size_t)co * cin_g + ci) * taps + t];
-    for (int r0 = 0; r0 < oh; r0 += (int)rc) {
-        int rn = oh - r0 < (int)rc ? oh - r0 : (int)rc;
-#pragma omp parallel for schedule(static)
-        for (int c = 0; c < cin_g; c++) {
-            float *pc = xp + (size_t)c * xplane;
-            memset(pc, 0, xplane * sizeof(float));
-            for (size_t r = 0; r < (size_t)rn + ext; r++) {
-                int iy = r0 + (int)r - d->pad_h;
-                if (iy >= 0 && iy < H)
-                    memcpy(pc + r * Wp + d->pad_w, xg + ((size_t)c * H + iy) * W, (size_t)W * sizeof(float));
+    size_t Wp = (size_t)W + 2 * (size_t)d->pad_w, ext = (size_t)d->dil_h * (d->kh - 1);
+    size_t xplane = ((size_t)rn + ext) * Wp + (size_t)d->dil_w * (d->kw - 1);
+    float *xp = tws, *tb = xp + (size_t)cin_g * xplane;
+    for (int c = 0; c < cin_g; c++) {
+        float *pc = xp + (size_t)c * xplane;
+        memset(pc, 0, xplane * sizeof(float));
+        for (size_t r = 0; r < (size_t)rn + ext; r++) {
+            int iy = r0 + (int)r - d->pad_h;
+            if (iy >= 0 && iy < H)
+                memcpy(pc + r * Wp + d->pad_w, xg + ((size_t)c * H + iy) * W, (size_t)W * sizeof(float));
+        }
+    }
+    int ncol = (int)((size_t)rn * Wp);
+    for (int t = 0; t < taps; t++) {
+        size_t off = (size_t)(t / d->kw) * d->dil_h * Wp + (size_t)(t % d->kw) * d->dil_w;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, ncol, cin_g, 1.0f,
+                    wt + (size_t)t * cout_g * cin_g, cin_g, xp + off, (int)xplane, t ? 1.0f : 0.0f, tb, ncol);
+    }
+    for (int co = 0; co < cout_g; co++)
+        for (int r = 0; r < rn; r++) {
+            float *dst = yg + ((size_t)co * oh + r0 + r) * ow, v = bg ? bg[co] : 0.0f;
+            const float *src = tb + (size_t)co * ncol + (size_t)r * Wp;
+            for (int i = 0; i < ow; i++) dst[i] = src[i] + v;
+        }
+}
+
+static void conv_implicit(const ae_conv2d_desc *d, const ae_tensor *x, const float *w, const float *b,
+                          ae_tensor *y, float *ws, int nt) {
+    int G = d->groups, cin_g = d->cin / G, cout_g = d->cout / G, taps = d->kh * d->kw;
+    size_t rc, per, shared, HW = (size_t)x->h * x->w, N = (size_t)y->h * y->w;
+    implicit_plan(d, x->w, y->h, nt, &rc, &per, &shared);
+    long blocks = (y->h + (long)rc - 1) / (long)rc, items = (long)x->n * blocks;
+    for (int g = 0; g < G; g++) {
+        const float *wg = w + (size_t)g * cout_g * cin_g * taps;
+#pragma omp parallel num_threads(nt)
+        {
+#pragma omp for schedule(static)
+            for (int t = 0; t < taps; t++) /* [cout_g][cin_g][tap] -> [tap][cout_g][cin_g] */
+                for (int co = 0; co < cout_g; co++)
+                    for (int ci = 0; ci < cin_g; ci++)
+                        ws[((size_t)t * cout_g + co) * cin_g + ci] = wg[((size_t)co * cin_g + ci) * taps + t];
+#pragma omp for schedule(dynamic, 1)
+            for (long it = 0; it < items; it++) {
+                int n = (int)(it / blocks), r0 = (int)(it % blocks) * (int)rc;
+                int rn = y->h - r0 < (int)rc ? y->h - r0 : (int)rc;
+                implicit_item(d, x->data + ((size_t)n * d->cin + (size_t)g * cin_g) * HW, x->h, x->w,
+                              ws, b ? b + (size_t)g * cout_g : NULL,
+                              y->data + ((size_t)n * d->cout + (size_t)g * cout_g) * N, y->h, y->w, r0,
+                              rn, ws + shared + (size_t)omp_get_thread_num() * per);
             }
         }
-        int ncol = (int)((size_t)rn * Wp);
-        for (int t = 0; t < taps; t++) {
-            size_t off = (size_t)(t / d->kw) * d->dil_h * Wp + (size_t)(t % d->kw) * d->dil_w;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout_g, ncol, cin_g, 1.0f,
-                        wt + (size_t)t * cout_g * cin_g, cin_g, xp + off, (int)xplane,
-                        t ? 1.0f : 0.0f, tb, ncol);
-        }
-#pragma omp parallel for schedule(static)
-        for (int co = 0; co < cout_g; co++)
-            for (int r = 0; r < rn; r++) {
-                float *dst = yg + ((size_t)co * oh + r0 + r) * ow;
-                const float *src = tb + (size_t)co * ncol + (size_t)r * Wp;
-                for (int i = 0; i < ow; i++) dst[i] += src[i];
-            }
     }
 }
 
 ae_status ae_conv2d_cpu(const ae_backend *be, const ae_conv2d_desc *d, const ae_tensor *x,
                         const float *w, const float *b, ae_tensor *y, float *ws, size_t ws_bytes) {
-    int oh, ow;
+    (void)be;
+    int oh, ow, nt = omp_get_max_threads();
     ae_status st = ae_conv2d_out_hw(d, x->h, x->w, &oh, &ow);
     if (st == AE_OK) st = check_io("conv2d", x, y, d->cin, d->cout, oh, ow);
     if (st) return st;
-    size_t need = ae_conv2d_ws_cpu(be, d, x);
+    while (nt > 1 && conv_ws_floats(d, x, oh, ow, nt) * sizeof(float) > ws_bytes) nt--;
+    size_t need = conv_ws_floats(d, x, oh, ow, nt) * sizeof(float);
     if (ws_bytes < need || (need && !ws))
         return ae_error_set(AE_ERR_ARG, "conv2d: workspace of %zu bytes, %zu needed", ws_bytes, need);
-    int G = d->groups, cin_g = d->cin / G, cout_g = d->cout / G, implicit = use_implicit(d);
-    size_t HW = (size_t)x->h * x->w, N = (size_t)oh * ow, K = (size_t)cin_g * d->kh * d->kw;
-    for (int n = 0; n < x->n; n++) {
-        float *yn = y->data + (size_t)n * d->cout * N;
-        if (b || implicit) fill_bias(yn, b, d->cout, N);
-        for (int g = 0; g < G; g++) {
-            const float *xg = x->data + ((size_t)n * d->cin + (size_t)g * cin_g) * HW;
-            const float *wg = w + (size_t)g * cout_g * K;
-            float *yg = yn + (size_t)g * cout_g * N;
-            if (implicit)
-                conv_implicit_group(d, xg, x->h, x->w, wg, yg, oh, ow, ws);
-            else
-                conv_im2col_group(d, xg, x->h, x->w, wg, yg, oh, ow, b ? 1.0f : 0.0f, ws);
-        }
-    }
+    ae_blas_single_thread();
+    if (use_implicit(d))
+        conv_implicit(d, x, w, b, y, ws, nt);
+    else
+        conv_im2col(d, x, w, b, y, ws, nt);
     return AE_OK;
 }
 
 /* ---- conv_transpose2d -------------------------------------------------- */
 
+static size_t convT_cols(const ae_convT2d_desc *d, const ae_tensor *x) {
+    size_t K = (size_t)(d->cout / (d->groups > 0 ? d->groups : 1)) * d->kh * d->kw;
+    size_t N = (size_t)x->h * x->w, nc = CONVT_WS_FLOATS / (K ? K : 1);
+    if (nc < MIN_TILE_COLS) nc = MIN_TILE_COLS;
+    return nc < N ? nc : N;
+}
+
 size_t ae_conv_transpose2d_ws_cpu(const ae_backend *be, const ae_convT2d_desc *d, const ae_tensor *x) {
     (void)be;
     size_t K = (size_t)(d->cout / (d->groups > 0 ? d->groups : 1)) * d->kh * d->kw;
-    size_t N = (size_t)x->h * x->w;
-    return K * chunk_cols(K ? K : 1, N) * sizeof(float);
+    return K * convT_cols(d, x) * sizeof(float);
 }
 
 /* y[co, oy, ox] += col[(co, ky, kx), j] for input position j in [j0, j0 + nc). */
-static void col2im_chunk(const float *col, const ae_convT2d_desc *d, int cout_g, int H, int W,
-                         size_t j0, size_t nc, float *y, int oh, int ow) {
+static void col2im_channel(const float *col, const ae_convT2d_desc *d, int co, int W, size_t j0,
+                           size_t nc, float *yc, int oh, int ow) {
     int khw = d->kh * d->kw;
-#pragma omp parallel for schedule(static)
-    for (int co = 0; co < cout_g; co++) {
-        float *yc = y + (size_t)co * oh * ow;
-        for (int t = 0; t < khw; t++) {
-            const float *src = col + ((size_t)co * khw + t) * nc;
-            int dy = (t / d->kw) * d->dil_h - d->pad_h, dx = (t % d->kw) * d->dil_w - d->pad_w;
-            for (size_t j = 0; j < nc; j++) {
-                int iy = (int)((j0 + j) / W), ix = (int)((j0 + j) % W);
-                int oy = iy * d->stride_h + dy, ox = ix * d->stride_w + dx;
-                if (oy >= 0 && oy < oh && ox >= 0 && ox < ow) yc[(size_t)oy * ow + ox] += src[j];
-            }
+    for (int t = 0; t < khw; t++) {
+        const float *src = col + ((size_t)co * khw + t) * nc;
+        int dy = (t / d->kw) * d->dil_h - d->pad_h, dx = (t % d->kw) * d->dil_w - d->pad_w;
+        for (size_t j = 0; j < nc; j++) {
+            int iy = (int)((j0 + j) / W), ix = (int)((j0 + j) % W);
+            int oy = iy * d->stride_h + dy, ox = ix * d->stride_w + dx;
+            if (oy >= 0 && oy < oh && ox >= 0 && ox < ow) yc[(size_t)oy * ow + ox] += src[j];
         }
     }
-    (void)H;
+}
+
+/* One chunk of input columns: the GEMM split by rows of col across threads,
+ * then col2im split by output channel (no two threads write one element). */
+static void convT_chunk(const ae_convT2d_desc *d, const float *xg, size_t HW, int W, const float *wg,
+                        size_t j0, size_t m, float *ws, float *yg, int oh, int ow) {
+    int cin_g = d->cin / d->groups, cout_g = d->cout / d->groups;
+    int K = cout_g * d->kh * d->kw, rb = 64, nrb = (K + rb - 1) / rb;
+#pragma omp parallel
+    {
+#pragma omp for schedule(dynamic, 1)
+        for (int r = 0; r < nrb; r++) {
+            int r0 = r * rb, rn = K - r0 < rb ? K - r0 : rb;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rn, (int)m, cin_g, 1.0f, wg + r0, K,
+                        xg + j0, (int)HW, 0.0f, ws + (size_t)r0 * m, (int)m);
+        }
+#pragma omp for schedule(static)
+        for (int co = 0; co < cout_g; co++)
+            col2im_channel(ws, d, co, W, j0, m, yg + (size_t)co * oh * ow, oh, ow);
+    }
 }
 
 ae_status ae_conv_transpose2d_cpu(const ae_backend *be, const ae_convT2d_desc *d, const ae_tensor *x,
@@ -303,21 +344,19 @@ ae_status ae_conv_transpose2d_cpu(const ae_backend *be, const ae_convT2d_desc *d
     if (ws_bytes < need || !ws)
         return ae_error_set(AE_ERR_ARG, "conv_transpose2d: workspace of %zu bytes, %zu needed",
                             ws_bytes, need);
+    ae_blas_single_thread();
     int G = d->groups, cin_g = d->cin / G, cout_g = d->cout / G;
     size_t HW = (size_t)x->h * x->w, N = (size_t)oh * ow, K = (size_t)cout_g * d->kh * d->kw;
-    size_t nc = chunk_cols(K, HW);
+    size_t nc = convT_cols(d, x);
     for (int n = 0; n < x->n; n++) {
         float *yn = y->data + (size_t)n * d->cout * N;
-        fill_bias(yn, b, d->cout, N);
+#pragma omp parallel for schedule(static)
+        for (int co = 0; co < d->cout; co++) bias_cols(yn + (size_t)co * N, b ? b + co : NULL, 1, N, N);
         for (int g = 0; g < G; g++) {
             const float *xg = x->data + ((size_t)n * d->cin + (size_t)g * cin_g) * HW;
-            const float *wg = w + (size_t)g * cin_g * K;
-            for (size_t j0 = 0; j0 < HW; j0 += nc) {
-                size_t m = HW - j0 < nc ? HW - j0 : nc;
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)m, cin_g, 1.0f, wg,
-                            (int)K, xg + j0, (int)HW, 0.0f, ws, (int)m);
-                col2im_chunk(ws, d, cout_g, x->h, x->w, j0, m, yn + (size_t)g * cout_g * N, oh, ow);
-            }
+            for (size_t j0 = 0; j0 < HW; j0 += nc)
+                convT_chunk(d, xg, HW, x->w, w + (size_t)g * cin_g * K, j0, HW - j0 < nc ? HW - j0 : nc,
+                            ws, yn + (size_t)g * cout_g * N, oh, ow);
         }
     }
     return AE_OK;
@@ -336,6 +375,7 @@ ae_status ae_linear_cpu(const ae_backend *be, const ae_tensor *x, const float *w
     int out = y->c;
     for (int n = 0; n < x->n; n++)
         for (int o = 0; o < out; o++) y->data[(size_t)n * out + o] = b ? b[o] : 0.0f;
+    ae_blas_single_thread();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, x->n, out, (int)in, 1.0f, x->data, (int)in,
                 w, (int)in, 1.0f, y->data, out);
     return AE_OK;

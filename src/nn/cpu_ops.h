@@ -51,6 +51,11 @@ ae_status ae_noise_embed_cpu(const ae_backend *be, const float *gamma, ae_tensor
 /* Checks shared by ops: AE_ERR_SHAPE "<op>: <what> expected AxBxCxD, got ...". */
 ae_status ae_check_same(const char *op, const ae_tensor *a, const ae_tensor *b);
 
+/* Sets OpenBLAS to one thread if it is not: the CPU backend runs every GEMM
+ * inside its own OpenMP threads (one thread pool, no oversubscription with
+ * OpenBLAS's pthread pool on shared machines). Cheap; called by each op. */
+void ae_blas_single_thread(void);
+
 /* Conv strategy for 3x3-like stride-1 convs, exposed for the benchmark:
  * 0 = chunked im2col + sgemm (default), 1 = implicit GEMM over kernel taps. */
 void ae_conv2d_cpu_set_strategy(int s);

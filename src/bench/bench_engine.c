@@ -1,0 +1,406 @@
+/* bench_engine.c - `astroenh bench`: the inference engine against PyTorch.
+ *
+ * In one run: (1) scripts/bench_engine.py (PyTorch on the CPU, same thread
+ * count) writes the benchmark networks' weights, input and output to
+ * build/bench_engine.safetensors and prints its timings; (2) OpenBLAS's sgemm
+ * peak is measured on a large square product; (3) each op and both networks
+ * run here, the networks' outputs are checked against PyTorch's, and a table
+ * prints ms, GFLOP/s, % of the sgemm peak and the speed ratio (PyTorch time /
+ * engine time, > 1 = faster than PyTorch). Best of --reps runs.
+ * Benchmarks report; they assert nothing.
+ */
+#include <cblas.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "astroenh/batch.h"
+#include "astroenh/nn.h"
+#include "../nn/cpu_ops.h"
+#include "bench_nets.h"
+
+#define MAX_TORCH 64
+
+typedef struct {
+    int threads, reps, net_reps, torch, sgemm_n;
+    const char *python, *weights;
+    char torch_names[MAX_TORCH][64];
+    double torch_ms[MAX_TORCH];
+    int n_torch;
+    double peak_gflops;
+} bench;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef ae_status (*bench_fn)(void *ctx);
+
+/* Best (minimum) milliseconds of `reps` runs after one warm-up, -1 on error:
+ * on a shared machine the minimum is the least disturbed run. The PyTorch
+ * script reports the same statistic. */
+static double time_ms(bench_fn fn, void *ctx, int reps) {
+    double t[64];
+    if (reps > 64) reps = 64;
+    if (fn(ctx) != AE_OK) return -1.0;
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_s();
+        if (fn(ctx) != AE_OK) return -1.0;
+        t[i] = (now_s() - t0) * 1e3;
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    return t[0];
+}
+
+static double torch_ms(const bench *b, const char *name) {
+    for (int i = 0; i < b->n_torch; i++)
+        if (!strcmp(b->torch_names[i], name)) return b->torch_ms[i];
+    return -1.0;
+}
+
+static void run_python(bench *b) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s scripts/bench_engine.py --threads %d --reps %d --net-reps %d --out %s",
+             b->python, b->threads, b->reps, b->net_reps, b->weights);
+    printf("PyTorch side: %s\n", cmd);
+    fflush(stdout);
+    FILE *p = popen(cmd, "r");
+    char line[1024];
+    if (!p) {
+        printf("  could not start it; engine numbers only\n");
+        return;
+    }
+    while (fgets(line, sizeof line, p)) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *n = cJSON_GetObjectItem(j, "name"), *ms = cJSON_GetObjectItem(j, "ms");
+        if (cJSON_IsString(n) && !strcmp(n->valuestring, "info"))
+            printf("  torch %s, %d threads\n", cJSON_GetStringValue(cJSON_GetObjectItem(j, "torch")),
+                   (int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "threads")));
+        if (cJSON_IsString(n) && cJSON_IsNumber(ms) && b->n_torch < MAX_TORCH) {
+            snprintf(b->torch_names[b->n_torch], sizeof b->torch_names[0], "%s", n->valuestring);
+            b->torch_ms[b->n_torch++] = ms->valuedouble;
+        }
+        cJSON_Delete(j);
+    }
+    int rc = pclose(p);
+    if (rc) printf("  the PyTorch script failed (status %d); missing figures are shown as '-'\n", rc);
+}
+
+/* ---- sgemm peak ------------------------------------------------------------ */
+
+typedef struct {
+    int n;
+    float *a, *b, *c;
+} gemm_ctx;
+
+static ae_status gemm_run(void *p) {
+    gemm_ctx *g = p;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->n, g->n, g->n, 1.0f, g->a, g->n, g->b,
+                g->n, 0.0f, g->c, g->n);
+    return AE_OK;
+}
+
+/* OpenBLAS with its own pool of b->threads threads on one large square
+ * product (the peak the table refers to), and single-threaded for scale.
+ * Leaves OpenBLAS at 1 thread, as the engine runs it. */
+static void measure_peak(bench *b) {
+    size_t nn = (size_t)b->sgemm_n * b->sgemm_n;
+    gemm_ctx g = {b->sgemm_n, calloc(nn, 4), calloc(nn, 4), calloc(nn, 4)};
+    double gf[2] = {0, 0};
+    if (g.a && g.b && g.c) {
+        for (size_t i = 0; i < nn; i++) g.a[i] = g.b[i] = (float)(i % 17) * 0.01f;
+        for (int k = 0; k < 2; k++) {
+            openblas_set_num_threads(k ? 1 : b->threads);
+            gf[k] = 2.0 * pow(b->sgemm_n, 3) / (time_ms(gemm_run, &g, 3) * 1e6);
+        }
+        b->peak_gflops = gf[0];
+        printf("OpenBLAS sgemm %dx%dx%d: %.1f GFLOP/s with %d threads (the peak below), %.1f GFLOP/s "
+               "with 1\n\n", b->sgemm_n, b->sgemm_n, b->sgemm_n, gf[0], b->threads, gf[1]);
+    }
+    openblas_set_num_threads(1);
+    free(g.a), free(g.b), free(g.c);
+}
+
+static void print_row(const bench *b, const char *name, double ms, double ms_alt, double torch, double gflop) {
+    char t[32] = "-", r[32] = "-", gf[32] = "-", pk[32] = "-", alt[32] = "-";
+    if (torch > 0) snprintf(t, sizeof t, "%.2f", torch);
+    if (torch > 0 && ms > 0) snprintf(r, sizeof r, "%.2fx", torch / ms);
+    if (gflop > 0 && ms > 0) snprintf(gf, sizeof gf, "%.1f", gflop / (ms * 1e-3));
+    if (gflop > 0 && ms > 0 && b->peak_gflops > 0)
+        snprintf(pk, sizeof pk, "%.0f%%", 100.0 * gflop / (ms * 1e-3) / b->peak_gflops);
+    if (ms_alt > 0) snprintf(alt, sizeof alt, "%.2f", ms_alt);
+    printf("%-28s %10.2f %10s %10s %9s %8s %7s\n", name, ms, alt, t, r, gf, pk);
+}
+
+/* ---- single ops (shapes match op_benches() in scripts/bench_engine.py) ---- */
+
+typedef enum { OP_CONV, OP_CONVT, OP_GN, OP_SILU, OP_ATTN, OP_UP, OP_POOL } op_kind;
+
+typedef struct {
+    const char *name;
+    op_kind kind;
+    int cin, cout, k, px, stride;
+} op_spec;
+
+static const op_spec k_ops[] = {
+    {"conv3x3_32_256px", OP_CONV, 32, 32, 3, 256, 1},
+    {"conv3x3_64_256px", OP_CONV, 64, 64, 3, 256, 1},
+    {"conv3x3_128_128px", OP_CONV, 128, 128, 3, 128, 1},
+    {"conv3x3_256_64px", OP_CONV, 256, 256, 3, 64, 1},
+    {"conv3x3_256_32px", OP_CONV, 256, 256, 3, 32, 1},
+    {"conv3x3_64_32px", OP_CONV, 64, 64, 3, 32, 1},
+    {"conv3x3s2_128_128px", OP_CONV, 128, 128, 3, 128, 2},
+    {"conv1x1_256_64px", OP_CONV, 256, 256, 1, 64, 1},
+    {"convT4x4s2_128_64px", OP_CONVT, 128, 64, 4, 64, 2},
+    {"groupnorm32_128_128px", OP_GN, 128, 128, 0, 128, 1},
+    {"silu_128_128px", OP_SILU, 128, 128, 0, 128, 1},
+    {"attention_128_16px", OP_ATTN, 128, 128, 0, 16, 1},
+    {"attention_64_32px", OP_ATTN, 64, 64, 0, 32, 1},
+    {"upsample_bilinear_64_128px", OP_UP, 64, 64, 0, 128, 1},
+    {"maxpool2_64_256px", OP_POOL, 64, 64, 0, 256, 1},
+};
+
+typedef struct {
+    const op_spec *s;
+    const ae_backend *be;
+    ae_conv2d_desc cd;
+    ae_convT2d_desc td;
+    ae_attn_block attn;
+    ae_arena *A;
+    ae_tensor x, y;
+    float *w, *bias, *ws;
+    size_t wsb;
+} op_ctx;
+
+static ae_status op_run(void *p) {
+    op_ctx *c = p;
+    const ae_backend *be = c->be;
+    ae_pool_desc pool = {AE_POOL_MAX, 2, 2, 2, 2, 0, 0};
+    switch (c->s->kind) {
+    case OP_CONV: return be->conv2d(be, &c->cd, &c->x, c->w, c->bias, &c->y, c->ws, c->wsb);
+    case OP_CONVT: return be->conv_transpose2d(be, &c->td, &c->x, c->w, c->bias, &c->y, c->ws, c->wsb);
+    case OP_GN: return be->groupnorm(be, &c->x, 32, c->w, c->bias, 1e-5f, &c->y);
+    case OP_SILU: return be->activation(be, AE_ACT_SILU, 0.0f, &c->x, &c->y);
+    case OP_UP: return be->upsample(be, AE_UPSAMPLE_BILINEAR, &c->x, &c->y);
+    case OP_POOL: return be->pool(be, &pool, &c->x, &c->y);
+    case OP_ATTN:
+        ae_arena_reset(c->A);
+        return ae_attn_block_forward(be, c->A, &c->attn, &c->x, &c->y);
+    }
+    return AE_ERR_ARG;
+}
+
+static float *rand_floats(size_t n, float scale) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    unsigned s = 1234567u;
+    for (size_t i = 0; p && i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        p[i] = ((float)(s >> 8) / 16777216.0f - 0.5f) * scale;
+    }
+    return p;
+}
+
+/* Shapes, weights and workspace for one op; returns the op's GFLOP (0: not a GEMM op). */
+static double op_setup(op_ctx *c, const op_spec *s) {
+    int px = s->px, oh = px, ow = px;
+    double gflop = 0;
+    c->s = s;
+    c->be = ae_backend_cpu();
+    c->x = ae_tensor_make(rand_floats((size_t)s->cin * px * px, 2.0f), 1, s->cin, px, px);
+    size_t wn = (size_t)s->cout * s->cin * (s->k ? s->k * s->k : 1);
+    if (s->kind == OP_ATTN) wn = (size_t)4 * s->cin * s->cin;
+    c->w = rand_floats(wn, 0.1f);
+    c->bias = rand_floats((size_t)s->cout > wn ? (size_t)s->cout : wn, 0.1f);
+    if (s->kind == OP_CONV) {
+        c->cd = (ae_conv2d_desc){s->cin, s->cout, s->k, s->k, s->stride, s->stride, s->k / 2, s->k / 2, 1, 1, 1};
+        ae_conv2d_out_hw(&c->cd, px, px, &oh, &ow);
+        gflop = 2e-9 * s->cout * (double)oh * ow * s->cin * s->k * s->k;
+    } else if (s->kind == OP_CONVT) {
+        c->td = (ae_convT2d_desc){s->cin, s->cout, s->k, s->k, 2, 2, 1, 1, 0, 0, 1, 1, 1};
+        ae_convT2d_out_hw(&c->td, px, px, &oh, &ow);
+        gflop = 2e-9 * s->cin * (double)s->cout * s->k * s->k * px * px;
+    } else if (s->kind == OP_UP) {
+        oh = ow = 2 * px;
+    } else if (s->kind == OP_POOL) {
+        oh = ow = px / 2;
+    } else if (s->kind == OP_ATTN) {
+        int C = s->cin;
+        double P = (double)px * px;
+        c->attn.c = C;
+        c->attn.norm = (ae_gn){c->bias, c->bias, C, 32, 1e-5f, 0};
+        c->attn.qkv = (ae_conv){c->w, NULL, {C, 3 * C, 1, 1, 1, 1, 0, 0, 1, 1, 1}};
+        c->attn.out = (ae_conv){c->w + (size_t)3 * C * C, c->bias, {C, C, 1, 1, 1, 1, 0, 0, 1, 1, 1}};
+        c->attn.d = (ae_attn_desc){1, C, 1.0f / sqrtf((float)C), 0, C, 2 * C, 3 * C};
+        gflop = 1e-9 * (8.0 * C * C * P + 4.0 * P * P * C);
+    }
+    c->y = ae_tensor_make(malloc((size_t)s->cout * oh * ow * sizeof(float)), 1, s->cout, oh, ow);
+    return gflop;
+}
+
+static ae_status op_prepare_ws(op_ctx *c) {
+    free(c->ws);
+    c->ws = NULL;
+    c->wsb = 0;
+    if (c->s->kind == OP_CONV) c->wsb = c->be->conv2d_ws(c->be, &c->cd, &c->x);
+    if (c->s->kind == OP_CONVT) c->wsb = c->be->conv_transpose2d_ws(c->be, &c->td, &c->x);
+    if (c->wsb && !(c->ws = malloc(c->wsb))) return ae_error_set(AE_ERR_NOMEM, "bench workspace");
+    if (c->s->kind != OP_ATTN || c->A) return AE_OK;
+    ae_status st = ae_arena_create(&c->A, c->be);
+    if (!st) st = ae_attn_block_forward(c->be, c->A, &c->attn, &c->x, &c->y);
+    if (!st) st = ae_arena_commit(c->A);
+    return st;
+}
+
+static void bench_ops(const bench *b) {
+    for (size_t i = 0; i < sizeof k_ops / sizeof *k_ops; i++) {
+        op_ctx c = {0};
+        double gflop = op_setup(&c, &k_ops[i]), ms = -1, ms_impl = -1;
+        if (c.x.data && c.y.data && c.w && c.bias && op_prepare_ws(&c) == AE_OK) {
+            ms = time_ms(op_run, &c, b->reps);
+            if (k_ops[i].kind == OP_CONV && k_ops[i].stride == 1 && k_ops[i].k > 1) {
+                ae_conv2d_cpu_set_strategy(1);
+                if (op_prepare_ws(&c) == AE_OK) ms_impl = time_ms(op_run, &c, b->reps);
+                ae_conv2d_cpu_set_strategy(0);
+            }
+        }
+        char label[80];
+        snprintf(label, sizeof label, "op:%s", k_ops[i].name);
+        if (ms < 0)
+            printf("%-28s failed: %s\n", k_ops[i].name, ae_error_message());
+        else
+            print_row(b, k_ops[i].name, ms, ms_impl, torch_ms(b, label), gflop);
+        ae_arena_free(c.A);
+        free(c.x.data), free(c.y.data), free(c.w), free(c.bias), free(c.ws);
+    }
+}
+
+/* ---- networks --------------------------------------------------------------- */
+
+typedef struct {
+    const ae_backend *be;
+    ae_arena *A;
+    int is_unet;
+    const void *net;
+    ae_tensor x;
+    const float *x_host, *gamma;
+    ae_tensor y;
+    bench_stats stats;
+} net_ctx;
+
+static ae_status net_run(void *p) {
+    net_ctx *c = p;
+    ae_arena_reset(c->A);
+    ae_status st = ae_arena_tensor(c->A, &c->x, c->x.n, c->x.c, c->x.h, c->x.w);
+    if (!st) st = ae_nn_upload(c->be, c->A, &c->x, c->x_host);
+    if (st) return st;
+    if (c->is_unet) return bench_unet_forward(c->be, c->A, c->net, &c->x, &c->y, &c->stats);
+    return bench_sr3_forward(c->be, c->A, c->net, &c->x, c->gamma, &c->y, &c->stats);
+}
+
+static void bench_net(const bench *b, ae_weights *W, int is_unet) {
+    const char *name = is_unet ? "unet" : "sr3", *label = is_unet ? "net:unet" : "net:sr3";
+    char key[64];
+    net_ctx c = {0};
+    void *net = NULL;
+    ae_tensor in, ref;
+    int64_t sh[4] = {-1, -1, -1, -1}, sg[1] = {-1};
+    snprintf(key, sizeof key, "%s.input", name);
+    ae_status st = ae_weights_get(W, key, 4, sh, &c.x_host);
+    in = ae_tensor_make(NULL, (int)sh[0], (int)sh[1], (int)sh[2], (int)sh[3]);
+    snprintf(key, sizeof key, "%s.output", name);
+    int64_t so[4] = {-1, -1, -1, -1};
+    const float *ref_data = NULL;
+    if (!st) st = ae_weights_get(W, key, 4, so, &ref_data);
+    ref = ae_tensor_make((float *)ref_data, (int)so[0], (int)so[1], (int)so[2], (int)so[3]);
+    if (!st && !is_unet) st = ae_weights_get(W, "sr3.gamma", 1, sg, &c.gamma);
+    if (!st) st = is_unet ? bench_unet_load((bench_unet **)&net, W) : bench_sr3_load((bench_sr3 **)&net, W);
+    if (!st) st = ae_arena_create(&c.A, ae_backend_cpu());
+    c.be = ae_backend_cpu();
+    c.is_unet = is_unet;
+    c.net = net;
+    c.x = in;
+    if (!st) st = net_run(&c); /* planning pass: peak, FLOPs, largest layer */
+    if (!st) st = ae_arena_commit(c.A);
+    double ms = st ? -1.0 : time_ms(net_run, &c, b->net_reps);
+    if (st || ms < 0) {
+        printf("%-28s failed: %s\n", label, ae_error_message());
+    } else {
+        char what[64];
+        snprintf(what, sizeof what, "%s %dx%d", label, in.h, in.w);
+        print_row(b, what, ms, -1.0, torch_ms(b, label), c.stats.flops * 1e-9);
+        double maxerr = 0;
+        for (size_t i = 0; i < ae_tensor_numel(&ref); i++) {
+            double e = fabs((double)c.y.data[i] - ref.data[i]);
+            maxerr = e > maxerr ? e : maxerr;
+        }
+        printf("    %.2f GFLOP; output vs PyTorch: max abs err %.2g; arena peak %.1f MiB, largest "
+               "layer in+out %.1f MiB (ratio %.2f)\n", c.stats.flops * 1e-9, maxerr,
+               ae_arena_peak_bytes(c.A) / 1048576.0, c.stats.max_layer_bytes / 1048576.0,
+               (double)ae_arena_peak_bytes(c.A) / (double)c.stats.max_layer_bytes);
+    }
+    ae_arena_free(c.A);
+    if (is_unet) bench_unet_free(net); else bench_sr3_free(net);
+}
+
+static const char k_usage[] =
+    "usage: astroenh bench [--threads N] [--reps N] [--net-reps N] [--no-torch] [--no-ops]\n"
+    "                      [--python PY] [--weights FILE] [--sgemm N]\n"
+    "Times the engine's ops and two networks (a U-Net at 256x256, one SR3-like\n"
+    "denoising step at 128x128) against PyTorch on the CPU with the same threads.\n";
+
+static int parse_args(bench *b, int argc, char **argv, int *no_ops) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--no-torch")) b->torch = 0;
+        else if (!strcmp(a, "--no-ops")) *no_ops = 1;
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(k_usage, stdout), 1;
+        else if (v && !strcmp(a, "--threads")) b->threads = atoi(argv[++i]);
+        else if (v && !strcmp(a, "--reps")) b->reps = atoi(argv[++i]);
+        else if (v && !strcmp(a, "--net-reps")) b->net_reps = atoi(argv[++i]);
+        else if (v && !strcmp(a, "--sgemm")) b->sgemm_n = atoi(argv[++i]);
+        else if (v && !strcmp(a, "--python")) b->python = argv[++i];
+        else if (v && !strcmp(a, "--weights")) b->weights = argv[++i];
+        else return fprintf(stderr, "astroenh bench: bad option '%s'\n%s", a, k_usage), 2;
+    }
+    if (b->threads < 0 || b->reps < 1 || b->net_reps < 1 || b->sgemm_n < 64)
+        return fprintf(stderr, "astroenh bench: invalid numeric option\n"), 2;
+    return 0;
+}
+
+int ae_cmd_bench(int argc, char **argv) {
+    static bench b;
+    int no_ops = 0;
+    const char *py = getenv("PYTHON");
+    b = (bench){.threads = 0, .reps = 5, .net_reps = 3, .torch = 1, .sgemm_n = 2048,
+                .python = py && *py ? py : "/usr/bin/python3", .weights = "build/bench_engine.safetensors"};
+    int rc = parse_args(&b, argc, argv, &no_ops);
+    if (rc) return rc == 1 ? 0 : rc;
+    ae_backend_set_threads(b.threads);
+    b.threads = ae_backend_threads();
+    printf("astroenh engine benchmark: %d threads (OpenMP and OpenBLAS), reps %d, network reps %d\n",
+           b.threads, b.reps, b.net_reps);
+    if (b.torch) run_python(&b);
+    measure_peak(&b);
+    printf("%-28s %10s %10s %10s %9s %8s %7s\n", "op", "engine ms", "implicit", "torch ms",
+           "speedup", "GFLOP/s", "%peak");
+    if (!no_ops) bench_ops(&b);
+    ae_weights *W = NULL;
+    if (ae_weights_open(&W, b.weights) != AE_OK) {
+        printf("networks skipped: %s (written by scripts/bench_engine.py)\n", ae_error_message());
+        return 0;
+    }
+    bench_net(&b, W, 1);
+    bench_net(&b, W, 0);
+    ae_weights_close(W);
+    return 0;
+}
