@@ -820,6 +820,33 @@ static void test_save_errors(void **state) {
     ae_image_free(img);
 }
 
+/* Cards cfitsio would refuse or rewrite (lowercase or spaced keywords, seen in
+ * real archives) still come back byte for byte, in .fits and .fz. */
+static void test_odd_cards(void **state) {
+    (void)state;
+    const char *cards[] = {"date-obs= '2020-01-01'          / lowercase keyword",
+                           "KEY WITH= 1 / embedded space",
+                           "HIERARCH ESO DET CHIP GAIN = 2.5 / gain",
+                           "        keyword-less text",
+                           "LONGSTRN= 'OGIP 1.0'",
+                           "FILENAME= 'a_rather_long_file_name_&'",
+                           "CONTINUE  'that_goes_on.fits'",
+                           "HISTORY   reduced with IRAF"};
+    ae_image *img = NULL, *back = NULL;
+    assert_int_equal(ae_image_create(&img, 4, 3, 1), AE_OK);
+    for (size_t i = 0; i < sizeof cards / sizeof *cards; i++) assert_int_equal(ae_header_append(&img->hdr, cards[i]), AE_OK);
+    const char *names[] = {"odd.fits", "odd.fits.fz"};
+    for (int k = 0; k < 2; k++) {
+        char p[512];
+        tmp_path(p, sizeof p, names[k]);
+        assert_int_equal(ae_fits_save(img, p, NULL), AE_OK);
+        assert_int_equal(ae_fits_load(&back, p), AE_OK);
+        assert_same_hdr(&img->hdr, &back->hdr);
+        ae_image_free(back);
+    }
+    ae_image_free(img);
+}
+
 /* FITS -> PNG -> FITS keeps orientation: both sides use ae_image's top-first
  * rows, so the top-left pixel stays top-left and FITS (1,1) is bottom-left. */
 static void test_png_orientation(void **state) {
@@ -995,6 +1022,7 @@ int main(void) {
         cmocka_unit_test(test_other_bitpix),      cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_load_mem),          cmocka_unit_test(test_write_extensions),
         cmocka_unit_test(test_save_errors),       cmocka_unit_test(test_png_orientation),
+        cmocka_unit_test(test_odd_cards),
         cmocka_unit_test(test_wcs_rescale),
     };
     return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);

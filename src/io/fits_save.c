@@ -165,10 +165,69 @@ static void drop_auto_comments(fitsfile *f) {
     if (status) fits_clear_errmsg();
 }
 
-static ae_status write_keys(fitsfile *f, const ae_image *img, const fits_enc *e, int is_ext, const char *path) {
+/* Cards cfitsio refuses to write or rewrites (a spaced or lowercase keyword
+ * that it read without complaint) are patched into the file, byte for byte,
+ * once cfitsio has closed it. */
+typedef struct {
+    long long *off;
+    const char **card;
+    int n, cap;
+} card_patches;
+
+/* 1 if the record just written (the last one) reads back as `card`. */
+static int last_card_is(fitsfile *f, const char *card) {
+    int status = 0, nkeys = 0;
+    char got[FLEN_CARD];
+    if (fits_get_hdrspace(f, &nkeys, NULL, &status) || fits_read_record(f, nkeys, got, &status)) return 0;
+    size_t n = strlen(got);
+    return n <= 80 && memcmp(got, card, n) == 0 && strspn(card + n, " ") == 80 - n;
+}
+
+static ae_status write_card(fitsfile *f, const char *card, card_patches *pp, const char *path) {
     int status = 0;
-    for (int i = 0; i < img->hdr.n_cards && !status; i++)
-        if (!ae_fits_card_is_structural(img->hdr.cards[i], 1)) fits_write_record(f, img->hdr.cards[i], &status);
+    if (fits_write_record(f, card, &status) == 0 && last_card_is(f, card)) return AE_OK;
+    if (status) { /* refused: put a placeholder where the card goes */
+        fits_clear_errmsg();
+        status = 0;
+        fits_write_record(f, "COMMENT astroenh: placeholder", &status);
+    }
+    int nkeys = 0;
+    LONGLONG head = 0, data = 0, end = 0;
+    fits_get_hdrspace(f, &nkeys, NULL, &status);
+    fits_get_hduaddrll(f, &head, &data, &end, &status);
+    if (status) return ae_fits_error(status, path, "writing the header");
+    if (pp->n == pp->cap) {
+        int cap = pp->cap ? 2 * pp->cap : 16;
+        long long *o = realloc(pp->off, (size_t)cap * sizeof *o);
+        if (o) pp->off = o;
+        const char **c = o ? realloc(pp->card, (size_t)cap * sizeof *c) : NULL;
+        if (!c) return ae_error_set(AE_ERR_NOMEM, "%s: out of memory writing the header", path);
+        pp->card = c, pp->cap = cap;
+    }
+    pp->off[pp->n] = head + 80ll * (nkeys - 1);
+    pp->card[pp->n++] = card;
+    return AE_OK;
+}
+
+static ae_status apply_patches(const card_patches *pp, const char *path) {
+    if (!pp->n) return AE_OK;
+    FILE *fp = fopen(path, "r+b");
+    if (!fp) return ae_error_set(AE_ERR_IO, "%s: reopening to write header cards: %s", path, strerror(errno));
+    int bad = 0;
+    for (int i = 0; i < pp->n && !bad; i++)
+        bad = fseeko(fp, (off_t)pp->off[i], SEEK_SET) != 0 || fwrite(pp->card[i], 1, 80, fp) != 80;
+    bad |= fclose(fp) != 0;
+    return bad ? ae_error_set(AE_ERR_IO, "%s: writing header cards failed", path) : AE_OK;
+}
+
+static ae_status write_keys(fitsfile *f, const ae_image *img, const fits_enc *e, int is_ext, card_patches *pp,
+                            const char *path) {
+    int status = 0;
+    for (int i = 0; i < img->hdr.n_cards; i++) {
+        if (ae_fits_card_is_structural(img->hdr.cards[i], 1)) continue;
+        ae_status st = write_card(f, img->hdr.cards[i], pp, path);
+        if (st) return st;
+    }
     if (!status && is_ext && img->extname[0] && ae_header_find(&img->hdr, "EXTNAME") < 0)
         fits_write_key(f, TSTRING, "EXTNAME", (void *)img->extname, "name of this HDU", &status);
     if (!status && e->scaled) { /* we hand cfitsio stored values: no scaling by it */
@@ -184,7 +243,7 @@ static ae_status write_keys(fitsfile *f, const ae_image *img, const fits_enc *e,
 }
 
 static ae_status write_hdu(fitsfile *f, const ae_image *img, int bitpix, int compress, int is_ext,
-                           const char *path) {
+                           card_patches *pp, const char *path) {
     fits_enc e;
     ae_status st = plan(img, bitpix, &e, path);
     if (st) return st;
@@ -200,7 +259,7 @@ static ae_status write_hdu(fitsfile *f, const ae_image *img, int bitpix, int com
     if (!status) fits_create_imgll(f, e.imgtype, img->c == 3 ? 3 : 2, naxes, &status);
     if (status) return ae_fits_error(status, path, "creating the image HDU");
     if (!is_ext && !compress) drop_auto_comments(f);
-    st = write_keys(f, img, &e, is_ext, path);
+    st = write_keys(f, img, &e, is_ext, pp, path);
     if (st) return st;
     void *buf = NULL;
     st = convert(img, &e, &buf, path);
@@ -234,14 +293,18 @@ ae_status ae_fits_save(const ae_image *img, const char *path, const ae_save_opts
     int status = 0;
     if (fits_create_diskfile(&f, path, &status)) return ae_fits_error(status, path, "creating");
     ae_status st = AE_OK;
+    card_patches pp = {0};
     for (const ae_image *p = img; p && !st; p = p->next_hdu) {
         int bitpix = p == img && opts && opts->fits_bitpix ? opts->fits_bitpix : hdu_bitpix(p);
-        st = write_hdu(f, p, bitpix, compress, p != img, path);
+        st = write_hdu(f, p, bitpix, compress, p != img, &pp, path);
     }
     status = 0;
     fits_close_file(f, &status);
     if (!st && status) st = ae_fits_error(status, path, "closing");
     fits_clear_errmsg();
+    if (!st) st = apply_patches(&pp, path);
+    free(pp.off);
+    free(pp.card);
     if (st) unlink(path);
     return st;
 }
