@@ -11,14 +11,15 @@ LAB_MIN=${LAB_MIN:-75}
 SMALL_MIN=${SMALL_MIN:-12}
 PRETRAIN_FRAC=${PRETRAIN_FRAC:-0.6}
 DEVICE=${DEVICE:-cpu}
+CROP=${CROP:-64}
 R=${RESUME:+--resume}
 mkdir -p runs
 nice -n 19 "$PY" scripts/train_colorizer.py --variant lab --steps 100000 --pretrain-steps 2000 \
-    --pretrain-frac "$PRETRAIN_FRAC" --crop 96 --batch 16 --time-budget "$LAB_MIN" --device "$DEVICE" \
+    --pretrain-frac "$PRETRAIN_FRAC" --crop "$CROP" --batch 16 --val-every 50 --ckpt-every 50 --time-budget "$LAB_MIN" --device "$DEVICE" \
     $R >> runs/lab.log 2>&1
 for v in rgb basic; do
     nice -n 19 "$PY" scripts/train_colorizer.py --variant $v --steps 100000 --pretrain-steps 2000 \
-        --pretrain-frac "$PRETRAIN_FRAC" --crop 96 --batch 16 --time-budget "$SMALL_MIN" \
+        --pretrain-frac "$PRETRAIN_FRAC" --crop "$CROP" --batch 16 --val-every 25 --ckpt-every 25 --time-budget "$SMALL_MIN" \
         --device "$DEVICE" $R >> runs/$v.log 2>&1
 done
 echo "all done" >> runs/lab.log
