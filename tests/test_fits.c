@@ -971,6 +971,13 @@ static void test_wcs_rescale(void **state) {
     assert_int_equal(ae_wcs_rescale(&h, 4), AE_OK);
     assert_true(ae_header_get_double(&h, "CRPIX1", &v) && v == 582.5); /* (146-0.5)*4+0.5 */
     assert_true(ae_header_get_double(&h, "CD2_2", &v) && v == 0.0002798187 / 4);
+    /* the DSS plate solution (which WCSLIB prefers): plate position of a pixel is kept */
+    double cn0, px0, cn1, px1;
+    assert_true(ae_header_get_double(&img->hdr, "CNPIX1", &cn0) && ae_header_get_double(&img->hdr, "XPIXELSZ", &px0));
+    assert_true(ae_header_get_double(&h, "CNPIX1", &cn1) && ae_header_get_double(&h, "XPIXELSZ", &px1));
+    assert_true(cn1 == cn0 * 4);
+    for (double pp = 1; pp <= 240; pp += 17.5)
+        assert_near((cn1 + ((pp - 0.5) * 4 + 0.5) - 0.5) * px1, (cn0 + pp - 0.5) * px0, 1e-9);
     ae_header_free(&h);
     assert_int_equal(ae_wcs_rescale(&img->hdr, 0), AE_ERR_ARG);
     ae_image_free(img);

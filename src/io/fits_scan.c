@@ -2,7 +2,8 @@
  *
  * cfitsio 4.2 trusts some header values when it opens an HDU: a
  * tile-compressed HDU with ZTILEn = 0 divides by zero (SIGFPE) inside
- * imcomp_get_compressed_image_par (found by tests/fuzz/fuzz_fits.c). This
+ * imcomp_get_compressed_image_par, and a huge TFIELDS becomes a huge calloc
+ * (both found by tests/fuzz/fuzz_fits.c). This
  * walks every header (FITS standard 4.0 sections 3-4, 10.1) and rejects such
  * values with a message, so a corrupt file is an error and not a crash.
  */
@@ -19,7 +20,8 @@ typedef struct {
     long long bitpix, naxis, pcount, gcount, nax[999];
     int zimage;
     long long zbitpix, znaxis;
-    int bad;           /* first bad compression keyword, as a card index + 1 */
+    int bad_tfields;   /* TFIELDS outside 0..999 (cfitsio allocates that many columns) */
+    int bad;           /* a bad compression keyword was seen */
     char bad_card[81]; /* that card */
 } hdr_info;
 
@@ -77,6 +79,7 @@ static void scan_card(hdr_info *h, const char *c) {
     else if ((k = key_index(c, "NAXIS")) && ok) h->nax[k - 1] = v;
     else if (key_eq(c, "ZIMAGE")) h->zimage = c[8] == '=' && strchr(c + 10, 'T') != NULL;
     else if (key_eq(c, "ZBITPIX") && ok) h->zbitpix = v;
+    else if (key_eq(c, "TFIELDS") && (!ok || v < 0 || v > 999)) h->bad_tfields = 1;
     else if (key_eq(c, "ZNAXIS") && (!ok || v < 1 || v > 6)) mark_bad(h, c);
     else if (key_eq(c, "ZNAXIS")) h->znaxis = v;
     else if ((key_index(c, "ZNAXIS") || key_index(c, "ZTILE")) && (!ok || v < 1 || v > 2147483647))
@@ -121,6 +124,8 @@ ae_status ae_fits_prescan(ae_fits_block_fn get, void *ctx, const char *path) {
         if (end && h->zimage && h->bad)
             st = ae_error_set(AE_ERR_FORMAT, "%s: HDU %d: invalid tile-compression keyword: %s", path, hdu,
                               h->bad_card);
+        else if (end && h->bad_tfields)
+            st = ae_error_set(AE_ERR_FORMAT, "%s: HDU %d: TFIELDS is not in 0..999", path, hdu);
         else if (end && n < 0)
             st = ae_error_set(AE_ERR_FORMAT, "%s: HDU %d: the header declares an impossible data size", path, hdu);
         free(h);

@@ -6,7 +6,9 @@
  * CRPIX scales that way and the per-pixel increments (CDELT, or the CD
  * matrix) shrink by s. A PC matrix is dimensionless and stays. SIP
  * distortion coefficients (Shupe et al. 2005) are in pixel units:
- * A_p_q' = A_p_q * s^(1-p-q).
+ * A_p_q' = A_p_q * s^(1-p-q). A Digitized Sky Survey plate solution (which
+ * WCSLIB prefers to CD when present) places pixel p at plate position
+ * (CNPIX + p - 0.5) * PIXELSZ, so CNPIX' = CNPIX * s and PIXELSZ' = PIXELSZ / s.
  */
 #include <math.h>
 #include <stdio.h>
@@ -65,6 +67,13 @@ ae_status ae_wcs_rescale(ae_header *h, double scale) {
         for (int j = 1; j <= 2 && !st; j++) {
             snprintf(key, sizeof key, "CD%d_%d", i, j);
             st = scale_key(h, key, 1.0 / scale, 0.0);
+        }
+    }
+    if (!st && ae_header_find(h, "CNPIX1") >= 0 && ae_header_find(h, "XPIXELSZ") >= 0) {
+        static const char *const dss[][2] = {{"CNPIX1", "XPIXELSZ"}, {"CNPIX2", "YPIXELSZ"}};
+        for (int i = 0; i < 2 && !st; i++) {
+            st = scale_key(h, dss[i][0], scale, 0.0);
+            if (!st) st = scale_key(h, dss[i][1], 1.0 / scale, 0.0);
         }
     }
     int ct = ae_header_find(h, "CTYPE1");
