@@ -68,6 +68,11 @@ void ae_ncc_at(const float *img, int h, int w, int y, int x, const float *tmpl, 
 /* The same for the separable template outer(k, k), k[2r+1] (r <= 64), in
  * O(r) per pixel; sums in float after subtracting the image mean. */
 ae_status ae_ncc_map_sep(float *ncc, float *amp, const float *img, int h, int w, const float *k, int r);
+/* The same with caller-provided scratch of ae_ncc_sep_scratch_size(h, w)
+ * bytes (0 on overflow), for repeated calls on one frame. */
+size_t ae_ncc_sep_scratch_size(int h, int w);
+ae_status ae_ncc_map_sep_ws(float *ncc, float *amp, const float *img, int h, int w, const float *k, int r,
+                            void *work);
 
 /* Fills t[(2r+1)^2] with a PSF template: a circular Gaussian of `sigma`, or
  * (beta > 0) a Moffat of the same FWHM with index beta. */
@@ -101,7 +106,7 @@ typedef struct {
     float ncc_min;       /* minimum correlation with a template (0.6) */
     float hot_threshold; /* hot pixel: sigmas above the brightest neighbour (6) */
     float cr_sigclip;    /* L.A.Cosmic sigma limit (5), 0 disables CR search */
-    float cr_objlim;     /* L.A.Cosmic contrast limit vs fine structure (4) */
+    float cr_objlim;     /* L.A.Cosmic contrast limit vs fine structure (2) */
     float max_scale;     /* largest artifact template sigma in px (3) */
     int protect_core;    /* 1: never flag the central extended source's core */
     float sigma[3];      /* noise sigma per channel (required, > 0) */

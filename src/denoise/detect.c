@@ -32,7 +32,7 @@ void ae_detect_opts_default(ae_detect_opts *o) {
     o->ncc_min = 0.6f;
     o->hot_threshold = 6.0f;
     o->cr_sigclip = 5.0f;
-    o->cr_objlim = 4.0f;
+    o->cr_objlim = 2.0f;
     o->max_scale = 3.0f;
     o->protect_core = 1;
 }
@@ -249,7 +249,8 @@ ae_status ae_detect_cosmic(const float *plane, const float *sigmap, int h, int w
     float buf[49];
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
-            if (cr_seed(plane, sigmap, sm, h, w, y, x, sigclip, objlim, buf)) cr[(size_t)y * w + x] = 1;
+            if (!mask[(size_t)y * w + x] && cr_seed(plane, sigmap, sm, h, w, y, x, sigclip, objlim, buf))
+                cr[(size_t)y * w + x] = 1; /* pixels already masked (stars, hot pixels) are settled */
     cr_grow(plane, sigmap, sm, cr, h, w, 0.3f * sigclip, buf);
     ae_status st = cr_groups(plane, cr, h, w, mask, dets, stack);
     for (size_t q = 0; q < hw && st == AE_OK; q++)

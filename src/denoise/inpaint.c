@@ -197,16 +197,9 @@ static float bh_val(const float *v, int h, int w, int y, int x, float self) {
     return isfinite(u) ? u : self;
 }
 
-ae_status ae_inpaint_biharmonic(float *img, int c, int h, int w, const uint8_t *mask, int iters) {
-    if (!img || !mask || c < 1 || c > 3 || h <= 0 || w <= 0 || iters < 0)
-        return ae_error_set(AE_ERR_ARG, "ae_inpaint_biharmonic: bad arguments");
-    size_t hw = (size_t)h * w, n = 0;
-    for (size_t p = 0; p < hw; p++) n += mask[p] != 0;
-    int *list = ae_malloc(n * sizeof *list, "biharmonic pixel list");
-    if (!list) return AE_ERR_NOMEM;
-    n = 0;
-    for (size_t p = 0; p < hw; p++)
-        if (mask[p]) list[n++] = (int)p;
+/* Gauss-Seidel sweeps of the 13-point biharmonic stencil over list[n]. */
+static void biharmonic_list(float *img, int c, int h, int w, const int *list, size_t n, int iters) {
+    size_t hw = (size_t)h * w;
     for (int ch = 0; ch < c; ch++) {
         float *v = img + ch * hw;
         for (size_t k = 0; k < n; k++)
@@ -224,6 +217,19 @@ ae_status ae_inpaint_biharmonic(float *img, int c, int h, int w, const uint8_t *
                 v[list[k]] = (8.0f * n4 - 2.0f * d4 - f4) / 20.0f;
             }
     }
+}
+
+ae_status ae_inpaint_biharmonic(float *img, int c, int h, int w, const uint8_t *mask, int iters) {
+    if (!img || !mask || c < 1 || c > 3 || h <= 0 || w <= 0 || iters < 0)
+        return ae_error_set(AE_ERR_ARG, "ae_inpaint_biharmonic: bad arguments");
+    size_t hw = (size_t)h * w, n = 0;
+    for (size_t p = 0; p < hw; p++) n += mask[p] != 0;
+    int *list = ae_malloc(n * sizeof *list, "biharmonic pixel list");
+    if (!list) return AE_ERR_NOMEM;
+    n = 0;
+    for (size_t p = 0; p < hw; p++)
+        if (mask[p]) list[n++] = (int)p;
+    biharmonic_list(img, c, h, w, list, n, iters);
     free(list);
     return AE_OK;
 }
@@ -346,6 +352,36 @@ static ae_status add_texture(float *img, int c, int h, int w, const int *lab, co
     return AE_OK;
 }
 
+/* Biharmonic refinement of each hole larger than `large` pixels, with
+ * sweeps growing with its size (the error decays slowly on big holes). */
+static ae_status refine_large(float *img, int c, int h, int w, const int *lab, const hole *hs, size_t nh,
+                              int large) {
+    size_t hw = (size_t)h * w, total = 0;
+    size_t *start = ae_calloc(nh + 1, sizeof *start, "hole offsets");
+    if (!start) return AE_ERR_NOMEM;
+    for (size_t k = 0; k < nh; k++) start[k + 1] = start[k] + (hs[k].area > (size_t)large ? hs[k].area : 0);
+    total = start[nh];
+    int *list = total ? ae_malloc(total * sizeof *list, "hole pixel lists") : NULL;
+    if (total && !list) {
+        free(start);
+        return AE_ERR_NOMEM;
+    }
+    size_t *fill = start; /* advanced while filling, then restored */
+    for (size_t p = 0; p < hw && total; p++)
+        if (lab[p] && hs[lab[p] - 1].area > (size_t)large) list[fill[lab[p] - 1]++] = (int)p;
+    for (size_t k = nh; k > 0; k--) start[k] = start[k - 1];
+    start[0] = 0;
+    for (size_t k = 0; k < nh; k++) {
+        if (hs[k].area <= (size_t)large) continue;
+        int side = hs[k].x1 - hs[k].x0 > hs[k].y1 - hs[k].y0 ? hs[k].x1 - hs[k].x0 + 1 : hs[k].y1 - hs[k].y0 + 1;
+        int iters = side * side / 4 + 20;
+        biharmonic_list(img, c, h, w, list + start[k], hs[k].area, iters > 100 ? 100 : iters);
+    }
+    free(list);
+    free(start);
+    return AE_OK;
+}
+
 ae_status ae_inpaint(float *img, int c, int h, int w, const uint8_t *mask, const ae_inpaint_opts *o) {
     if (!img || !mask || !o || c < 1 || c > 3 || h <= 0 || w <= 0)
         return ae_error_set(AE_ERR_ARG, "ae_inpaint: bad arguments");
@@ -356,23 +392,8 @@ ae_status ae_inpaint(float *img, int c, int h, int w, const uint8_t *mask, const
     if (!lab) return AE_ERR_NOMEM;
     hole *hs = NULL;
     st = label_holes(mask, h, w, lab, &hs, &nh);
-    uint8_t *big = st == AE_OK ? ae_calloc(hw, 1, "large holes") : NULL;
-    if (st == AE_OK && !big) st = AE_ERR_NOMEM;
-    size_t nbig = 0, maxside = 0;
-    for (size_t p = 0; st == AE_OK && p < hw; p++)
-        if (lab[p] && hs[lab[p] - 1].area > (size_t)o->large_area) {
-            const hole *ho = &hs[lab[p] - 1];
-            size_t side = (size_t)(ho->x1 - ho->x0 + 1 > ho->y1 - ho->y0 + 1 ? ho->x1 - ho->x0 + 1 : ho->y1 - ho->y0 + 1);
-            if (side > maxside) maxside = side;
-            big[p] = 1, nbig++;
-        }
-    if (st == AE_OK && nbig) {
-        int iters = (int)(maxside * maxside / 2 + 20);
-        if (iters > 400) iters = 400;
-        st = ae_inpaint_biharmonic(img, c, h, w, big, iters);
-    }
+    if (st == AE_OK) st = refine_large(img, c, h, w, lab, hs, nh, o->large_area);
     if (st == AE_OK && o->texture) st = add_texture(img, c, h, w, lab, hs, nh, o->seed);
-    free(big);
     free(hs);
     free(lab);
     return st;

@@ -68,7 +68,7 @@ void ae_ncc_at(const float *img, int h, int w, int y, int x, const float *tmpl, 
 ae_status ae_ncc_map(float *ncc, float *amp, const float *img, int h, int w, const float *tmpl, int th, int tw) {
     if (!ncc || !img || !tmpl || h <= 0 || w <= 0 || th <= 0 || tw <= 0 || !(th & 1) || !(tw & 1))
         return ae_error_set(AE_ERR_ARG, "ae_ncc_map: bad arguments (template %dx%d must be odd)", tw, th);
-#pragma omp parallel for schedule(dynamic, 8)
+#pragma omp parallel for schedule(dynamic, 8) if ((size_t)h * w * th * tw > (1u << 22))
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             size_t p = (size_t)y * w + x;
@@ -81,7 +81,8 @@ ae_status ae_ncc_map(float *ncc, float *amp, const float *img, int h, int w, con
 
 /* out = in correlated with outer(k, k), k[2r+1], zero outside; tmp[h][w]. */
 static void conv_sep(float *out, const float *in, float *tmp, int h, int w, const float *k, int r) {
-#pragma omp parallel for schedule(static)
+    int par = (size_t)h * w * (size_t)(2 * r + 1) > (1u << 22); /* threads only pay off on big frames */
+#pragma omp parallel for schedule(static) if (par)
     for (int y = 0; y < h; y++) {
         const float *row = in + (size_t)y * w;
         float *t = tmp + (size_t)y * w;
@@ -92,7 +93,7 @@ static void conv_sep(float *out, const float *in, float *tmp, int h, int w, cons
             t[x] = s;
         }
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (par)
     for (int y = 0; y < h; y++) {
         float *o = out + (size_t)y * w;
         for (int x = 0; x < w; x++) o[x] = 0.0f;
@@ -106,46 +107,119 @@ static void conv_sep(float *out, const float *in, float *tmp, int h, int w, cons
     }
 }
 
+/* out = box sum of in over the (2r+1)^2 window (zero outside), by running
+ * sums in double: O(1) per pixel. tmp[h][w]. */
+static void box_sum(float *out, const float *in, float *tmp, int h, int w, int r) {
+    for (int y = 0; y < h; y++) {
+        const float *row = in + (size_t)y * w;
+        float *t = tmp + (size_t)y * w;
+        double acc = 0;
+        for (int x = 0; x < r && x < w; x++) acc += row[x];
+        for (int x = 0; x < w; x++) {
+            if (x + r < w) acc += row[x + r];
+            if (x - r - 1 >= 0) acc -= row[x - r - 1];
+            t[x] = (float)acc;
+        }
+    }
+    double *acc = calloc((size_t)w, sizeof *acc);
+    if (!acc) { /* fall back to the O(r) path */
+        float one[2 * 64 + 1];
+        for (int i = 0; i <= 2 * r; i++) one[i] = 1.0f;
+        conv_sep(out, in, tmp, h, w, one, r);
+        return;
+    }
+    for (int y = 0; y < r && y < h; y++)
+        for (int x = 0; x < w; x++) acc[x] += tmp[(size_t)y * w + x];
+    for (int y = 0; y < h; y++) {
+        if (y + r < h)
+            for (int x = 0; x < w; x++) acc[x] += tmp[(size_t)(y + r) * w + x];
+        if (y - r - 1 >= 0)
+            for (int x = 0; x < w; x++) acc[x] -= tmp[(size_t)(y - r - 1) * w + x];
+        for (int x = 0; x < w; x++) out[(size_t)y * w + x] = (float)acc[x];
+    }
+    free(acc);
+}
+
+/* Sums of 1, k, k^2 over the part of a (2r+1) window at position x that
+ * lies inside [0, n): a[n][3]. */
+static void edge_sums(double *a, int n, const float *k, int r) {
+    for (int x = 0; x < n; x++) {
+        double s0 = 0, s1 = 0, s2 = 0;
+        for (int i = 0; i <= 2 * r; i++)
+            if (x - r + i >= 0 && x - r + i < n) s0 += 1, s1 += k[i], s2 += (double)k[i] * k[i];
+        a[3 * x] = s0, a[3 * x + 1] = s1, a[3 * x + 2] = s2;
+    }
+}
+
 /* Like ae_ncc_map for the template outer(k, k), k[2r+1] (Gaussian: k = 1-D
- * Gaussian), in O(r) per pixel. Allocates 8 planes of scratch. */
+ * Gaussian), in O(r) per pixel: one separable correlation for sum I*T, box
+ * sums for sum I and sum I^2, and the template sums over the valid window
+ * from 1-D edge sums when there is no NaN (correlations of the mask else). */
 ae_status ae_ncc_map_sep(float *ncc, float *amp, const float *img, int h, int w, const float *k, int r) {
-    if (!ncc || !img || !k || h <= 0 || w <= 0 || r < 0)
-        return ae_error_set(AE_ERR_ARG, "ae_ncc_map_sep: bad arguments");
-    size_t hw = (size_t)h * w, bytes;
-    if (ae_mul3_size(hw, 8, sizeof(float), &bytes)) return ae_error_set(AE_ERR_NOMEM, "ncc: image too large");
-    float *buf = ae_malloc(bytes, "ncc scratch");
-    if (!buf) return AE_ERR_NOMEM;
+    if (!ncc || !img || !k || h <= 0 || w <= 0 || r < 0 || r > 64)
+        return ae_error_set(AE_ERR_ARG, "ae_ncc_map_sep: bad arguments (radius %d, at most 64)", r);
+    size_t n = ae_ncc_sep_scratch_size(h, w);
+    if (!n) return ae_error_set(AE_ERR_NOMEM, "ncc: image %dx%d too large", w, h);
+    void *work = ae_malloc(n, "ncc scratch");
+    if (!work) return AE_ERR_NOMEM;
+    ae_status st = ae_ncc_map_sep_ws(ncc, amp, img, h, w, k, r, work);
+    free(work);
+    return st;
+}
+
+size_t ae_ncc_sep_scratch_size(int h, int w) {
+    size_t hw, a, b;
+    if (h <= 0 || w <= 0 || ae_mul_size((size_t)h, (size_t)w, &hw) || ae_mul3_size(hw, 8, sizeof(float), &a) ||
+        ae_mul3_size((size_t)w + h, 3, sizeof(double), &b) || a + b < a)
+        return 0;
+    return a + b;
+}
+
+ae_status ae_ncc_map_sep_ws(float *ncc, float *amp, const float *img, int h, int w, const float *k, int r,
+                            void *work) {
+    if (!ncc || !img || !k || !work || h <= 0 || w <= 0 || r < 0 || r > 64)
+        return ae_error_set(AE_ERR_ARG, "ae_ncc_map_sep: bad arguments (radius %d, at most 64)", r);
+    size_t hw = (size_t)h * w;
+    double *es = work; /* doubles first, for alignment */
+    float *buf = (float *)(es + 3 * ((size_t)w + h));
     float *v = buf, *iv = buf + hw, *i2 = buf + 2 * hw, *tmp = buf + 3 * hw;
     float *sn = buf + 4 * hw, *st = buf + 5 * hw, *stt = buf + 6 * hw, *s = buf + 7 * hw;
     float k2[2 * 64 + 1], one[2 * 64 + 1];
-    if (r > 64) {
-        free(buf);
-        return ae_error_set(AE_ERR_ARG, "ncc: template radius %d > 64", r);
-    }
     for (int i = 0; i <= 2 * r; i++) k2[i] = k[i] * k[i], one[i] = 1.0f;
     /* Subtract an offset so that the float sums of squares stay accurate. */
     double off = 0.0;
-    size_t cnt = 0;
+    size_t cnt = 0, nnan = 0;
     for (size_t p = 0; p < hw; p += 97)
         if (isfinite(img[p])) off += img[p], cnt++;
     off = cnt ? off / cnt : 0.0;
     for (size_t p = 0; p < hw; p++) {
         int ok = isfinite(img[p]);
+        nnan += !ok;
         v[p] = ok ? 1.0f : 0.0f;
         iv[p] = ok ? (float)(img[p] - off) : 0.0f;
         i2[p] = iv[p] * iv[p];
     }
-    conv_sep(sn, v, tmp, h, w, one, r);
-    conv_sep(st, v, tmp, h, w, k, r);
-    conv_sep(stt, v, tmp, h, w, k2, r);
-    conv_sep(s, iv, tmp, h, w, one, r); /* si */
-    conv_sep(v, i2, tmp, h, w, one, r);  /* sii (v no longer needed) */
-    conv_sep(i2, iv, tmp, h, w, k, r);   /* sit */
+    if (nnan) {
+        conv_sep(sn, v, tmp, h, w, one, r);
+        conv_sep(st, v, tmp, h, w, k, r);
+        conv_sep(stt, v, tmp, h, w, k2, r);
+    }
+    box_sum(s, iv, tmp, h, w, r);  /* si */
+    box_sum(v, i2, tmp, h, w, r);  /* sii (v no longer needed) */
+    conv_sep(i2, iv, tmp, h, w, k, r); /* sit */
+    double *ex = es, *ey = es + 3 * (size_t)w;
+    edge_sums(ex, w, k, r);
+    edge_sums(ey, h, k, r);
     int nmin = ((2 * r + 1) * (2 * r + 1) + 1) / 2;
-    for (size_t p = 0; p < hw; p++)
-        fit_window((double)lrintf(sn[p]), st[p], stt[p], s[p], v[p], i2[p], nmin, &ncc[p], amp ? &amp[p] : NULL);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            size_t p = (size_t)y * w + x;
+            double n, t1, t2;
+            if (nnan) n = (double)lrintf(sn[p]), t1 = st[p], t2 = stt[p];
+            else n = ex[3 * x] * ey[3 * y], t1 = ex[3 * x + 1] * ey[3 * y + 1], t2 = ex[3 * x + 2] * ey[3 * y + 2];
+            fit_window(n, t1, t2, s[p], v[p], i2[p], nmin, &ncc[p], amp ? &amp[p] : NULL);
+        }
     for (size_t p = 0; p < hw; p++)
         if (!isfinite(img[p])) ncc[p] = 0.0f;
-    free(buf);
     return AE_OK;
 }

@@ -45,12 +45,31 @@ static float template_norm(int r, float s) {
     return (float)sqrt(sum2 - sum * sum / n);
 }
 
+/* Robust std of the matched-filter significance amp * norm / sigma over the
+ * frame (1 for white noise; larger for correlated noise, e.g. resampled
+ * survey cutouts), never below 1. buf holds hw floats. */
+static float matched_noise_scale(const float *amp, const float *sigmap, size_t hw, float norm, void *buf) {
+    float *z = buf;
+    size_t step = hw > (1u << 16) ? hw >> 16 : 1, n = 0; /* 64k samples suffice */
+    for (size_t p = 0; p < hw; p += step)
+        if (isfinite(amp[p])) z[n++] = amp[p] * norm / sigmap[p];
+    if (n < 64) return 1.0f;
+    float med = ae_select_kth(z, n, n / 2);
+    for (size_t i = 0; i < n; i++) z[i] = fabsf(z[i] - med);
+    float k = 1.4826f * ae_select_kth(z, n, n / 2);
+    return k > 1.0f ? k : 1.0f;
+}
+
 static ae_status scan_scales(const float *L, const float *sigmap, int h, int w, float max_scale, float ncc_lo,
                              scale_maps *m) {
     static const float art[N_ART_SCALES] = {0.7f, 1.0f, 1.5f, 2.2f, 3.0f};
-    size_t hw = (size_t)h * w;
+    size_t hw = (size_t)h * w, nws = ae_ncc_sep_scratch_size(h, w);
     float *ncc = ae_malloc(2 * hw * sizeof *ncc, "ncc maps");
-    if (!ncc) return AE_ERR_NOMEM;
+    void *ws = ncc && nws ? ae_malloc(nws, "ncc scratch") : NULL;
+    if (!ws) {
+        free(ncc);
+        return AE_ERR_NOMEM;
+    }
     float *amp = ncc + hw, k[2 * 64 + 1];
     for (size_t p = 0; p < hw; p++) m->snr[p] = 0, m->ncc[p] = 0, m->scale[p] = 0, m->snr_ext[p] = 0;
     for (int si = 0; si < N_ART_SCALES + N_EXT_SCALES; si++) {
@@ -61,12 +80,13 @@ static ae_status scan_scales(const float *L, const float *sigmap, int h, int w, 
         if (r < 2) r = 2;
         if (r > 64) r = 64;
         gauss_1d(k, r, s);
-        ae_status st = ae_ncc_map_sep(ncc, amp, L, h, w, k, r);
+        ae_status st = ae_ncc_map_sep_ws(ncc, amp, L, h, w, k, r, ws);
         if (st != AE_OK) {
+            free(ws);
             free(ncc);
             return st;
         }
-        float norm = template_norm(r, s);
+        float norm = template_norm(r, s) / matched_noise_scale(amp, sigmap, hw, template_norm(r, s), ws);
         for (size_t p = 0; p < hw; p++) {
             if (ncc[p] < ncc_lo) continue;
             float snr = amp[p] * norm / sigmap[p];
@@ -77,6 +97,7 @@ static ae_status scan_scales(const float *L, const float *sigmap, int h, int w, 
             }
         }
     }
+    free(ws);
     free(ncc);
     return AE_OK;
 }
@@ -373,8 +394,12 @@ ae_status ae_detect_artifacts(const float *img, int c, int h, int w, const ae_de
         point_ctx pc = {img, L, sigmap, c, h, w, o, &pm};
         st = find_points(&pc, &m, dets, mask);
     }
-    if (st == AE_OK && o->cr_sigclip > 0)
+    if (st == AE_OK && o->cr_sigclip > 0) {
+        if (o->protect_core) /* no cosmic rays on the protected core either */
+            for (size_t q = 0; q < hw; q++)
+                if (seg[q] == 2) sigmap[q] = INFINITY;
         st = ae_detect_cosmic(L, sigmap, h, w, o->cr_sigclip, o->cr_objlim, dets, mask);
+    }
     free(seg);
     free(buf);
     return st;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "astroenh/batch.h"
 #include "astroenh/denoise.h"
@@ -210,14 +211,22 @@ static ae_status write_catalog(const ae_detections *d, const char *path, const c
 
 /* ---- the run ---- */
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
 static ae_status remove_artifacts(const denoise_opts *o, const ae_global_opts *g, const ae_image *in, ae_image *out,
-                                  const float *sig, ae_detections *dets, uint8_t *mask) {
+                                  const float *sig, ae_detections *dets, uint8_t *mask, double *times) {
     ae_detect_opts dop;
     ae_detect_opts_default(&dop);
     dop.threshold = o->threshold;
     for (int ch = 0; ch < in->c; ch++) dop.sigma[ch] = sig[ch];
+    double t0 = now_s();
     ae_status st = ae_detect_artifacts(in->data, in->c, in->h, in->w, &dop, dets, mask);
     if (st != AE_OK) return st;
+    times[0] = now_s() - t0;
     size_t hw = ae_image_npix(in);
     if (o->fill_nan)
         for (size_t q = 0; q < hw; q++)
@@ -227,7 +236,10 @@ static ae_status remove_artifacts(const denoise_opts *o, const ae_global_opts *g
     ae_inpaint_opts_default(&iop);
     iop.texture = o->texture;
     if (g) iop.seed ^= g->seed;
-    return ae_inpaint(out->data, in->c, in->h, in->w, mask, &iop);
+    t0 = now_s();
+    st = ae_inpaint(out->data, in->c, in->h, in->w, mask, &iop);
+    times[1] = now_s() - t0;
+    return st;
 }
 
 static ae_status smooth(const denoise_opts *o, ae_image *out, const float *sig, float *sr) {
@@ -299,6 +311,7 @@ static ae_status run(void *state, const void *p, const ae_image *in, ae_image **
     if (in->c != 1 && in->c != 3)
         return ae_error_set(AE_ERR_UNSUPPORTED, "denoise: %d channels (1 or 3 supported)", in->c);
     float sig[3] = {0, 0, 0}, sr[3] = {0, 0, 0};
+    double times[3] = {0, 0, 0}; /* detect, inpaint, bilateral */
     ae_image *img = NULL;
     ae_detections dets = {0};
     uint8_t *mask = NULL;
@@ -307,12 +320,20 @@ static ae_status run(void *state, const void *p, const ae_image *in, ae_image **
     if (st == AE_OK) st = ae_image_clone(&img, in);
     if (st == AE_OK && (o->method & M_ARTIFACTS)) {
         mask = ae_calloc(hw, 1, "artifact mask");
-        st = mask ? remove_artifacts(o, ctx ? ctx->g : NULL, in, img, sig, &dets, mask) : AE_ERR_NOMEM;
+        st = mask ? remove_artifacts(o, ctx ? ctx->g : NULL, in, img, sig, &dets, mask, times) : AE_ERR_NOMEM;
         for (size_t q = 0; st == AE_OK && q < hw; q++) masked += mask[q] != 0;
     }
-    if (st == AE_OK && (o->method & M_BILATERAL)) st = smooth(o, img, sig, sr);
+    if (st == AE_OK && (o->method & M_BILATERAL)) {
+        double t0 = now_s();
+        st = smooth(o, img, sig, sr);
+        times[2] = now_s() - t0;
+    }
     if (st == AE_OK && mask) st = side_outputs(o, in, ctx, &dets, mask);
-    if (st == AE_OK) report(o, in, sig, sr, &dets, masked, res);
+    if (st == AE_OK) {
+        report(o, in, sig, sr, &dets, masked, res);
+        ae_result_json(res, "\"time_detect\": %.4f, \"time_inpaint\": %.4f, \"time_bilateral\": %.4f", times[0],
+                       times[1], times[2]);
+    }
     free(mask);
     ae_detections_free(&dets);
     if (st != AE_OK) {
