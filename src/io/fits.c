@@ -104,6 +104,50 @@ static ae_status read_cards(fitsfile *f, ae_image *img, const char *path) {
     return AE_OK;
 }
 
+static LONGLONG elem_size(int type) {
+    switch (type) {
+    case TSHORT: case TUSHORT: return 2;
+    case TINT32BIT: case TFLOAT: case TUINT: return 4;
+    case TDOUBLE: case TLONGLONG: case TULONGLONG: case TCOMPLEX: return 8;
+    case TDBLCOMPLEX: return 16;
+    default: return 1;
+    }
+}
+
+/* In a tile-compressed HDU every tile's (length, offset) descriptor must lie
+ * inside the heap: cfitsio allocates `length` bytes before it looks. */
+static ae_status check_tile_heap(fitsfile *f, const char *path) {
+    int status = 0, ncols = 0;
+    LONGLONG nrows = 0, pcount = 0, theap = 0, naxis1 = 0, naxis2 = 0;
+    fits_get_num_rowsll(f, &nrows, &status);
+    fits_get_num_cols(f, &ncols, &status);
+    fits_read_key(f, TLONGLONG, "PCOUNT", &pcount, NULL, &status);
+    fits_read_key(f, TLONGLONG, "NAXIS1", &naxis1, NULL, &status);
+    fits_read_key(f, TLONGLONG, "NAXIS2", &naxis2, NULL, &status);
+    if (status) return ae_fits_error(status, path, "reading the tile table");
+    theap = naxis1 * naxis2;
+    int ts = 0;
+    if (fits_read_key(f, TLONGLONG, "THEAP", &theap, NULL, &ts)) fits_clear_errmsg();
+    LONGLONG heap = pcount - (theap - naxis1 * naxis2);
+    LONGLONG len[256], off[256];
+    for (int col = 1; col <= ncols; col++) {
+        int type = 0;
+        LONGLONG repeat = 0, width = 0;
+        if (fits_get_coltypell(f, col, &type, &repeat, &width, &status)) break;
+        if (type >= 0) continue; /* only variable-length columns point into the heap */
+        LONGLONG es = elem_size(-type);
+        for (LONGLONG row = 1; row <= nrows && !status; row += 256) {
+            LONGLONG n = nrows - row + 1 < 256 ? nrows - row + 1 : 256;
+            if (fits_read_descriptsll(f, col, row, n, len, off, &status)) break;
+            for (LONGLONG i = 0; i < n; i++)
+                if (len[i] < 0 || off[i] < 0 || len[i] > heap / es || off[i] > heap - len[i] * es)
+                    return ae_error_set(AE_ERR_FORMAT, "%s: compressed tile %lld points outside the heap", path,
+                                        row + i);
+        }
+    }
+    return status ? ae_fits_error(status, path, "reading the tile table") : AE_OK;
+}
+
 /* Moves to the first HDU holding an image with NAXIS >= 2. */
 static ae_status find_image_hdu(fitsfile *f, const char *path) {
     for (int hdu = 1;; hdu++) {
@@ -167,6 +211,10 @@ static ae_status check_geometry(fitsfile *f, const char *path, LONGLONG filesize
     if (compressed && (LONGLONG)bytes > limit)
         return ae_error_set(AE_ERR_FORMAT, "%s: compressed HDU claims %zu bytes of pixels from a %lld-byte file",
                             path, bytes, filesize);
+    if (compressed) {
+        ae_status st = check_tile_heap(f, path);
+        if (st) return st;
+    }
     *w = (int)nx[0], *h = (int)nx[1], *c = (int)nx[2];
     return AE_OK;
 }

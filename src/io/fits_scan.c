@@ -3,7 +3,8 @@
  * cfitsio 4.2 trusts some header values when it opens an HDU: a
  * tile-compressed HDU with ZTILEn = 0 divides by zero (SIGFPE) inside
  * imcomp_get_compressed_image_par, and a huge TFIELDS becomes a huge calloc
- * (both found by tests/fuzz/fuzz_fits.c). This
+ * and a ZTILEn beyond the image a huge tile buffer (all found by
+ * tests/fuzz/fuzz_fits.c). This
  * walks every header (FITS standard 4.0 sections 3-4, 10.1) and rejects such
  * values with a message, so a corrupt file is an error and not a crash.
  */
@@ -19,10 +20,11 @@
 typedef struct {
     long long bitpix, naxis, pcount, gcount, nax[999];
     int zimage;
-    long long zbitpix, znaxis;
+    long long zbitpix, znaxis, znax[6], ztile[6];
     int bad_tfields;   /* TFIELDS outside 0..999 (cfitsio allocates that many columns) */
     int bad;           /* a bad compression keyword was seen */
     char bad_card[81]; /* that card */
+    char tile_card[6][80];
 } hdr_info;
 
 static int key_eq(const char *c, const char *key) {
@@ -84,6 +86,23 @@ static void scan_card(hdr_info *h, const char *c) {
     else if (key_eq(c, "ZNAXIS")) h->znaxis = v;
     else if ((key_index(c, "ZNAXIS") || key_index(c, "ZTILE")) && (!ok || v < 1 || v > 2147483647))
         mark_bad(h, c);
+    else if ((k = key_index(c, "ZNAXIS")) && k <= 6) h->znax[k - 1] = v;
+    else if ((k = key_index(c, "ZTILE")) && k <= 6) {
+        h->ztile[k - 1] = v;
+        memcpy(h->tile_card[k - 1], c, 80);
+    }
+}
+
+/* A tile larger than the image only makes cfitsio allocate a huge tile
+ * buffer (fpack and cfitsio never write one). */
+static void check_tiles(hdr_info *h) {
+    for (int i = 0; i < h->znaxis && i < 6; i++)
+        if (h->ztile[i] > h->znax[i]) {
+            char c[81];
+            memcpy(c, h->tile_card[i], 80);
+            c[80] = '\0';
+            mark_bad(h, c);
+        }
 }
 
 /* Bytes in the data unit, unpadded; -1 when the sizes overflow. */
@@ -120,6 +139,7 @@ ae_status ae_fits_prescan(ae_fits_block_fn get, void *ctx, const char *path) {
             off += BLOCK, nblk++;
         }
         long long n = data_bytes(h);
+        if (h->zimage) check_tiles(h);
         ae_status st = AE_OK;
         if (end && h->zimage && h->bad)
             st = ae_error_set(AE_ERR_FORMAT, "%s: HDU %d: invalid tile-compression keyword: %s", path, hdu,
