@@ -97,7 +97,7 @@ static ae_status read_header(png_reader *r, png_uint_32 *w, png_uint_32 *h) {
     if (raw_rowbytes == 0 || (size_t)*h * raw_rowbytes / PNG_MAX_INFLATE > r->len)
         return ae_error_set(AE_ERR_FORMAT, "%s: declares %ux%u pixels but holds only %zu bytes (truncated or corrupt)",
                             r->name, (unsigned)*w, (unsigned)*h, r->len);
-    if ((unsigned long long)*w * *h * 3 > AE_MAX_PIXELS)
+    if ((unsigned long long)*w * *h * (color & PNG_COLOR_MASK_COLOR ? 3 : 1) > AE_MAX_PIXELS)
         return ae_error_set(AE_ERR_UNSUPPORTED, "%s: %ux%u pixels is larger than we handle", r->name, (unsigned)*w,
                             (unsigned)*h);
     r->src_depth = depth == 16 ? 16 : 8;
