@@ -76,5 +76,7 @@ size_t ae_arena_peak_bytes(const ae_arena *a);
 size_t ae_arena_capacity(const ae_arena *a);
 /* Bytes in use right now. */
 size_t ae_arena_used_bytes(const ae_arena *a);
+/* Largest sum of live blocks seen (<= peak; the difference is fragmentation). */
+size_t ae_arena_peak_live_bytes(const ae_arena *a);
 
 #endif

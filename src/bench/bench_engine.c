@@ -343,9 +343,10 @@ static void bench_net(const bench *b, ae_weights *W, int is_unet) {
             double e = fabs((double)c.y.data[i] - ref.data[i]);
             maxerr = e > maxerr ? e : maxerr;
         }
-        printf("    %.2f GFLOP; output vs PyTorch: max abs err %.2g; arena peak %.1f MiB, largest "
-               "layer in+out %.1f MiB (ratio %.2f)\n", c.stats.flops * 1e-9, maxerr,
-               ae_arena_peak_bytes(c.A) / 1048576.0, c.stats.max_layer_bytes / 1048576.0,
+        printf("    %.2f GFLOP; output vs PyTorch: max abs err %.2g\n    arena peak %.1f MiB (live "
+               "tensors+scratch at most %.1f MiB), largest layer in+out %.1f MiB: peak/largest %.2f\n",
+               c.stats.flops * 1e-9, maxerr, ae_arena_peak_bytes(c.A) / 1048576.0,
+               ae_arena_peak_live_bytes(c.A) / 1048576.0, c.stats.max_layer_bytes / 1048576.0,
                (double)ae_arena_peak_bytes(c.A) / (double)c.stats.max_layer_bytes);
     }
     ae_arena_free(c.A);
@@ -387,8 +388,9 @@ int ae_cmd_bench(int argc, char **argv) {
     if (rc) return rc == 1 ? 0 : rc;
     ae_backend_set_threads(b.threads);
     b.threads = ae_backend_threads();
-    printf("astroenh engine benchmark: %d threads (OpenMP and OpenBLAS), reps %d, network reps %d\n",
-           b.threads, b.reps, b.net_reps);
+    const char *wp = getenv("OMP_WAIT_POLICY");
+    printf("astroenh engine benchmark: %d threads, OMP_WAIT_POLICY=%s (PyTorch inherits it), best of "
+           "%d runs (networks: %d)\n", b.threads, wp ? wp : "(unset)", b.reps, b.net_reps);
     if (b.torch) run_python(&b);
     measure_peak(&b);
     printf("%-28s %10s %10s %10s %9s %8s %7s\n", "op", "engine ms", "implicit", "torch ms",

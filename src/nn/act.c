@@ -15,31 +15,31 @@ ae_status ae_activation_cpu(const ae_backend *be, ae_act kind, float alpha, cons
     switch (kind) {
     case AE_ACT_IDENTITY:
         if (d != s)
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AE_PAR_MIN)
             for (long i = 0; i < n; i++) d[i] = s[i];
         break;
     case AE_ACT_RELU:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AE_PAR_MIN)
         for (long i = 0; i < n; i++) d[i] = s[i] > 0.0f ? s[i] : 0.0f;
         break;
     case AE_ACT_LEAKY_RELU:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AE_PAR_MIN)
         for (long i = 0; i < n; i++) d[i] = s[i] > 0.0f ? s[i] : s[i] * alpha;
         break;
     case AE_ACT_SILU:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AE_PAR_MIN)
         for (long i = 0; i < n; i++) d[i] = s[i] / (1.0f + expf(-s[i]));
         break;
     case AE_ACT_GELU:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AE_PAR_MIN)
         for (long i = 0; i < n; i++) d[i] = 0.5f * s[i] * (1.0f + erff(s[i] * (float)M_SQRT1_2));
         break;
     case AE_ACT_TANH:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AE_PAR_MIN)
         for (long i = 0; i < n; i++) d[i] = tanhf(s[i]);
         break;
     case AE_ACT_SIGMOID:
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AE_PAR_MIN)
         for (long i = 0; i < n; i++) d[i] = 1.0f / (1.0f + expf(-s[i]));
         break;
     default:

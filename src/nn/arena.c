@@ -26,7 +26,7 @@ struct ae_arena {
     char *reserve;   /* PROT_NONE address range used while planning */
     size_t reserve_bytes;
     char *buf;       /* committed backend buffer */
-    size_t cap, peak, end, used;
+    size_t cap, peak, end, used, peak_live;
     block *b;
     int nb, capb;
 };
@@ -63,6 +63,7 @@ int ae_arena_planning(const ae_arena *a) { return a->planning; }
 size_t ae_arena_peak_bytes(const ae_arena *a) { return a->peak; }
 size_t ae_arena_capacity(const ae_arena *a) { return a->cap; }
 size_t ae_arena_used_bytes(const ae_arena *a) { return a->used; }
+size_t ae_arena_peak_live_bytes(const ae_arena *a) { return a->peak_live; }
 
 void ae_arena_reset(ae_arena *a) {
     a->nb = 0;
@@ -128,6 +129,7 @@ static ae_status arena_alloc(ae_arena *a, size_t bytes, size_t *off) {
         a->b[best].used = 1;
         *off = a->b[best].off;
         a->used += sz;
+        if (a->used > a->peak_live) a->peak_live = a->used;
         return AE_OK;
     }
     size_t start = a->end;
@@ -141,6 +143,7 @@ static ae_status arena_alloc(ae_arena *a, size_t bytes, size_t *off) {
     a->end = start + sz;
     if (a->end > a->peak) a->peak = a->end;
     a->used += sz;
+    if (a->used > a->peak_live) a->peak_live = a->used;
     *off = start;
     return AE_OK;
 }

@@ -81,7 +81,7 @@ ae_status ae_attention_cpu(const ae_backend *be, const ae_attn_desc *d, const ae
     ae_blas_single_thread();
     size_t rc = attn_rows(P, nt);
     long blocks = (long)((P + rc - 1) / rc), items = (long)q->n * d->heads * blocks;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (items > 1)
     for (long it = 0; it < items; it++) {
         int n = (int)(it / (blocks * d->heads)), h = (int)(it / blocks % d->heads);
         size_t p0 = (size_t)(it % blocks) * rc, m = P - p0 < rc ? P - p0 : rc;

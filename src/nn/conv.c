@@ -20,7 +20,9 @@
 #include "astroenh/backend.h"
 #include "cpu_ops.h"
 
-#define TILE_FLOATS (1u << 20) /* col tile per thread: 4 MiB */
+#ifndef TILE_FLOATS
+#define TILE_FLOATS (1u << 18) /* col tile per thread: 1 MiB, about L2 */
+#endif
 #define MIN_TILE_COLS 64
 #define CONVT_WS_FLOATS (1u << 21) /* convT col chunk: 8 MiB */
 
@@ -185,7 +187,7 @@ static void conv_im2col(const ae_conv2d_desc *d, const ae_tensor *x, const float
     size_t HW = (size_t)x->h * x->w, N = (size_t)y->h * y->w, K = (size_t)cin_g * d->kh * d->kw;
     size_t nc = tile_cols(K, N, nt), tiles = (N + nc - 1) / nc;
     long items = (long)x->n * G * (long)tiles;
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (items > 1)
     for (long it = 0; it < items; it++) {
         int n = (int)(it / ((long)G * (long)tiles)), g = (int)(it / (long)tiles % G);
         size_t j0 = (size_t)(it % (long)tiles) * nc, m = N - j0 < nc ? N - j0 : nc;
@@ -350,7 +352,7 @@ ae_status ae_conv_transpose2d_cpu(const ae_backend *be, const ae_convT2d_desc *d
     size_t nc = convT_cols(d, x);
     for (int n = 0; n < x->n; n++) {
         float *yn = y->data + (size_t)n * d->cout * N;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)d->cout * (long)N >= AE_PAR_MIN)
         for (int co = 0; co < d->cout; co++) bias_cols(yn + (size_t)co * N, b ? b + co : NULL, 1, N, N);
         for (int g = 0; g < G; g++) {
             const float *xg = x->data + ((size_t)n * d->cin + (size_t)g * cin_g) * HW;

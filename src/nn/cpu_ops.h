@@ -48,6 +48,11 @@ ae_status ae_attention_cpu(const ae_backend *be, const ae_attn_desc *d, const ae
                            size_t ws_bytes);
 ae_status ae_noise_embed_cpu(const ae_backend *be, const float *gamma, ae_tensor *y);
 
+/* Elementwise-like loops over fewer elements than this run on one thread:
+ * an OpenMP fork/join costs more than the work (many small tensors in the
+ * 16..32 px levels of a U-Net). */
+#define AE_PAR_MIN 32768L
+
 /* Checks shared by ops: AE_ERR_SHAPE "<op>: <what> expected AxBxCxD, got ...". */
 ae_status ae_check_same(const char *op, const ae_tensor *a, const ae_tensor *b);
 

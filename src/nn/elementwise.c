@@ -19,7 +19,7 @@ ae_status ae_add_cpu(const ae_backend *be, const ae_tensor *a, const ae_tensor *
     long n = (long)ae_tensor_numel(a);
     const float *p = a->data, *q = b->data;
     float *d = y->data;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AE_PAR_MIN)
     for (long i = 0; i < n; i++) d[i] = p[i] + q[i];
     return AE_OK;
 }
@@ -32,7 +32,7 @@ ae_status ae_mul_cpu(const ae_backend *be, const ae_tensor *a, const ae_tensor *
     long n = (long)ae_tensor_numel(a);
     const float *p = a->data, *q = b->data;
     float *d = y->data;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= AE_PAR_MIN)
     for (long i = 0; i < n; i++) d[i] = p[i] * q[i];
     return AE_OK;
 }
@@ -55,7 +55,7 @@ ae_status ae_scale_shift_cpu(const ae_backend *be, const ae_tensor *x, const ae_
     if (st) return st;
     int C = x->c, NC = x->n * C;
     size_t HW = (size_t)x->h * x->w;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)(NC * HW) >= AE_PAR_MIN)
     for (int nc = 0; nc < NC; nc++) {
         int n = nc / C, c = nc % C;
         float s = scale ? scale_bias + scale->data[(scale->n == 1 ? 0 : n) * C + c] : 1.0f;

@@ -16,7 +16,7 @@ ae_status ae_batchnorm_cpu(const ae_backend *be, const ae_tensor *x, const float
     if (st) return st;
     int C = x->c, NC = x->n * x->c;
     size_t HW = (size_t)x->h * x->w;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)(NC * HW) >= AE_PAR_MIN)
     for (int nc = 0; nc < NC; nc++) {
         int c = nc % C;
         float s = (gamma ? gamma[c] : 1.0f) / sqrtf(var[c] + eps);
@@ -38,7 +38,7 @@ ae_status ae_groupnorm_cpu(const ae_backend *be, const ae_tensor *x, int groups,
                             x->c, groups);
     int cg = x->c / groups, NG = x->n * groups;
     size_t HW = (size_t)x->h * x->w, len = (size_t)cg * HW;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if ((long)(NG * len) >= AE_PAR_MIN)
     for (int ng = 0; ng < NG; ng++) {
         const float *src = x->data + (size_t)ng * len;
         float *dst = y->data + (size_t)ng * len;

@@ -52,7 +52,7 @@ ae_status ae_pool_cpu(const ae_backend *be, const ae_pool_desc *d, const ae_tens
                             ae_tensor_shape_str(x, s2, sizeof s2));
     }
     int NC = x->n * x->c;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)NC * oh * ow >= AE_PAR_MIN)
     for (int nc = 0; nc < NC; nc++) {
         const float *s = x->data + (size_t)nc * x->h * x->w;
         float *o = y->data + (size_t)nc * oh * ow;

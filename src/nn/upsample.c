@@ -54,7 +54,7 @@ ae_status ae_upsample_cpu(const ae_backend *be, ae_upsample_mode mode, const ae_
     if (mode != AE_UPSAMPLE_NEAREST && mode != AE_UPSAMPLE_BILINEAR)
         return ae_error_set(AE_ERR_ARG, "upsample: unknown mode %d", (int)mode);
     int NC = x->n * x->c, H = x->h, W = x->w, OH = y->h, OW = y->w;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)NC * OH * OW >= AE_PAR_MIN)
     for (int nc = 0; nc < NC; nc++) {
         const float *s = x->data + (size_t)nc * H * W;
         float *d = y->data + (size_t)nc * OH * OW;
@@ -79,7 +79,7 @@ ae_status ae_pixel_shuffle_cpu(const ae_backend *be, int r, const ae_tensor *x, 
                             ae_tensor_shape_str(x, s1, sizeof s1), ae_tensor_shape_str(y, s2, sizeof s2));
     }
     int NC = y->n * y->c, H = x->h, W = x->w, OW = y->w;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)NC * y->h * OW >= AE_PAR_MIN)
     for (int nc = 0; nc < NC; nc++) {
         float *d = y->data + (size_t)nc * y->h * OW;
         for (int i = 0; i < r; i++)
