@@ -262,6 +262,11 @@ static void test_save_errors(void **s) {
     const char *bad = "/nonexistent/dir/x.jpg";
     assert_int_equal(ae_jpeg_save(img, bad, NULL), AE_ERR_IO);
     assert_non_null(strstr(ae_error_message(), bad));
+    if (access("/dev/full", W_OK) == 0) { /* every write fails with ENOSPC */
+        assert_int_equal(ae_jpeg_save(img, "/dev/full", NULL), AE_ERR_IO);
+        assert_non_null(strstr(ae_error_message(), "/dev/full"));
+        assert_int_equal(access("/dev/full", F_OK), 0);
+    }
     char path[300];
     tmp_path(path, sizeof path, "lin.jpg");
     img->range = AE_RANGE_LINEAR;

@@ -276,6 +276,11 @@ static void test_save_errors(void **s) {
     assert_int_equal(ae_png_save(img, bad, NULL), AE_ERR_IO);
     assert_non_null(strstr(ae_error_message(), bad));
 
+    if (access("/dev/full", W_OK) == 0) { /* every write fails with ENOSPC */
+        assert_int_equal(ae_png_save(img, "/dev/full", NULL), AE_ERR_IO);
+        assert_non_null(strstr(ae_error_message(), "/dev/full"));
+        assert_int_equal(access("/dev/full", F_OK), 0);
+    }
     char path[300];
     tmp_path(path, sizeof path, "lin.png");
     img->range = AE_RANGE_LINEAR;

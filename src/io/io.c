@@ -69,6 +69,11 @@ ae_status ae_io_read_file(const char *path, unsigned char **buf, size_t *len) {
     return AE_OK;
 }
 
+void ae_io_remove_partial(const char *path) {
+    struct stat sb;
+    if (path && lstat(path, &sb) == 0 && S_ISREG(sb.st_mode)) remove(path);
+}
+
 ae_format ae_format_from_path(const char *path) {
     if (!path) return AE_FMT_UNKNOWN;
     char buf[4096];

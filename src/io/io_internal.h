@@ -9,4 +9,8 @@
  * Errors: AE_ERR_IO naming `path` (open/read failure, directory). */
 ae_status ae_io_read_file(const char *path, unsigned char **buf, size_t *len);
 
+/* Removes a half-written output after a failed save, if it is a regular file
+ * (never a device such as /dev/full or a FIFO). */
+void ae_io_remove_partial(const char *path);
+
 #endif

@@ -252,7 +252,7 @@ ae_status ae_jpeg_save(const ae_image *img, const char *path, const ae_save_opts
     jpeg_destroy_compress(&wr->cinfo);
     errno = 0;
     if (fclose(wr->f) != 0 && st == AE_OK) st = ae_error_set(AE_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    if (st != AE_OK) remove(path);
+    if (st != AE_OK) ae_io_remove_partial(path);
     free(wr->row);
     free(wr);
     return st;

@@ -255,6 +255,6 @@ ae_status ae_png_save(const ae_image *img, const char *path, const ae_save_opts 
         e = errno;
     }
     if (st == AE_OK && bad) st = ae_error_set(AE_ERR_IO, "%s: write failed: %s", path, strerror(e ? e : EIO));
-    if (st != AE_OK) remove(path);
+    if (st != AE_OK) ae_io_remove_partial(path);
     return st;
 }
