@@ -106,7 +106,7 @@ typedef struct {
     float ncc_min;       /* minimum correlation with a template (0.6) */
     float hot_threshold; /* hot pixel: sigmas above the brightest neighbour (6) */
     float cr_sigclip;    /* L.A.Cosmic sigma limit (5), 0 disables CR search */
-    float cr_objlim;     /* L.A.Cosmic contrast limit vs fine structure (2) */
+    float cr_objlim;     /* L.A.Cosmic contrast limit vs fine structure (4) */
     float max_scale;     /* largest artifact template sigma in px (3) */
     int protect_core;    /* 1: never flag the central extended source's core */
     float sigma[3];      /* noise sigma per channel (required, > 0) */

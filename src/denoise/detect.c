@@ -32,7 +32,7 @@ void ae_detect_opts_default(ae_detect_opts *o) {
     o->ncc_min = 0.6f;
     o->hot_threshold = 6.0f;
     o->cr_sigclip = 5.0f;
-    o->cr_objlim = 2.0f;
+    o->cr_objlim = 4.0f;
     o->max_scale = 3.0f;
     o->protect_core = 1;
 }
@@ -134,7 +134,8 @@ ae_status ae_detect_hot(const float *plane, const float *sigmap, int h, int w, f
 
 /* Rebinned positive Laplacian of the 2x subsampled image at (y, x):
  * each subpixel sees itself twice and one vertical and one horizontal
- * neighbour; kernel [0 -1 0; -1 4 -1; 0 -1 0] / 4, clipped at 0, averaged. */
+ * neighbour; kernel [0 -1 0; -1 4 -1; 0 -1 0], clipped at 0, block-averaged
+ * (as astroscrappy): a hot pixel of height A gives 2A, a 1-px line A. */
 static float lap_plus(const float *p, int h, int w, int y, int x) {
     float c = p[(size_t)y * w + x];
     float up = y > 0 ? p[(size_t)(y - 1) * w + x] : c, dn = y < h - 1 ? p[(size_t)(y + 1) * w + x] : c;
@@ -145,7 +146,7 @@ static float lap_plus(const float *p, int h, int w, int y, int x) {
     if (!isfinite(rt)) rt = c;
     float s = fmaxf(0.0f, 2 * c - up - lf) + fmaxf(0.0f, 2 * c - up - rt) + fmaxf(0.0f, 2 * c - dn - lf) +
               fmaxf(0.0f, 2 * c - dn - rt);
-    return s / 16.0f;
+    return s / 4.0f;
 }
 
 /* S' = S - median5(S) at (y, x), S = L+ / (2 sigma); S is cached in sm. */

@@ -360,6 +360,25 @@ static ae_status luminance(float *L, const float *img, int c, size_t hw) {
     return AE_OK;
 }
 
+/* L.A.Cosmic on each channel (a cosmic ray or a hot pixel often hits one
+ * filter only, and the luminance would dilute it 3x), with each channel's
+ * noise map; never on the protected core. sigmap is reused as scratch. */
+static ae_status cosmic_per_channel(const float *img, int c, const float *L, float *sigmap, const uint8_t *seg,
+                                    int h, int w, const ae_detect_opts *o, ae_detections *dets, uint8_t *mask) {
+    size_t hw = (size_t)h * w;
+    ae_status st = AE_OK;
+    for (int ch = 0; ch < c && st == AE_OK; ch++) {
+        const float *plane = c == 1 ? L : img + ch * hw;
+        st = ae_noise_map(sigmap, plane, h, w, 32, o->sigma[ch]);
+        if (st != AE_OK) break;
+        if (o->protect_core)
+            for (size_t q = 0; q < hw; q++)
+                if (seg[q] == 2) sigmap[q] = INFINITY;
+        st = ae_detect_cosmic(plane, sigmap, h, w, o->cr_sigclip, o->cr_objlim, dets, mask);
+    }
+    return st;
+}
+
 ae_status ae_detect_artifacts(const float *img, int c, int h, int w, const ae_detect_opts *o,
                               ae_detections *dets, uint8_t *mask) {
     if (!img || !o || !dets || !mask || (c != 1 && c != 3) || h <= 0 || w <= 0)
@@ -394,12 +413,7 @@ ae_status ae_detect_artifacts(const float *img, int c, int h, int w, const ae_de
         point_ctx pc = {img, L, sigmap, c, h, w, o, &pm};
         st = find_points(&pc, &m, dets, mask);
     }
-    if (st == AE_OK && o->cr_sigclip > 0) {
-        if (o->protect_core) /* no cosmic rays on the protected core either */
-            for (size_t q = 0; q < hw; q++)
-                if (seg[q] == 2) sigmap[q] = INFINITY;
-        st = ae_detect_cosmic(L, sigmap, h, w, o->cr_sigclip, o->cr_objlim, dets, mask);
-    }
+    if (st == AE_OK && o->cr_sigclip > 0) st = cosmic_per_channel(img, c, L, sigmap, seg, h, w, o, dets, mask);
     free(seg);
     free(buf);
     return st;
