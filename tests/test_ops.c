@@ -61,7 +61,7 @@ static const char *const CONV_CASES[] = {"conv_basic", "conv_s2", "conv_dil2", "
 static void test_conv_golden(void **state) {
     (void)state;
     size_t bad = 0;
-    for (int strat = 0; strat < 2; strat++) {
+    for (int strat = AE_CONV_IMPLICIT; strat <= AE_CONV_IM2COL; strat++) {
         ae_conv2d_cpu_set_strategy(strat);
         for (size_t i = 0; i < sizeof CONV_CASES / sizeof *CONV_CASES; i++) {
             const char *c = CONV_CASES[i];
@@ -75,13 +75,13 @@ static void test_conv_golden(void **state) {
                                         meta(c, "bias") ? gt(c, "bias").data : NULL, &y, ws, wsb),
                              AE_OK);
             char what[64];
-            snprintf(what, sizeof what, "%s%s", c, strat ? "/implicit" : "");
+            snprintf(what, sizeof what, "%s/%s", c, strat == AE_CONV_IMPLICIT ? "implicit" : "im2col");
             bad += golden_compare(what, y.data, ref.data, ae_tensor_numel(&y), ATOL, RTOL);
             free(ws);
             free(y.data);
         }
     }
-    ae_conv2d_cpu_set_strategy(0);
+    ae_conv2d_cpu_set_strategy(AE_CONV_AUTO);
     assert_int_equal(bad, 0);
 }
 
@@ -347,7 +347,7 @@ static void naive_convT(const ae_convT2d_desc *d, const ae_tensor *x, const floa
 
 static size_t conv_random_case(int big) {
     int groups = big ? 1 : rnd_int(1, 3), k = big ? 3 : rnd_int(1, 5);
-    int cin = groups * (big ? 16 : rnd_int(1, 4)), cout = groups * (big ? 8 : rnd_int(1, 4));
+    int cin = groups * (big ? 32 : rnd_int(1, 4)), cout = groups * (big ? 8 : rnd_int(1, 4));
     int s = big ? 1 : rnd_int(1, 3), dil = big ? 1 : rnd_int(1, 2), p = big ? 1 : rnd_int(0, k / 2 + 1);
     int h = big ? 128 : rnd_int(k * dil, 21), w = big ? 130 : rnd_int(k * dil, 23), n = big ? 1 : rnd_int(1, 2);
     ae_conv2d_desc d = {cin, cout, k, k, s, s, p, p, dil, dil, groups};
@@ -361,18 +361,18 @@ static size_t conv_random_case(int big) {
     fill_rand(b, (size_t)cout);
     int use_bias = rnd_int(0, 1);
     naive_conv(&d, &x, wt, use_bias ? b : NULL, &r);
-    for (int strat = 0; strat < 2; strat++) {
+    for (int strat = AE_CONV_AUTO; strat <= AE_CONV_IM2COL; strat++) {
         ae_conv2d_cpu_set_strategy(strat);
         size_t wsb = BE->conv2d_ws(BE, &d, &x);
         float *ws = run_ws(wsb);
         assert_int_equal(BE->conv2d(BE, &d, &x, wt, use_bias ? b : NULL, &y, ws, wsb), AE_OK);
         char what[96];
         snprintf(what, sizeof what, "conv %dx%dx%dx%d k%d s%d p%d d%d g%d->%d%s", n, cin, h, w, k, s, p,
-                 dil, groups, cout, strat ? " impl" : "");
+                 dil, groups, cout, strat == AE_CONV_AUTO ? "" : strat == AE_CONV_IMPLICIT ? " impl" : " im2col");
         bad += golden_compare(what, y.data, r.data, ae_tensor_numel(&y), ATOL, RTOL);
         free(ws);
     }
-    ae_conv2d_cpu_set_strategy(0);
+    ae_conv2d_cpu_set_strategy(AE_CONV_AUTO);
     free(x.data), free(y.data), free(r.data), free(wt), free(b);
     return bad;
 }

@@ -61,8 +61,10 @@ ae_status ae_check_same(const char *op, const ae_tensor *a, const ae_tensor *b);
  * OpenBLAS's pthread pool on shared machines). Cheap; called by each op. */
 void ae_blas_single_thread(void);
 
-/* Conv strategy for 3x3-like stride-1 convs, exposed for the benchmark:
- * 0 = chunked im2col + sgemm (default), 1 = implicit GEMM over kernel taps. */
+/* Conv strategy, exposed for tests and the benchmark: AE_CONV_AUTO (implicit
+ * GEMM for stride-1 convs with >= 32 input channels per group, else im2col),
+ * or force one (implicit applies to stride-1 convs only). */
+enum { AE_CONV_AUTO = 0, AE_CONV_IMPLICIT = 1, AE_CONV_IM2COL = 2 };
 void ae_conv2d_cpu_set_strategy(int s);
 int ae_conv2d_cpu_strategy(void);
 
