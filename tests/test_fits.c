@@ -21,6 +21,12 @@
 #include <cmocka.h>
 #include "astroenh/io.h"
 
+/* cfitsio 4.2 leaks a small buffer in imcomp_decompress_tile on a corrupt
+ * tile (regress_cfitsio_tile_leak.fits below); its bug, not ours. Read by
+ * LeakSanitizer in the ASan build, unused otherwise. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:imcomp_decompress_tile\n"; }
+
 static char g_tmp[256];
 
 static int setup_tmp(void **state) {
@@ -746,6 +752,41 @@ static void test_bad_files(void **state) {
     expect_fail(g_tmp, AE_ERR_IO, "directory");
 }
 
+/* Inputs the fuzzer found crashing cfitsio or us (tests/fuzz/seeds/fits/):
+ * from disk and from memory they give an error naming the file, or a sane
+ * image, and never a crash or a leak. */
+static void test_fuzz_regressions(void **state) {
+    (void)state;
+    const char *names[] = {"regress_cfitsio_tile_leak.fits", "regress_data_past_end.fits",
+                           "regress_short_buffer.fits",      "regress_tfields_calloc.fits",
+                           "regress_tile_descriptor.fits",   "regress_ztile_zero.fits"};
+    const char *dir = getenv("AE_TEST_DATA");
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        char p[600];
+        snprintf(p, sizeof p, "%s/../fuzz/seeds/fits/%s", dir ? dir : "tests/data", names[k]);
+        size_t n;
+        unsigned char *b = read_bytes(p, &n);
+        for (int mem = 0; mem < 2; mem++) {
+            ae_image *img = NULL;
+            ae_status st = mem ? ae_fits_load_mem(&img, b, n, names[k]) : ae_fits_load(&img, p);
+            if (st) {
+                assert_null(img);
+                assert_non_null(strstr(ae_error_message(), names[k]));
+            } else {
+                assert_true(img->w >= 1 && img->h >= 1 && (img->c == 1 || img->c == 3));
+                ae_image_free(img);
+            }
+        }
+        free(b);
+    }
+    /* the ones that must be refused whatever the path */
+    char p[600];
+    snprintf(p, sizeof p, "%s/../fuzz/seeds/fits/regress_ztile_zero.fits", dir ? dir : "tests/data");
+    expect_fail(p, AE_ERR_FORMAT, "ZTILE3");
+    snprintf(p, sizeof p, "%s/../fuzz/seeds/fits/regress_tile_descriptor.fits", dir ? dir : "tests/data");
+    expect_fail(p, AE_ERR_FORMAT, "outside the heap");
+}
+
 static void test_load_mem(void **state) {
     (void)state;
     char p[512];
@@ -1027,7 +1068,7 @@ int main(void) {
         cmocka_unit_test(test_orientation_read),  cmocka_unit_test(test_orientation_write),
         cmocka_unit_test(test_blank_nan),         cmocka_unit_test(test_write_blank_and_scaling),
         cmocka_unit_test(test_other_bitpix),      cmocka_unit_test(test_bad_files),
-        cmocka_unit_test(test_load_mem),          cmocka_unit_test(test_write_extensions),
+        cmocka_unit_test(test_load_mem),          cmocka_unit_test(test_fuzz_regressions),          cmocka_unit_test(test_write_extensions),
         cmocka_unit_test(test_save_errors),       cmocka_unit_test(test_png_orientation),
         cmocka_unit_test(test_odd_cards),
         cmocka_unit_test(test_wcs_rescale),

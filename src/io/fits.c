@@ -32,12 +32,13 @@ ae_status ae_fits_error(int status, const char *path, const char *what) {
     ae_status st;
     switch (status) {
     case MEMORY_ALLOCATION: st = AE_ERR_NOMEM; break;
-    case FILE_NOT_OPENED: case FILE_NOT_CREATED: case WRITE_ERROR: case READ_ERROR:
-    case FILE_NOT_CLOSED: case TOO_MANY_FILES: case SEEK_ERROR: st = AE_ERR_IO; break;
+    case FILE_NOT_OPENED: case FILE_NOT_CREATED: case WRITE_ERROR: case FILE_NOT_CLOSED:
+    case TOO_MANY_FILES: case SEEK_ERROR: st = AE_ERR_IO; break;
     case BAD_BITPIX: st = AE_ERR_UNSUPPORTED; break;
     default: st = AE_ERR_FORMAT;
     }
     if (status == END_OF_FILE) snprintf(txt, sizeof txt, "file is truncated");
+    if (status == READ_ERROR) snprintf(txt, sizeof txt, "read failed (file truncated?)");
     return ae_error_set(st, "%s: %s: %s%s%s%s", path, what, txt, first[0] ? " (cfitsio: " : "", first,
                         first[0] ? ")" : "");
 }
@@ -287,9 +288,14 @@ static ae_status check_magic(const unsigned char *p, size_t n, const char *path,
     return ae_error_set(AE_ERR_FORMAT, "%s: not a FITS file (it does not start with \"SIMPLE  =\")", path);
 }
 
+/* A last, partial block is zero-filled (as the in-memory copy is): cfitsio
+ * still parses the cards in it. */
 static int file_block(void *ctx, long long off, unsigned char *blk) {
     FILE *fp = ctx;
-    return fseeko(fp, (off_t)off, SEEK_SET) == 0 && fread(blk, 1, 2880, fp) == 2880;
+    if (fseeko(fp, (off_t)off, SEEK_SET) != 0) return 0;
+    size_t n = fread(blk, 1, 2880, fp);
+    memset(blk + n, 0, 2880 - n);
+    return n > 0;
 }
 
 typedef struct {
