@@ -175,12 +175,18 @@ static float fine_structure(const float *p, int h, int w, int y, int x, float *b
     return c - ae_select_kth(m3, (size_t)n, (size_t)n / 2);
 }
 
+/* A seed must beat the noise map and also 5% of the local level above the
+ * sky: the noise of bright, well-exposed structure (a galaxy core in
+ * linear data, resampled cutouts) is more than the sky's, and without the
+ * gain we cannot model its Poisson part as L.A.Cosmic does. */
 static int cr_seed(const float *p, const float *sigmap, float *sm, int h, int w, int y, int x, float sigclip,
-                   float objlim, float *buf) {
+                   float objlim, float sky, float *buf) {
     size_t q = (size_t)y * w + x;
     if (!isfinite(p[q])) return 0;
     float lp = lap_plus(p, h, w, y, x);
     if (lp / (2.0f * sigmap[q]) <= sigclip) return 0;
+    float level = win_median(p, h, w, y, x, 2, buf) - sky;
+    if (lp / (2.0f * fmaxf(sigmap[q], 0.05f * level)) <= sigclip) return 0;
     if (sig_prime(p, sigmap, sm, h, w, y, x, buf) <= sigclip) return 0;
     float f = fmaxf(fine_structure(p, h, w, y, x, buf), 0.01f * sigmap[q]);
     return lp / f > objlim;
@@ -246,11 +252,15 @@ ae_status ae_detect_cosmic(const float *plane, const float *sigmap, int h, int w
         free(cr);
         return AE_ERR_NOMEM;
     }
+    size_t ns = 0, step = hw > 65536 ? hw / 65536 : 1;
+    for (size_t q = 0; q < hw; q += step)
+        if (isfinite(plane[q])) sm[ns++] = plane[q];
+    float sky = ns ? ae_select_kth(sm, ns, ns / 2) : 0.0f;
     for (size_t q = 0; q < hw; q++) sm[q] = NAN;
     float buf[49];
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
-            if (!mask[(size_t)y * w + x] && cr_seed(plane, sigmap, sm, h, w, y, x, sigclip, objlim, buf))
+            if (!mask[(size_t)y * w + x] && cr_seed(plane, sigmap, sm, h, w, y, x, sigclip, objlim, sky, buf))
                 cr[(size_t)y * w + x] = 1; /* pixels already masked (stars, hot pixels) are settled */
     cr_grow(plane, sigmap, sm, cr, h, w, 0.3f * sigclip, buf);
     ae_status st = cr_groups(plane, cr, h, w, mask, dets, stack);
