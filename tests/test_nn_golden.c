@@ -4,7 +4,8 @@
  *   attn: SR3 SelfAttention (GroupNorm, qkv 1x1, 2 heads, out 1x1, residual)
  * Each block runs twice through the same code: a planning pass of the arena,
  * then the real pass, whose intermediate tensors are compared with the
- * PyTorch taps (atol 3e-5, rtol 1e-4). */
+ * PyTorch taps (atol 3e-5, rtol 1e-4). Also the BatchNorm, InstanceNorm,
+ * ConvTranspose and dilated-conv loaders on ops.safetensors. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -151,6 +152,55 @@ static void test_attn_block(void **state) {
     assert_int_equal(g_bad, 0);
 }
 
+/* Loaders of nn.h for the layers the blocks do not use, on ops.safetensors. */
+static void test_other_layers(void **state) {
+    (void)state;
+    ae_weights *W;
+    assert_int_equal(ae_weights_open(&W, "tests/golden/ops.safetensors"), AE_OK);
+    ae_bn bn;
+    ae_gn in;
+    ae_convT ct;
+    ae_conv cv;
+    assert_int_equal(ae_bn_load(&bn, W, "bn", 5, 1e-5f, 1), AE_OK);
+    assert_int_equal(ae_in_load(&in, W, "in_affine", 5, 1e-5f, 1), AE_OK);
+    assert_int_equal(ae_convT_load(&ct, W, "convT_outpad", 4, 3, 3, 2, 1, 1, 1, 1), AE_OK);
+    assert_int_equal(ae_conv_load(&cv, W, "conv_dil2", 4, 5, 3, 1, 2, 2, 1, 1), AE_OK);
+    static const char *const names[] = {"bn", "in_affine", "convT_outpad", "conv_dil2"};
+    ae_arena *A;
+    assert_int_equal(ae_arena_create(&A, BE), AE_OK);
+    size_t bad = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < 4; i++) {
+            char key[64];
+            snprintf(key, sizeof key, "%s.x", names[i]);
+            ae_tensor xh = golden_tensor(W, key), x, y;
+            assert_int_equal(ae_arena_tensor(A, &x, xh.n, xh.c, xh.h, xh.w), AE_OK);
+            assert_int_equal(ae_nn_upload(BE, A, &x, xh.data), AE_OK);
+            if (i == 0) {
+                y = x;
+                assert_int_equal(ae_bn_forward(BE, A, &bn, &x, &y), AE_OK);
+            } else if (i == 1) {
+                y = x;
+                assert_int_equal(ae_gn_forward(BE, A, &in, &x, &y), AE_OK);
+            } else if (i == 2) {
+                assert_int_equal(ae_convT_forward_new(BE, A, &ct, &x, &y), AE_OK);
+            } else {
+                assert_int_equal(ae_conv_forward_new(BE, A, &cv, &x, &y), AE_OK);
+            }
+            snprintf(key, sizeof key, "%s.y", names[i]);
+            ae_tensor ref = golden_tensor(W, key);
+            if (!ae_arena_planning(A))
+                bad += golden_compare(key, y.data, ref.data, ae_tensor_numel(&ref), ATOL, RTOL);
+            if (y.data != x.data) ae_arena_release(A, &y);
+            ae_arena_release(A, &x);
+        }
+        if (pass == 0) assert_int_equal(ae_arena_commit(A), AE_OK);
+    }
+    ae_arena_free(A);
+    ae_weights_close(W);
+    assert_int_equal(bad, 0);
+}
+
 static void test_load_errors(void **state) {
     (void)state;
     ae_conv c;
@@ -178,6 +228,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_res_block),
         cmocka_unit_test(test_attn_block),
+        cmocka_unit_test(test_other_layers),
         cmocka_unit_test(test_load_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -264,7 +264,18 @@ static void test_attention_golden(void **state) {
     ae_attn_desc d2 = {heads, hd, d.scale, 0, hd, 2 * hd, 3 * hd};
     memset(y.data, 0, ae_tensor_bytes(&y));
     assert_int_equal(BE->attention(BE, &d2, &qkv, &qkv, &qkv, &y, ws, wsb), AE_OK);
-    bad += golden_compare("attention fused qkv", y.data, ref.data, ae_tensor_numel(&y), ATOL, RTOL);
+    bad += golden_compare("attention fused SR3", y.data, ref.data, ae_tensor_numel(&y), ATOL, RTOL);
+
+    /* and in qkv.chunk(3, dim=1) order (AE_ATTN_STD) */
+    for (int n = 0; n < q.n; n++)
+        for (int part = 0; part < 3; part++)
+            memcpy(qkv.data + ((size_t)n * qkv.c + (size_t)part * q.c) * P,
+                   (part == 0 ? q.data : part == 1 ? k.data : v.data) + (size_t)n * q.c * P,
+                   (size_t)q.c * P * sizeof(float));
+    ae_attn_desc d3 = {heads, hd, d.scale, 0, q.c, 2 * q.c, hd};
+    memset(y.data, 0, ae_tensor_bytes(&y));
+    assert_int_equal(BE->attention(BE, &d3, &qkv, &qkv, &qkv, &y, ws, wsb), AE_OK);
+    bad += golden_compare("attention fused chunk", y.data, ref.data, ae_tensor_numel(&y), ATOL, RTOL);
     free(qkv.data);
     free(ws);
     free(y.data);
