@@ -104,23 +104,9 @@ static ae_status scan_scales(const float *L, const float *sigmap, int h, int w, 
 
 /* ---- the central source ---- */
 
-/* Block-averages L by f, smooths, thresholds, keeps the component holding
- * the centre; core = part above half its peak. Writes pm->seg[h][w]. */
-static ae_status find_central(const float *L, float sigma, int h, int w, protect_map *pm, ae_detections *dets) {
-    int f = (h < w ? h : w) / 96;
-    if (f < 1) f = 1;
-    int bh = h / f, bw = w / f;
-    memset(pm->seg, 0, (size_t)h * w);
-    if (bh < 8 || bw < 8) return AE_OK;
-    size_t bn = (size_t)bh * bw;
-    float *b = ae_malloc(3 * bn * sizeof *b, "central-source map");
-    int *stack = ae_malloc(bn * sizeof *stack, "central-source labels");
-    if (!b || !stack) {
-        free(b);
-        free(stack);
-        return AE_ERR_NOMEM;
-    }
-    float *g = b + bn, *tmp = b + 2 * bn;
+/* g[bh][bw] = L block-averaged by f, then blurred (Gaussian, sigma 1.5
+ * blocks, NaN-aware); b and tmp are scratch of the same size. */
+static void smooth_blocks(const float *L, int w, int f, int bh, int bw, float *b, float *g, float *tmp) {
     for (int y = 0; y < bh; y++)
         for (int x = 0; x < bw; x++) {
             double s = 0;
@@ -132,7 +118,6 @@ static ae_status find_central(const float *L, float sigma, int h, int w, protect
                 }
             b[(size_t)y * bw + x] = n ? (float)(s / n) : NAN;
         }
-    /* Gaussian blur, sigma 1.5 blocks, NaN-aware */
     float k[7];
     gauss_1d(k, 3, 1.5f);
     for (int pass = 0; pass < 2; pass++) {
@@ -150,29 +135,22 @@ static ae_status find_central(const float *L, float sigma, int h, int w, protect
                 dst[(size_t)y * bw + x] = ws > 0 ? (float)(s / ws) : NAN;
             }
     }
-    memcpy(tmp, g, bn * sizeof *tmp);
-    size_t nf = 0;
-    for (size_t q = 0; q < bn; q++)
-        if (isfinite(tmp[q])) tmp[nf++] = tmp[q];
-    float bg = nf ? ae_select_kth(tmp, nf, nf / 2) : 0.0f;
-    /* noise of the smoothed map ~ sigma / (f * 2 sqrt(pi) * 1.5) */
-    float sg = sigma / (f * 5.317f);
-    int cy = bh / 2, cx = bw / 2;
-    float c0 = g[(size_t)cy * bw + cx];
-    float thr = bg + fmaxf(5.0f * sg, 0.05f * (c0 - bg));
-    if (!(c0 > thr)) goto done;
-    /* flood fill from the centre over g > thr, tracking the peak */
-    uint8_t *lab = (uint8_t *)b; /* b is free now: reuse as labels */
-    memset(lab, 0, bn);
+}
+
+/* Flood fill of g > thr from (cy, cx) into lab (1 = in); returns the area
+ * and the peak of g inside. */
+static size_t flood(const float *g, int bh, int bw, int cy, int cx, float thr, uint8_t *lab, int *stack,
+                    float *peak) {
+    static const int dy[4] = {-1, 1, 0, 0}, dx[4] = {0, 0, -1, 1};
     size_t top = 0, area = 0;
-    float peak = c0;
+    memset(lab, 0, (size_t)bh * bw);
+    *peak = g[(size_t)cy * bw + cx];
     stack[top++] = cy * bw + cx;
     lab[cy * bw + cx] = 1;
     while (top) {
         int q = stack[--top], y = q / bw, x = q % bw;
         area++;
-        if (g[q] > peak) peak = g[q];
-        static const int dy[4] = {-1, 1, 0, 0}, dx[4] = {0, 0, -1, 1};
+        if (g[q] > *peak) *peak = g[q];
         for (int d = 0; d < 4; d++) {
             int yy = y + dy[d], xx = x + dx[d];
             if (yy < 0 || yy >= bh || xx < 0 || xx >= bw) continue;
@@ -180,9 +158,13 @@ static ae_status find_central(const float *L, float sigma, int h, int w, protect
             if (!lab[qq] && g[qq] > thr) lab[qq] = 1, stack[top++] = qq;
         }
     }
-    if (area < 4) goto done;
-    /* a source covering most of the frame (a nebula, a gradient) has no core */
-    float core = area > bn / 2 ? INFINITY : bg + 0.5f * (peak - bg);
+    return area;
+}
+
+/* Writes pm->seg (1 on the source, 2 on its core) from the block labels,
+ * and the core's centre and radius into dets. */
+static void paint_segment(const uint8_t *lab, const float *g, int h, int w, int f, int bh, int bw, float core,
+                          protect_map *pm, ae_detections *dets) {
     double sx = 0, sy = 0;
     size_t ncore = 0;
     for (int y = 0; y < h; y++)
@@ -199,7 +181,42 @@ static ae_status find_central(const float *L, float sigma, int h, int w, protect
         dets->core_y = (float)(sy / ncore);
         dets->core_r = sqrtf((float)ncore / 3.14159265f);
     }
-done:
+}
+
+/* The central source: L block-averaged to ~96 px and smoothed, thresholded
+ * at 5 sigma (and 5% of the centre's contrast) above the median, the
+ * component holding the image centre; its core is where it is above half
+ * its peak (no core when the component covers most of the frame). */
+static ae_status find_central(const float *L, float sigma, int h, int w, protect_map *pm, ae_detections *dets) {
+    int f = (h < w ? h : w) / 96;
+    if (f < 1) f = 1;
+    int bh = h / f, bw = w / f;
+    memset(pm->seg, 0, (size_t)h * w);
+    if (bh < 8 || bw < 8) return AE_OK;
+    size_t bn = (size_t)bh * bw;
+    float *b = ae_malloc(3 * bn * sizeof *b, "central-source map");
+    int *stack = ae_malloc(bn * sizeof *stack, "central-source labels");
+    if (!b || !stack) {
+        free(b);
+        free(stack);
+        return AE_ERR_NOMEM;
+    }
+    float *g = b + bn, *tmp = b + 2 * bn;
+    smooth_blocks(L, w, f, bh, bw, b, g, tmp);
+    size_t nf = 0;
+    for (size_t q = 0; q < bn; q++)
+        if (isfinite(g[q])) tmp[nf++] = g[q];
+    float bg = nf ? ae_select_kth(tmp, nf, nf / 2) : 0.0f;
+    float sg = sigma / (f * 5.317f); /* noise of the smoothed map ~ sigma / (f 2 sqrt(pi) 1.5) */
+    int cy = bh / 2, cx = bw / 2;
+    float c0 = g[(size_t)cy * bw + cx], peak;
+    float thr = bg + fmaxf(5.0f * sg, 0.05f * (c0 - bg));
+    if (c0 > thr) {
+        uint8_t *lab = (uint8_t *)b; /* b is free now */
+        size_t area = flood(g, bh, bw, cy, cx, thr, lab, stack, &peak);
+        if (area >= 4)
+            paint_segment(lab, g, h, w, f, bh, bw, area > bn / 2 ? INFINITY : bg + 0.5f * (peak - bg), pm, dets);
+    }
     free(b);
     free(stack);
     return AE_OK;
