@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""eval_sr.py - super-resolution metrics and speed on the test split.
+
+Test set: centre crops (SIZE x SIZE HR) of the first N test-split images
+(spread over decals256/nasa/stellarium, sr_data.fixed_set), each colour
+plane a separate grey image; LR = box downsample of HR. Metrics on [0,1]
+planes (outputs clipped): PSNR (dB), SSIM (skimage, 7x7, data_range 1),
+L1, L2 (mean squared error).
+
+Parts (each writes eval/sr_eval/<part>.json; --report assembles
+eval/sr_metrics.md from whatever parts exist):
+  base    bicubic, Lanczos (PIL), fast (PyTorch forward of the shipped fp16
+          weights) on N images x 3 planes, both scales; the C binary's fast
+          net on the same planes (checks C == PyTorch on real data) with and
+          without --prefilter, on the clean LR and on LR + Gaussian noise
+          (sigma 0.02), written as 16-bit PNGs.
+  sr3     SR3 sampling in PyTorch (shipped weights, noise from the same
+          counter-based generator as the C sampler) for a plan of step
+          counts, each on its own number of planes (subsampled: CPU cost),
+          plus the baselines on exactly those planes.
+  speed   seconds per 128x128 output of the C binary (`astroenh upscale`
+          end to end, one 64x64 (2x) or 32x32 (4x) grey 16-bit PNG; min of
+          --reps runs) for fast and for SR3 at a few step counts; bicubic and
+          Lanczos timed in Python (PIL / torch).
+
+  python3 scripts/eval_sr.py base --n-images 20
+  python3 scripts/eval_sr.py sr3 --scale 2 --plan ddim50:4,100:4,500:1,1000:1,2000:1 --size 64
+  python3 scripts/eval_sr.py speed
+  python3 scripts/eval_sr.py report
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sr_data  # noqa: E402
+import sr_golden  # noqa: E402
+import sr_models as M  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PARTS = os.path.join(REPO, "eval", "sr_eval")
+
+
+def metrics(out, hr):
+    """out, hr: N x 1 x H x W tensors -> dict of means (and per-plane lists)."""
+    from skimage.metrics import structural_similarity
+    o = out.clamp(0, 1).double().numpy()[:, 0]
+    h = hr.double().numpy()[:, 0]
+    mse = ((o - h) ** 2).reshape(len(o), -1).mean(1)
+    psnr = 10 * np.log10(1.0 / np.maximum(mse, 1e-12))
+    ssim = np.array([structural_similarity(a, b, data_range=1.0) for a, b in zip(o, h)])
+    l1 = np.abs(o - h).reshape(len(o), -1).mean(1)
+    return {"n": len(o), "psnr": float(psnr.mean()), "ssim": float(ssim.mean()), "l1": float(l1.mean()),
+            "l2": float(mse.mean())}
+
+
+def lanczos(lr, s):
+    out = [np.asarray(Image.fromarray(p[0].numpy(), "F").resize((p.shape[-1] * s, p.shape[-2] * s),
+                                                                 Image.LANCZOS)) for p in lr]
+    return torch.from_numpy(np.stack(out)[:, None].copy())
+
+
+def bicubic(lr, s):
+    return M.bicubic_up(lr, s)
+
+
+def model(name):
+    return sr_golden.load_shipped(os.path.join(REPO, "models", name + ".safetensors"))[0]
+
+
+@torch.no_grad()
+def fast(lr, s, net=None):
+    net = net or model("fast_x%d" % s)
+    return sr_data.from_net(net(sr_data.to_net(lr)))
+
+
+@torch.no_grad()
+def sr3(lr, s, steps, sampler, seed0=1000, unet=None):
+    unet = unet or model("sr3_x%d" % s)
+    up = M.bicubic_up(sr_data.to_net(lr), s)
+    h, w = up.shape[-2:]
+
+    def noise_fn(k):
+        return torch.from_numpy(np.stack([M.noise_field(seed0 + i, M.noise_stream(0, k), 1, h, w)
+                                          for i in range(len(lr))]))
+    if sampler == "ddim":
+        x = M.sample_ddim(unet, up, steps, noise_fn)
+    else:
+        x = M.sample_ddpm(unet, up, M.respaced_betas(steps), noise_fn)
+    return sr_data.from_net(x)
+
+
+def save_part(name, data):
+    os.makedirs(PARTS, exist_ok=True)
+    with open(os.path.join(PARTS, name + ".json"), "w") as f:
+        json.dump(data, f, indent=1)
+    print("wrote", os.path.join(PARTS, name + ".json"))
+
+
+# ------------------------------------------------------------------- C runs
+def write_png16(path, plane):
+    a = np.clip(plane, 0, 1) * 65535.0 + 0.5
+    Image.fromarray(a.astype(np.uint16)).save(path)
+
+
+def read_png(path):
+    im = Image.open(path)
+    a = np.asarray(im).astype(np.float64)
+    return a / (65535.0 if a.max() > 255 or im.mode.startswith("I") else 255.0)
+
+
+def run_c(binary, lr, s, extra, tmp):
+    """Upscales every plane with the C binary (directory mode); returns N x 1 x H x W."""
+    src, dst = os.path.join(tmp, "in"), os.path.join(tmp, "out")
+    for d in (src, dst):
+        os.makedirs(d, exist_ok=True)
+        for f in os.listdir(d):
+            os.remove(os.path.join(d, f))
+    for i, p in enumerate(lr):
+        write_png16(os.path.join(src, "p%04d.png" % i), p[0].numpy())
+    cmd = [binary, "upscale", "--scale", str(s), "--quiet"] + extra + [src, "-o", dst]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr))
+    return torch.from_numpy(np.stack([read_png(os.path.join(dst, "p%04d.png" % i)) for i in range(len(lr))])
+                            [:, None].astype(np.float32))
+
+
+# -------------------------------------------------------------------- parts
+def part_base(a):
+    res = {"n_images": a.n_images, "size": a.size, "scales": {}}
+    for s in (2, 4):
+        lr, hr, names = sr_data.fixed_set("test", s, a.size, a.n_images)
+        r = {"planes": len(hr), "images": names[::3]}
+        r["bicubic"] = metrics(bicubic(lr, s), hr)
+        r["lanczos"] = metrics(lanczos(lr, s), hr)
+        out_py = fast(lr, s)
+        r["fast"] = metrics(out_py, hr)
+        gen = torch.Generator().manual_seed(5)
+        noisy = lr + 0.02 * torch.randn(lr.shape, generator=gen)
+        r["bicubic_noisy"] = metrics(bicubic(noisy, s), hr)
+        r["fast_noisy"] = metrics(fast(noisy, s), hr)
+        if a.bin:
+            with tempfile.TemporaryDirectory() as tmp:
+                out_c = run_c(a.bin, lr, s, [], tmp)
+                r["fast_c"] = metrics(out_c, hr)
+                d = (out_c - out_py.clamp(0, 1)).abs()
+                r["c_vs_torch_max_abs"] = float(d.max())
+                r["c_vs_torch_max_abs_interior"] = float(d[..., 16:-16, 16:-16].max())
+                r["fast_c_prefilter"] = metrics(run_c(a.bin, lr, s, ["--prefilter"], tmp), hr)
+                r["fast_c_noisy"] = metrics(run_c(a.bin, noisy, s, [], tmp), hr)
+                r["fast_c_noisy_prefilter"] = metrics(run_c(a.bin, noisy, s, ["--prefilter"], tmp), hr)
+        res["scales"][str(s)] = r
+        print(s, json.dumps({k: v for k, v in r.items() if k != "images"}, indent=None)[:2000], flush=True)
+    save_part("base", res)
+
+
+def parse_plan(plan):
+    out = []
+    for item in plan.split(","):
+        k, n = item.split(":")
+        sampler, steps = ("ddim", int(k[4:])) if k.startswith("ddim") else ("ddpm", int(k))
+        out.append((sampler, steps, int(n)))
+    return out
+
+
+def part_sr3(a):
+    s = a.scale
+    lr, hr, names = sr_data.fixed_set("test", s, a.size, a.n_images)
+    unet = model("sr3_x%d" % s)
+    path = os.path.join(PARTS, "sr3_x%d.json" % s)
+    res = json.load(open(path)) if os.path.exists(path) else {"scale": s, "size": a.size, "runs": {}}
+    for sampler, steps, n in parse_plan(a.plan):
+        key = "%s%d" % ("ddim" if sampler == "ddim" else "ddpm", steps)
+        if key in res["runs"] and res["runs"][key]["n"] >= n:
+            continue
+        idx = np.linspace(0, len(hr) - 1, n).round().astype(int)
+        t0 = time.time()
+        out = sr3(lr[idx], s, steps, sampler, unet=unet)
+        r = {"n": int(n), "planes": [names[i] for i in idx], "seconds_torch": time.time() - t0,
+             "sr3": metrics(out, hr[idx]), "bicubic": metrics(bicubic(lr[idx], s), hr[idx]),
+             "lanczos": metrics(lanczos(lr[idx], s), hr[idx]), "fast": metrics(fast(lr[idx], s), hr[idx])}
+        res["runs"][key] = r
+        print(s, key, json.dumps(r["sr3"]), "bicubic", json.dumps(r["bicubic"]), flush=True)
+        save_part("sr3_x%d" % s, res)
+
+
+def time_c(binary, args, reps, tmp):
+    best = None
+    for _ in range(reps):
+        t0 = time.time()
+        r = subprocess.run([binary, "upscale", "--quiet"] + args, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr)
+        dt = time.time() - t0
+        best = dt if best is None else min(best, dt)
+    return best
+
+
+def part_speed(a):
+    res = {"load_avg_start": os.getloadavg()[0], "threads": a.threads, "rows": []}
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        for s in (2, 4):
+            n = 128 // s
+            src = os.path.join(tmp, "lr%d.png" % s)
+            write_png16(src, rng.random((n, n)))
+            lr = torch.from_numpy(rng.random((1, 1, n, n)).astype(np.float32))
+            t0 = time.time()
+            for _ in range(20):
+                bicubic(lr, s)
+            res["rows"].append({"scale": s, "method": "bicubic (torch, Python)", "seconds": (time.time() - t0) / 20})
+            t0 = time.time()
+            for _ in range(20):
+                lanczos(lr, s)
+            res["rows"].append({"scale": s, "method": "Lanczos (PIL, Python)", "seconds": (time.time() - t0) / 20})
+            common = ["--threads", str(a.threads), "--scale", str(s), src, "-o", os.path.join(tmp, "o.png")]
+            res["rows"].append({"scale": s, "method": "fast (C)", "seconds": time_c(a.bin, common, a.reps, tmp)})
+            for sampler, steps in ((d.split(":")[0], int(d.split(":")[1])) for d in a.sr3_steps.split(",")):
+                t = time_c(a.bin, ["--model", "sr3", "--sampler", sampler, "--steps", str(steps)] + common, 1, tmp)
+                res["rows"].append({"scale": s, "method": "SR3 %s %d steps (C)" % (sampler, steps), "seconds": t,
+                                    "steps": steps})
+                print(res["rows"][-1], flush=True)
+    res["load_avg_end"] = os.getloadavg()[0]
+    save_part("speed", res)
+
+
+# ------------------------------------------------------------------- report
+def fmt_row(name, m):
+    return "| %s | %d | %.2f | %.4f | %.4f | %.6f |" % (name, m["n"], m["psnr"], m["ssim"], m["l1"], m["l2"])
+
+
+def part_report(a):
+    lines = ["# Super-resolution metrics (test split)", "",
+             "Written by `scripts/eval_sr.py report` from eval/sr_eval/*.json. Planes are single colour",
+             "channels of centre crops of test-split images (decals256, nasa, stellarium); LR = box",
+             "downsample of HR; metrics on [0,1]: PSNR dB, SSIM (7x7, skimage), L1, L2 = MSE.", ""]
+    p = os.path.join(PARTS, "base.json")
+    if os.path.exists(p):
+        b = json.load(open(p))
+        for s, r in b["scales"].items():
+            lines += ["## %sx, %d planes (%d images x 3 channels), %dx%d HR" % (s, r["planes"], r["planes"] // 3,
+                                                                               b["size"], b["size"]), "",
+                      "| method | planes | PSNR | SSIM | L1 | L2 |", "|---|---|---|---|---|---|"]
+            for k, label in (("bicubic", "bicubic"), ("lanczos", "Lanczos-3 (PIL)"), ("fast", "fast (PyTorch)"),
+                             ("fast_c", "fast (C binary)"), ("fast_c_prefilter", "fast (C) --prefilter"),
+                             ("bicubic_noisy", "bicubic, LR + noise 0.02"), ("fast_noisy", "fast (PyTorch), LR + noise"),
+                             ("fast_c_noisy", "fast (C), LR + noise"),
+                             ("fast_c_noisy_prefilter", "fast (C) --prefilter, LR + noise")):
+                if k in r:
+                    lines.append(fmt_row(label, r[k]))
+            if "c_vs_torch_max_abs" in r:
+                lines += ["", "C binary vs PyTorch fast net on these planes (16-bit PNG in/out): max |diff| %.2e"
+                          " over the whole plane, %.2e more than 16 px from the border (C pads tiles by"
+                          " reflection, PyTorch's convs by zeros)." % (r["c_vs_torch_max_abs"],
+                                                                       r.get("c_vs_torch_max_abs_interior", -1))]
+            lines.append("")
+    for s in (2, 4):
+        p = os.path.join(PARTS, "sr3_x%d.json" % s)
+        if not os.path.exists(p):
+            continue
+        r = json.load(open(p))
+        lines += ["## SR3 %dx (subsampled: %dx%d HR crops; each row with its baselines on the same planes)" %
+                  (s, r["size"], r["size"]), "",
+                  "| sampler, steps | planes | method | PSNR | SSIM | L1 | L2 |", "|---|---|---|---|---|---|---|"]
+        order = sorted(r["runs"], key=lambda k: (k.startswith("ddim"), -int(k[4:])))
+        for k in order:
+            run = r["runs"][k]
+            for meth in ("sr3", "bicubic", "lanczos", "fast"):
+                m = run[meth]
+                lines.append("| %s | %d | %s | %.2f | %.4f | %.4f | %.6f |" % (
+                    k.replace("ddpm", "DDPM ").replace("ddim", "DDIM "), m["n"], meth, m["psnr"], m["ssim"],
+                    m["l1"], m["l2"]))
+        lines.append("")
+    p = os.path.join(PARTS, "speed.json")
+    if os.path.exists(p):
+        sp = json.load(open(p))
+        lines += ["## Speed: seconds per 128x128 output on this CPU", "",
+                  "`astroenh upscale` end to end (load, model, PNG write), --threads %d, min over runs; the"
+                  % sp["threads"],
+                  "machine was shared (load average %.1f at start, %.1f at end), so these are upper bounds."
+                  % (sp["load_avg_start"], sp["load_avg_end"]), "",
+                  "| scale | method | seconds | per step |", "|---|---|---|---|"]
+        for row in sp["rows"]:
+            per = "%.3f" % (row["seconds"] / row["steps"]) if "steps" in row else ""
+            lines.append("| %dx | %s | %.3f | %s |" % (row["scale"], row["method"], row["seconds"], per))
+        lines.append("")
+    out = os.path.join(REPO, "eval", "sr_metrics.md")
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("wrote", out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("part", choices=("base", "sr3", "speed", "report"))
+    ap.add_argument("--n-images", type=int, default=20)
+    ap.add_argument("--size", type=int, default=128, help="HR crop side")
+    ap.add_argument("--scale", type=int, choices=(2, 4), default=2)
+    ap.add_argument("--plan", default="ddim50:4,100:4,500:1,1000:1,2000:1",
+                    help="SR3 runs: [ddim]STEPS:PLANES,...")
+    ap.add_argument("--bin", default=os.path.join(REPO, "astroenh"))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--sr3-steps", default="ddim:10,ddpm:20", help="C SR3 timings: sampler:steps,...")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    if a.bin and not os.path.exists(a.bin):
+        a.bin = None
+    {"base": part_base, "sr3": part_sr3, "speed": part_speed, "report": part_report}[a.part](a)
+
+
+if __name__ == "__main__":
+    main()
