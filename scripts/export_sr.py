@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export  # noqa: E402
 import sr_data  # noqa: E402
+import sr_models  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS = ("fast_x2", "fast_x4", "sr3_x2", "sr3_x4")
@@ -40,7 +41,7 @@ def arch_metadata(kind, cfg, scale):
 
 
 def export_run(run, out):
-    ck = torch.load(os.path.join(run, "ckpt.pt"), map_location="cpu")
+    ck = sr_models.load_ckpt(os.path.join(run, "ckpt.pt"), "cpu")
     a = ck["args"]
     arrays, omitted = export.state_dict_arrays(ck["ema"])
     meta = arch_metadata(a["model"], ck["cfg"], a["scale"])

@@ -332,6 +332,15 @@ def sample_ddim(unet, lr_up, steps, noise_fn, n_train=2000, start=1e-6, end=1e-2
     return x
 
 
+def load_ckpt(path, map_location):
+    """torch.load of our own checkpoints (plain dicts, numpy RNG state) on torch
+    1.13 and on torch >= 2.6, whose default weights_only=True refuses them."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except TypeError:
+        return torch.load(path, map_location=map_location)
+
+
 def build(kind, scale, **kw):
     if kind == "fast":
         return SRFast(scale=scale, **kw)

@@ -105,6 +105,10 @@ class Validator:
         return m
 
 
+def load_ckpt(path, dev):
+    return sr_models.load_ckpt(path, dev)
+
+
 def save_ckpt(path, **kw):
     tmp = path + ".tmp"
     torch.save(kw, tmp)
@@ -159,7 +163,7 @@ def main():
     a.train_sources = ", ".join("%s %d" % (s, data.images.sources.count(s)) for s in sr_data.SOURCES)
     step, elapsed = 0, 0.0
     if os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, map_location=dev)
+        ck = load_ckpt(ckpt_path, dev)
         net.load_state_dict(ck["model"])
         ema.load_state_dict(ck["ema"])
         opt.load_state_dict(ck["opt"])
