@@ -163,7 +163,8 @@ static void print_help(void) {
            AE_VERSION);
     for (int i = 0; k_stage_names[i]; i++) {
         const ae_stage_def *s = ae_stage_find(k_stage_names[i]);
-        printf("  %-18s %s\n", k_stage_names[i], s ? s->summary : "(not available in this build)");
+        const char *sum = s ? s->summary : "(not available in this build)";
+        printf("  %-18s %.*s\n", k_stage_names[i], (int)strcspn(sum, "\n"), sum);
     }
     printf("  %-18s %s\n", "run", "chain stages per file: --stages denoise,colorize,upscale");
     printf("  %-18s %s\n", "eval", ae_cmd_eval ? "evaluate the stages on held-out data" : "(not available in this build)");
