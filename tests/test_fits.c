@@ -759,7 +759,8 @@ static void test_fuzz_regressions(void **state) {
     (void)state;
     const char *names[] = {"regress_cfitsio_tile_leak.fits", "regress_data_past_end.fits",
                            "regress_short_buffer.fits",      "regress_tfields_calloc.fits",
-                           "regress_tile_descriptor.fits",   "regress_ztile_zero.fits"};
+                           "regress_tile_descriptor.fits",   "regress_ztile_zero.fits",
+                           "regress_prescan_unterminated.fits"};
     const char *dir = getenv("AE_TEST_DATA");
     for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
         char p[600];

@@ -79,7 +79,7 @@ static void scan_card(hdr_info *h, const char *c) {
     else if (key_eq(c, "PCOUNT") && ok) h->pcount = v;
     else if (key_eq(c, "GCOUNT") && ok) h->gcount = v;
     else if ((k = key_index(c, "NAXIS")) && ok) h->nax[k - 1] = v;
-    else if (key_eq(c, "ZIMAGE")) h->zimage = c[8] == '=' && strchr(c + 10, 'T') != NULL;
+    else if (key_eq(c, "ZIMAGE")) h->zimage = c[8] == '=' && memchr(c + 10, 'T', 70) != NULL;
     else if (key_eq(c, "ZBITPIX") && ok) h->zbitpix = v;
     else if (key_eq(c, "TFIELDS") && (!ok || v < 0 || v > 999)) h->bad_tfields = 1;
     else if (key_eq(c, "ZNAXIS") && (!ok || v < 1 || v > 6)) mark_bad(h, c);
