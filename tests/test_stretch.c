@@ -15,7 +15,7 @@
 
 /* Stated round-trip tolerances, max |invert(apply(x)) - x| / (hi - lo) over
  * pixels inside [lo, hi] of the sky-like test image below. The MTF bound is
- * looser because its fitted curve is steep at the faint end (mid ~ 1e-3), so a
+ * looser because its fitted curve is flat at the bright end (mid ~ 5e-3), so a
  * float ulp of the stretched value near 1 is worth ~1/mid ulps of t. */
 #define TOL_LINEAR 1e-6
 #define TOL_ASINH 2e-6
