@@ -23,7 +23,9 @@ void ae_error_prefix(const char *fmt, ...) {
     vsnprintf(pre, sizeof pre, fmt, ap);
     va_end(ap);
     memcpy(old, g_msg, sizeof old);
-    snprintf(g_msg, sizeof g_msg, "%s: %s", pre, old);
+    /* Long context is cut at the buffer's end; the return value is checked
+     * only to tell gcc the truncation is intended. */
+    if (snprintf(g_msg, sizeof g_msg, "%s: %s", pre, old) < 0) g_msg[0] = '\0';
 }
 
 const char *ae_error_message(void) { return g_msg; }
