@@ -492,11 +492,12 @@ static void test_arena(void **state) {
     assert_int_equal(ae_arena_create(&A, BE), AE_OK);
     assert_true(ae_arena_planning(A));
     assert_int_equal(arena_pass(A, plan), AE_OK);
-    size_t peak = ae_arena_peak_bytes(A);
-    /* b (2048 B) + d (4096 B) + the hole a/c left (1024 B, reused by c) */
-    assert_int_equal(peak, 1024 + 2048 + 4096);
     assert_int_equal(ae_arena_used_bytes(A), 0);
     assert_int_equal(ae_arena_commit(A), AE_OK);
+    size_t peak = ae_arena_peak_bytes(A);
+    /* the planner packs to the largest live set: b (2048 B) + c (512 B) + d (4096 B) */
+    assert_int_equal(peak, 2048 + 512 + 4096);
+    assert_int_equal(ae_arena_peak_live_bytes(A), peak);
     assert_false(ae_arena_planning(A));
     assert_int_equal(ae_arena_capacity(A), peak);
     assert_int_equal(arena_pass(A, real), AE_OK);
@@ -511,6 +512,25 @@ static void test_arena(void **state) {
     assert_int_equal(ae_arena_tensor(A, &big, 0, 1, 1, 1), AE_ERR_SHAPE);
     ae_arena_free(A);
     ae_arena_free(NULL);
+
+    /* a block kept past its planned release: the next request is refused */
+    ae_tensor t1, t2, t3;
+    assert_int_equal(ae_arena_create(&A, BE), AE_OK);
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(ae_arena_tensor(A, &t1, 1, 1, 8, 8), AE_OK);
+        assert_int_equal(ae_arena_tensor(A, &t2, 1, 1, 8, 8), AE_OK);
+        if (pass == 0) {
+            ae_arena_release(A, &t1);
+            ae_arena_release(A, &t2);
+            assert_int_equal(ae_arena_tensor(A, &t3, 1, 1, 8, 8), AE_OK);
+            assert_int_equal(ae_arena_commit(A), AE_OK);
+        } else {
+            ae_arena_release(A, &t2);
+            assert_int_equal(ae_arena_tensor(A, &t3, 1, 1, 8, 8), AE_ERR_NOMEM);
+            assert_non_null(strstr(ae_error_message(), "planned"));
+        }
+    }
+    ae_arena_free(A);
 }
 
 /* ---- errors ------------------------------------------------------------- */

@@ -11,13 +11,15 @@
  *     ae_arena_reset(A);  model_forward(...);      // next tile / diffusion step
  *     ae_arena_free(A);
  *
- * Inside the arena a first-fit allocator with coalescing hands out blocks
- * (64-byte aligned) and takes them back in any order (U-Net skips outlive
- * later layers). The planning pass runs the same allocator over an unbounded
- * address space, so the real pass, making the same calls in the same order,
- * fits exactly; a real pass that asks for more than was planned gets
- * AE_ERR_NOMEM naming the request (it never reallocates behind the caller).
- * No malloc happens per alloc/release in the real pass.
+ * Blocks (64-byte aligned) may be released in any order (U-Net skips
+ * outlive later layers). The planning pass records every request and
+ * release; commit places the blocks offline (greedy by size, so the buffer is
+ * close to the largest set of simultaneously live blocks) and the real pass
+ * gets the planned offsets. The real pass must make the same requests in
+ * the same order and release each block no later than planned (the same
+ * model code on the same shapes does); otherwise the request fails with
+ * AE_ERR_NOMEM rather than hand out overlapping memory, and the arena never
+ * reallocates behind the caller. No malloc happens per request in the real pass.
  *
  * Op workspace (im2col, attention scores) comes from the same arena through
  * ae_arena_scratch, so the peak includes it.
@@ -49,11 +51,15 @@ int ae_arena_planning(const ae_arena *a);
  * Errors: AE_ERR_NOMEM / AE_ERR_DEVICE from the backend. */
 ae_status ae_arena_commit(ae_arena *a);
 
-/* Goes back to planning (e.g. for a larger tile); the recorded peak is kept
- * as a lower bound and the buffer is kept until the next commit. */
+/* Goes back to planning (e.g. for another tile size); the buffer is kept
+ * and reused by the next commit when the new plan fits in it. */
 void ae_arena_replan(ae_arena *a);
 
-/* Releases every block (the buffer stays). Call between tiles/steps. */
+/* Releases every block (the buffer stays). In the real pass it also rewinds
+ * to the first planned request: call it between passes (tiles, diffusion
+ * steps); a pass that released all its blocks rewinds by itself. While
+ * planning, the requests recorded so far are kept (a model may reset at the
+ * end of its forward in both passes). */
 void ae_arena_reset(ae_arena *a);
 
 /* Gives t a shape n x c x h x w and a block of the arena (a reserved address
@@ -70,7 +76,8 @@ void ae_arena_release(ae_arena *a, ae_tensor *t);
 ae_status ae_arena_scratch(ae_arena *a, size_t bytes, float **out);
 void ae_arena_scratch_release(ae_arena *a, float *p);
 
-/* Peak bytes recorded so far (planning and real passes), for --verbose. */
+/* The buffer the plan needs, for --verbose: after commit the placed peak;
+ * while planning an upper bound (the online allocator's high-water mark). */
 size_t ae_arena_peak_bytes(const ae_arena *a);
 /* Bytes of the committed buffer (0 before the first commit). */
 size_t ae_arena_capacity(const ae_arena *a);

@@ -275,28 +275,29 @@ static ae_status gn_silu(const ae_backend *be, ae_arena *A, const ae_gn *gn, con
     return st;
 }
 
-/* SR3 ResnetBlock + optional SelfAttention; consumes nothing, *y is new. */
+/* SR3 ResnetBlock + optional SelfAttention; *y is new. With `consume` the
+ * block may overwrite and releases *x: the residual branch is computed first
+ * so GroupNorm can run in place on x, which keeps one block-input-sized
+ * tensor fewer alive (the up path's concatenated inputs are the largest). */
 static ae_status rblock_forward(const ae_backend *be, ae_arena *A, bench_stats *s, const rblock *r,
-                                const ae_tensor *x, const ae_tensor *e, ae_tensor *y) {
-    ae_tensor h, t, ev, sk;
-    ae_status st = tensor_like(A, &h, x);
+                                ae_tensor *x, int consume, const ae_tensor *e, ae_tensor *y) {
+    ae_tensor h, t, ev, res = {0};
+    ae_status st = AE_OK;
+    if (r->has_skip) st = conv(be, A, s, &r->skip, x, &res);
+    if (!st && consume && r->has_skip) h = *x;
+    else if (!st) st = tensor_like(A, &h, x);
     if (!st) st = gn_silu(be, A, &r->n1, x, &h);
     if (!st) st = conv(be, A, s, &r->c1, &h, &t);
-    ae_arena_release(A, &h);
+    if (h.data != x->data) ae_arena_release(A, &h);
     if (!st) st = linear(be, A, s, &r->emb, e, &ev);
     if (!st) st = ae_nn_scale_shift(be, A, &t, NULL, 0.0f, &ev, &t);
     ae_arena_release(A, &ev);
     if (!st) st = gn_silu(be, A, &r->n2, &t, &t);
     if (!st) st = conv(be, A, s, &r->c2, &t, y);
     ae_arena_release(A, &t);
-    if (st) return st;
-    if (r->has_skip) {
-        st = conv(be, A, s, &r->skip, x, &sk);
-        if (!st) st = ae_nn_add(be, A, y, &sk, y);
-        ae_arena_release(A, &sk);
-    } else {
-        st = ae_nn_add(be, A, y, x, y);
-    }
+    if (!st) st = ae_nn_add(be, A, y, r->has_skip ? &res : x, y);
+    ae_arena_release(A, &res);
+    if (consume) ae_arena_release(A, x);
     if (st || !r->has_attn) return st;
     ae_tensor a;
     st = tensor_like(A, &a, y);
@@ -331,14 +332,13 @@ ae_status bench_sr3_forward(const ae_backend *be, ae_arena *A, const bench_sr3 *
     feats[nf++] = cur;
     for (int i = 0; i < m->n_downs && !st; i++) {
         const sr3_layer *l = &m->downs[i];
-        st = l->is_res ? rblock_forward(be, A, s, &l->r, &cur, &e, &t) : conv(be, A, s, &l->c, &cur, &t);
+        st = l->is_res ? rblock_forward(be, A, s, &l->r, &cur, 0, &e, &t) : conv(be, A, s, &l->c, &cur, &t);
         feats[nf++] = cur = t;
     }
-    if (!st) st = rblock_forward(be, A, s, &m->mid1, &cur, &e, &t);
+    if (!st) st = rblock_forward(be, A, s, &m->mid1, &cur, 0, &e, &t);
     if (!st) {
         cur = t;
-        st = rblock_forward(be, A, s, &m->mid2, &cur, &e, &t);
-        ae_arena_release(A, &cur);
+        st = rblock_forward(be, A, s, &m->mid2, &cur, 1, &e, &t);
         cur = t;
     }
     for (int i = 0; i < m->n_ups && !st; i++) {
@@ -346,7 +346,7 @@ ae_status bench_sr3_forward(const ae_backend *be, ae_arena *A, const bench_sr3 *
         ae_tensor in;
         if (l->is_res) {
             st = cat2(be, A, &cur, &feats[--nf], &in);
-            if (!st) st = rblock_forward(be, A, s, &l->r, &in, &e, &cur);
+            if (!st) st = rblock_forward(be, A, s, &l->r, &in, 1, &e, &cur);
         } else {
             st = ae_arena_tensor(A, &in, cur.n, cur.c, cur.h * 2, cur.w * 2);
             if (!st) st = ae_nn_upsample(be, A, AE_UPSAMPLE_NEAREST, &cur, &in);

@@ -1,11 +1,18 @@
 /* arena.c - planned activation memory (see arena.h).
  *
- * Blocks are kept in an array sorted by offset that tiles [0, end); a request
- * takes the best-fitting free block (split) or extends `end`. The planning
- * pass runs the same allocator over a PROT_NONE reservation, so planned
- * tensors have addresses that fault if touched, and records the peak `end`.
- * The real pass makes the same calls and therefore gets the same offsets.
+ * Planning pass: a best-fit allocator over a PROT_NONE reservation hands out
+ * addresses (which fault if touched) and every request is recorded as an
+ * event: size and the logical times of its allocation and release.
+ * Commit: offsets are assigned offline, greedy by size (largest first, each
+ * at the lowest offset not overlapping an already placed block that is alive
+ * at the same time, as in TFLite's memory planner), which packs tighter than
+ * the online allocator; the buffer is the resulting peak.
+ * Real pass: the i-th request gets the i-th planned offset. Requests must
+ * come in the planned order with the planned sizes, and no block may be kept
+ * past its planned release; a deviation fails the request with AE_ERR_NOMEM
+ * instead of handing out overlapping memory.
  */
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,18 +24,26 @@
 
 typedef struct {
     size_t off, size;
-    int used;
+    int used, ev; /* ev: index of the planning event that owns the block */
 } block;
+
+typedef struct {
+    size_t size, off;
+    long t0, t1; /* allocation and release times; t1 = LONG_MAX if never released */
+} event;
 
 struct ae_arena {
     const ae_backend *be;
     int planning;
-    char *reserve;   /* PROT_NONE address range used while planning */
+    char *reserve; /* PROT_NONE address range used while planning */
     size_t reserve_bytes;
-    char *buf;       /* committed backend buffer */
+    char *buf;     /* committed backend buffer */
     size_t cap, peak, end, used, peak_live;
-    block *b;
+    block *b; /* planning: blocks tiling [0, end); real: the live blocks */
     int nb, capb;
+    event *ev;
+    int nev, capev, cursor;
+    long clock;
 };
 
 ae_status ae_arena_create(ae_arena **out, const ae_backend *be) {
@@ -56,6 +71,7 @@ void ae_arena_free(ae_arena *a) {
     if (a->buf) a->be->free(a->be, a->buf);
     munmap(a->reserve, a->reserve_bytes);
     free(a->b);
+    free(a->ev);
     free(a);
 }
 
@@ -65,7 +81,17 @@ size_t ae_arena_capacity(const ae_arena *a) { return a->cap; }
 size_t ae_arena_used_bytes(const ae_arena *a) { return a->used; }
 size_t ae_arena_peak_live_bytes(const ae_arena *a) { return a->peak_live; }
 
+/* Planning: every live block is released now (the recorded requests stay,
+ * so a model may reset at the end of its planned forward). Real pass: back to
+ * the first planned request. */
 void ae_arena_reset(ae_arena *a) {
+    if (a->planning) {
+        for (int i = 0; i < a->nb; i++)
+            if (a->b[i].used) a->ev[a->b[i].ev].t1 = a->clock;
+        a->clock++;
+    } else {
+        a->cursor = 0;
+    }
     a->nb = 0;
     a->end = 0;
     a->used = 0;
@@ -73,22 +99,70 @@ void ae_arena_reset(ae_arena *a) {
 
 void ae_arena_replan(ae_arena *a) {
     a->planning = 1;
+    a->peak = 0;
+    a->nev = 0;
+    a->clock = 0;
     ae_arena_reset(a);
 }
 
+static int by_size_desc(const void *x, const void *y, void *ctx) {
+    const event *ev = ctx;
+    size_t a = ev[*(const int *)x].size, b = ev[*(const int *)y].size;
+    if (a != b) return a < b ? 1 : -1;
+    return *(const int *)x - *(const int *)y;
+}
+
+/* Greedy by size: each event, largest first, at the lowest offset where it
+ * overlaps no placed event alive at the same time. Returns the peak. */
+static ae_status place_events(ae_arena *a, size_t *peak) {
+    int n = a->nev, *order = malloc(((size_t)n + 1) * sizeof *order), *placed = malloc(((size_t)n + 1) * sizeof *placed);
+    if (!order || !placed) {
+        free(order), free(placed);
+        return ae_error_set(AE_ERR_NOMEM, "arena: out of memory planning %d blocks", n);
+    }
+    for (int i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, (size_t)n, sizeof *order, by_size_desc, a->ev);
+    size_t top = 0;
+    for (int k = 0; k < n; k++) {
+        event *e = &a->ev[order[k]];
+        size_t off = 0;
+        for (int moved = 1; moved;) { /* first fit among placed conflicting blocks */
+            moved = 0;
+            for (int j = 0; j < k; j++) {
+                const event *p = &a->ev[placed[j]];
+                if (p->t1 <= e->t0 || e->t1 <= p->t0) continue; /* not alive together */
+                if (p->off < off + e->size && off < p->off + p->size) {
+                    off = p->off + p->size;
+                    moved = 1;
+                }
+            }
+        }
+        e->off = off;
+        placed[k] = order[k];
+        if (off + e->size > top) top = off + e->size;
+    }
+    free(order), free(placed);
+    *peak = top;
+    return AE_OK;
+}
+
 ae_status ae_arena_commit(ae_arena *a) {
-    if (a->peak > a->cap || !a->buf) {
+    size_t peak = 0;
+    ae_status st = place_events(a, &peak);
+    if (st) return st;
+    a->peak = peak;
+    if (peak > a->cap || !a->buf) {
         void *p = NULL;
         if (a->buf) a->be->free(a->be, a->buf);
         a->buf = NULL;
         a->cap = 0;
-        ae_status st = a->be->alloc(a->be, a->peak ? a->peak : ARENA_ALIGN, &p);
+        st = a->be->alloc(a->be, peak ? peak : ARENA_ALIGN, &p);
         if (st) {
-            ae_error_prefix("arena of %zu bytes", a->peak);
+            ae_error_prefix("arena of %zu bytes", peak);
             return st;
         }
         a->buf = p;
-        a->cap = a->peak;
+        a->cap = peak;
     }
     a->planning = 0;
     ae_arena_reset(a);
@@ -112,52 +186,78 @@ static ae_status insert_block(ae_arena *a, int at, block nb) {
     return AE_OK;
 }
 
-static ae_status arena_alloc(ae_arena *a, size_t bytes, size_t *off) {
-    size_t sz = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (sz < bytes) return ae_error_set(AE_ERR_NOMEM, "arena: request of %zu bytes overflows", bytes);
-    int best = -1;
+static ae_status record_event(ae_arena *a, size_t sz, int *idx) {
+    if (a->nev == a->capev) {
+        int nc = a->capev ? a->capev * 2 : 128;
+        event *p = realloc(a->ev, (size_t)nc * sizeof *p);
+        if (!p) return ae_error_set(AE_ERR_NOMEM, "arena: out of memory for the plan");
+        a->ev = p;
+        a->capev = nc;
+    }
+    a->ev[a->nev] = (event){sz, 0, a->clock++, LONG_MAX};
+    *idx = a->nev++;
+    return AE_OK;
+}
+
+/* Planning: best-fit over the reservation, recording the request. */
+static ae_status plan_alloc(ae_arena *a, size_t sz, size_t *off) {
+    int best = -1, ev = -1;
+    ae_status st = record_event(a, sz, &ev);
+    if (st) return st;
     for (int i = 0; i < a->nb; i++)
         if (!a->b[i].used && a->b[i].size >= sz && (best < 0 || a->b[i].size < a->b[best].size)) best = i;
     if (best >= 0) {
-        block *blk = &a->b[best];
-        if (blk->size > sz) {
-            block rest = {blk->off + sz, blk->size - sz, 0};
-            blk->size = sz;
-            ae_status st = insert_block(a, best + 1, rest);
-            if (st) return st;
+        if (a->b[best].size > sz) {
+            block rest = {a->b[best].off + sz, a->b[best].size - sz, 0, -1};
+            a->b[best].size = sz;
+            if ((st = insert_block(a, best + 1, rest))) return st;
         }
         a->b[best].used = 1;
+        a->b[best].ev = ev;
         *off = a->b[best].off;
-        a->used += sz;
-        if (a->used > a->peak_live) a->peak_live = a->used;
         return AE_OK;
     }
     size_t start = a->end;
     if (a->nb && !a->b[a->nb - 1].used) start = a->b[--a->nb].off; /* grow the trailing hole */
-    if (start + sz < start || start + sz > arena_limit(a))
-        return ae_error_set(AE_ERR_NOMEM, "arena: %zu more bytes needed beyond the %s of %zu bytes "
-                            "(was the planning pass different from the real one?)", sz,
-                            a->planning ? "planning limit" : "planned size", arena_limit(a));
-    ae_status st = insert_block(a, a->nb, (block){start, sz, 1});
-    if (st) return st;
+    if (start + sz < start || start + sz > a->reserve_bytes)
+        return ae_error_set(AE_ERR_NOMEM, "arena: a plan over %zu bytes", a->reserve_bytes);
+    if ((st = insert_block(a, a->nb, (block){start, sz, 1, ev}))) return st;
     a->end = start + sz;
     if (a->end > a->peak) a->peak = a->end;
-    a->used += sz;
-    if (a->used > a->peak_live) a->peak_live = a->used;
     *off = start;
     return AE_OK;
 }
 
-static void arena_release_off(ae_arena *a, size_t off) {
-    int lo = 0, hi = a->nb - 1, i = -1;
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if (a->b[mid].off == off) { i = mid; break; }
-        if (a->b[mid].off < off) lo = mid + 1; else hi = mid - 1;
-    }
-    if (i < 0 || !a->b[i].used) return;
+/* Real pass: the next planned request must have this size, and every block
+ * still live must have been planned live at this point too (a block kept
+ * longer than planned could overlap this one; released earlier is fine). */
+static ae_status real_alloc(ae_arena *a, size_t sz, size_t *off) {
+    if (a->cursor == a->nev && a->nb == 0) a->cursor = 0; /* the next pass */
+    int i = a->cursor, bad = i >= a->nev || a->ev[i].size != sz;
+    for (int k = 0; k < a->nb && !bad; k++) bad = a->ev[a->b[k].ev].t1 <= a->ev[i].t0;
+    if (bad)
+        return ae_error_set(AE_ERR_NOMEM, "arena: request %d of %zu bytes does not match the planned "
+                            "pass (%d requests planned; was the planning pass different from the "
+                            "real one?)", i, sz, a->nev);
+    ae_status st = insert_block(a, a->nb, (block){a->ev[i].off, sz, 1, i});
+    if (st) return st;
+    a->cursor++;
+    *off = a->ev[i].off;
+    return AE_OK;
+}
+
+static ae_status arena_alloc(ae_arena *a, size_t bytes, size_t *off) {
+    size_t sz = (bytes + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (sz < bytes) return ae_error_set(AE_ERR_NOMEM, "arena: request of %zu bytes overflows", bytes);
+    ae_status st = a->planning ? plan_alloc(a, sz, off) : real_alloc(a, sz, off);
+    if (st) return st;
+    a->used += sz;
+    if (a->used > a->peak_live) a->peak_live = a->used;
+    return AE_OK;
+}
+
+static void plan_release(ae_arena *a, int i) {
     a->b[i].used = 0;
-    a->used -= a->b[i].size;
     if (i + 1 < a->nb && !a->b[i + 1].used) {
         a->b[i].size += a->b[i + 1].size;
         memmove(a->b + i + 1, a->b + i + 2, (size_t)(a->nb - i - 2) * sizeof *a->b);
@@ -173,6 +273,25 @@ static void arena_release_off(ae_arena *a, size_t off) {
         a->end = a->b[i].off;
         a->nb--;
     }
+}
+
+static void arena_release_off(ae_arena *a, size_t off) {
+    int i = -1;
+    for (int k = 0; k < a->nb; k++)
+        if (a->b[k].used && a->b[k].off == off) {
+            i = k;
+            break;
+        }
+    if (i < 0) return;
+    event *e = &a->ev[a->b[i].ev];
+    a->used -= a->b[i].size;
+    if (a->planning) {
+        e->t1 = a->clock++;
+        plan_release(a, i);
+        return;
+    }
+    memmove(a->b + i, a->b + i + 1, (size_t)(a->nb - i - 1) * sizeof *a->b);
+    a->nb--;
 }
 
 ae_status ae_arena_tensor(ae_arena *a, ae_tensor *t, int n, int c, int h, int w) {
