@@ -1,23 +1,25 @@
 /* conv.c - F.conv2d, F.conv_transpose2d and F.linear on the CPU (OpenBLAS sgemm).
  *
- * conv2d: per (batch, group) one GEMM  y[cout_g, oh*ow] = W[cout_g, K] * col[K, oh*ow]
- * with K = cin_g*kh*kw. 1x1/stride-1/pad-0 convs use x directly as the
- * column matrix. Other convs build col in chunks of output columns (im2col,
- * bounded workspace) and call sgemm per chunk with ldc = oh*ow.
+ * conv2d: per (batch, group) y[cout_g, oh*ow] = W[cout_g, K] * col[K, oh*ow]
+ * with K = cin_g*kh*kw. 1x1/stride-1/pad-0 convs use x directly as col.
+ * Other convs are split into work items of output columns; each OpenMP
+ * thread builds the item's im2col tile (<= 1 MiB, its own workspace slice)
+ * and runs a single-threaded sgemm into y with ldc = oh*ow.
  * Stride-1 convs with >= 32 input channels per group use implicit GEMM
  * instead: one K = cin_g GEMM per kernel tap over a zero-padded copy of a
  * block of input rows, accumulating on a padded-width output grid (no
  * im2col, 1/9 of its copying for 3x3). Measured with `astroenh bench`
- * (both strategies side by side, 3x3 convs 32..256 channels at 32..256 px,
- * 1 and 2 threads, this 2-core machine under load ~14): implicit was faster
- * in 14 of 18 pairs, by ~10% on average (e.g. 256 ch @ 64 px: 212 vs 267 ms,
- * 64 ch @ 256 px: 192 vs 198 ms), im2col in the rest by <= 17%. Strided
- * and thin-channel convs keep im2col; 1x1 convs need neither.
+ * (both strategies side by side; 3x3 convs of 32..256 channels at 32..256 px;
+ * 1 and 2 threads, OMP_WAIT_POLICY=passive; this 2-core machine at load
+ * ~14): implicit was faster in 15 of 18 pairs, by 11% on average (256 ch @
+ * 64 px: 212 vs 267 ms; 32 ch @ 256 px: 54 vs 65 ms); im2col won only
+ * 128 ch @ 128 px (by 1-17%). Strided and thin-channel convs keep im2col.
  *
  * conv_transpose2d: col[cout_g*kh*kw, hw] = W^T[.., cin_g] * x[cin_g, hw] per
- * chunk of input columns, then col2im scatter-adds into y (pre-filled with
- * the bias), parallel over output channels so no two threads write the same
- * element. sgemm is never called inside an OpenMP parallel region.
+ * chunk of input columns (GEMM split by rows of col over the threads), then
+ * col2im scatter-adds into y (pre-filled with the bias), split by output
+ * channel so no two threads write the same element.
+ * Every sgemm here runs single-threaded inside an OpenMP thread (backend.h).
  */
 #include <cblas.h>
 #include <omp.h>
