@@ -1,0 +1,131 @@
+/* features.c - image features for FID/KID from a network trained here.
+ *
+ * The standard InceptionV3 weights cannot be had on this machine, so the
+ * feature network is the body of the shipped fast SR model (sr_models.SRFast:
+ * head conv, residual blocks, body conv + long skip; the same layers and
+ * order as src/models/srfast.c up to the upsampler). Each colour plane is run
+ * on its own; the per-channel spatial mean and standard deviation of the body
+ * output form the features. Distances from these features are labelled "not
+ * comparable with published FID" wherever they are reported.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "astroenh/arena.h"
+#include "astroenh/metrics.h"
+#include "astroenh/nn.h"
+#include "astroenh/srfast.h"
+
+struct ae_featnet {
+    ae_weights *W;
+    const ae_backend *be;
+    ae_arena *A;
+    ae_srfast net;
+    int plan_h, plan_w;
+    float *host; /* channels x h x w body output of the planned size */
+    char desc[160];
+};
+
+ae_status ae_featnet_load(ae_featnet **out, const char *path, const ae_backend *be) {
+    *out = NULL;
+    ae_featnet *f = ae_calloc(1, sizeof *f, "feature network");
+    if (!f) return AE_ERR_NOMEM;
+    f->be = be;
+    ae_status st = ae_weights_open(&f->W, path);
+    if (st == AE_OK) st = ae_srfast_load(&f->net, f->W);
+    if (st == AE_OK) st = ae_arena_create(&f->A, be);
+    if (st != AE_OK) {
+        ae_error_prefix("feature network");
+        ae_featnet_free(f);
+        return st;
+    }
+    snprintf(f->desc, sizeof f->desc, "fast SR body (%d ch, %d blocks) of %s, mean+std per channel",
+             f->net.channels, f->net.n_blocks, path);
+    *out = f;
+    return AE_OK;
+}
+
+void ae_featnet_free(ae_featnet *f) {
+    if (!f) return;
+    ae_arena_free(f->A);
+    ae_weights_close(f->W);
+    free(f->host);
+    free(f);
+}
+
+int ae_featnet_dim(const ae_featnet *f) { return 6 * f->net.channels; }
+const char *ae_featnet_describe(const ae_featnet *f) { return f->desc; }
+
+/* head -> blocks -> body_end + head, downloaded to f->host (both arena passes). */
+static ae_status body(ae_featnet *f, const float *xh, int h, int w) {
+    const ae_srfast *m = &f->net;
+    const ae_backend *be = f->be;
+    ae_arena *A = f->A;
+    static const float zeros[1024];
+    ae_tensor x = {0}, hd = {0}, r = {0}, t1 = {0}, t2 = {0}, zero = {0};
+    ae_status st = ae_arena_tensor(A, &x, 1, 1, h, w);
+    if (st == AE_OK) st = ae_nn_upload(be, A, &x, xh);
+    if (st == AE_OK) st = ae_arena_tensor(A, &zero, 1, m->channels, 1, 1);
+    if (st == AE_OK) st = ae_nn_upload(be, A, &zero, zeros);
+    if (st == AE_OK) st = ae_conv_forward_new(be, A, &m->head, &x, &hd);
+    if (st == AE_OK) st = ae_arena_tensor(A, &r, 1, m->channels, h, w);
+    if (st == AE_OK) st = ae_nn_copy(be, A, &hd, &r);
+    for (int i = 0; i < m->n_blocks && st == AE_OK; i++) {
+        st = ae_conv_forward_new(be, A, &m->body[i][0], &r, &t1);
+        if (st == AE_OK) st = ae_nn_activation(be, A, AE_ACT_RELU, 0.0f, &t1, &t1);
+        if (st == AE_OK) st = ae_conv_forward_new(be, A, &m->body[i][1], &t1, &t2);
+        if (st == AE_OK) st = ae_nn_scale_shift(be, A, &t2, &zero, m->res_scale, NULL, &t2);
+        if (st == AE_OK) st = ae_nn_add(be, A, &r, &t2, &r);
+        ae_arena_release(A, &t1);
+        ae_arena_release(A, &t2);
+    }
+    if (st == AE_OK) st = ae_conv_forward_new(be, A, &m->body_end, &r, &t1);
+    if (st == AE_OK) st = ae_nn_add(be, A, &hd, &t1, &hd);
+    if (st == AE_OK) st = ae_nn_download(be, A, &hd, f->host);
+    if (st == AE_OK && !ae_arena_planning(A)) st = be->sync(be);
+    ae_arena_reset(A);
+    return st;
+}
+
+static ae_status plan(ae_featnet *f, int h, int w) {
+    if (h == f->plan_h && w == f->plan_w) return AE_OK;
+    size_t n;
+    if (ae_mul3_size((size_t)f->net.channels, (size_t)h, (size_t)w, &n))
+        return ae_error_set(AE_ERR_NOMEM, "features: image %dx%d too large", w, h);
+    free(f->host);
+    f->plan_h = f->plan_w = 0;
+    f->host = ae_malloc(n * sizeof *f->host, "feature maps");
+    if (!f->host) return AE_ERR_NOMEM;
+    ae_arena_replan(f->A);
+    ae_status st = body(f, NULL, h, w);
+    if (st == AE_OK) st = ae_arena_commit(f->A);
+    if (st == AE_OK) f->plan_h = h, f->plan_w = w;
+    return st;
+}
+
+ae_status ae_featnet_features(ae_featnet *f, const ae_image *img, float *out) {
+    if (img->c != 1 && img->c != 3)
+        return ae_error_set(AE_ERR_ARG, "features: %d channels (1 or 3)", img->c);
+    if (img->w < 4 || img->h < 4) return ae_error_set(AE_ERR_ARG, "features: image %dx%d too small", img->w, img->h);
+    size_t np = ae_image_npix(img);
+    float *x = ae_malloc(np * sizeof *x, "feature input");
+    if (!x) return AE_ERR_NOMEM;
+    ae_status st = plan(f, img->h, img->w);
+    int ch = f->net.channels;
+    for (int c = 0; c < 3 && st == AE_OK; c++) {
+        const float *p = ae_image_plane(img, img->c == 1 ? 0 : c);
+        for (size_t i = 0; i < np; i++) x[i] = isfinite(p[i]) ? 2.0f * p[i] - 1.0f : -1.0f;
+        st = body(f, x, img->h, img->w);
+        for (int k = 0; k < ch && st == AE_OK; k++) {
+            const float *q = f->host + (size_t)k * np;
+            double s = 0.0, s2 = 0.0;
+            for (size_t i = 0; i < np; i++) s += q[i], s2 += (double)q[i] * q[i];
+            double mean = s / np, var = s2 / np - mean * mean;
+            out[(size_t)c * 2 * ch + k] = (float)mean;
+            out[(size_t)c * 2 * ch + ch + k] = (float)sqrt(var > 0.0 ? var : 0.0);
+        }
+    }
+    free(x);
+    return st;
+}
