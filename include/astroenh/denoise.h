@@ -146,7 +146,8 @@ ae_status ae_detect_hot(const float *plane, const float *sigmap, int h, int w, f
 /* Cosmic rays only, in the manner of L.A.Cosmic (van Dokkum 2001): 2x
  * subsample, Laplacian, clip < 0, rebin; significance against the noise
  * map and against 5% of the local level above the median (sky: bright
- * structure is noisier than the sky); fine-structure contrast to spare
+ * structure is noisier than the sky), sigclip scaled up when the statistic
+ * is wider spread than for white noise; fine-structure contrast to spare
  * PSF-sampled stars; growth to neighbours above sigfrac * sigclip. Sets mask, appends one detection per
  * connected group. */
 ae_status ae_detect_cosmic(const float *plane, const float *sigmap, int h, int w, float sigclip,

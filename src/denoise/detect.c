@@ -239,6 +239,23 @@ static ae_status cr_groups(const float *p, uint8_t *cr, int h, int w, uint8_t *m
     return AE_OK;
 }
 
+/* How much wider S = L+ / (2 sigma) is spread than for white Gaussian noise
+ * (1..2): the ratio of its 99th percentile over unmasked pixels to 2.602,
+ * the value for white noise (numpy simulation of this exact statistic).
+ * It corrects the noise map where the MAD misleads, e.g. a sky clipped at 0
+ * in 8-bit images (factor ~1.76); capped at 2 so that a few unmasked bright
+ * sources in a small frame cannot blind the search. buf holds h*w floats. */
+static float cr_noise_scale(const float *p, const float *sigmap, const uint8_t *mask, int h, int w, float *buf) {
+    size_t hw = (size_t)h * w, step = hw > 65536 ? hw / 65536 : 1, n = 0;
+    for (size_t q = 0; q < hw; q += step) {
+        int y = (int)(q / w), x = (int)(q % w);
+        if (!mask[q] && isfinite(p[q]) && isfinite(sigmap[q])) buf[n++] = lap_plus(p, h, w, y, x) / (2.0f * sigmap[q]);
+    }
+    if (n < 256) return 1.0f;
+    float q = ae_select_kth(buf, n, (size_t)(0.99 * (double)n)) / 2.602f;
+    return q < 1.0f ? 1.0f : q > 2.0f ? 2.0f : q;
+}
+
 ae_status ae_detect_cosmic(const float *plane, const float *sigmap, int h, int w, float sigclip, float objlim,
                            ae_detections *dets, uint8_t *mask) {
     if (!plane || !sigmap || !dets || !mask || h <= 0 || w <= 0 || !(sigclip > 0))
@@ -256,13 +273,14 @@ ae_status ae_detect_cosmic(const float *plane, const float *sigmap, int h, int w
     for (size_t q = 0; q < hw; q += step)
         if (isfinite(plane[q])) sm[ns++] = plane[q];
     float sky = ns ? ae_select_kth(sm, ns, ns / 2) : 0.0f;
-    for (size_t q = 0; q < hw; q++) sm[q] = NAN;
     float buf[49];
+    sigclip *= cr_noise_scale(plane, sigmap, mask, h, w, sm);
+    for (size_t q = 0; q < hw; q++) sm[q] = NAN;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             if (!mask[(size_t)y * w + x] && cr_seed(plane, sigmap, sm, h, w, y, x, sigclip, objlim, sky, buf))
                 cr[(size_t)y * w + x] = 1; /* pixels already masked (stars, hot pixels) are settled */
-    cr_grow(plane, sigmap, sm, cr, h, w, 0.3f * sigclip, buf);
+    cr_grow(plane, sigmap, sm, cr, h, w, 0.3f * sigclip, buf); /* sigfrac 0.3 */
     ae_status st = cr_groups(plane, cr, h, w, mask, dets, stack);
     for (size_t q = 0; q < hw && st == AE_OK; q++)
         if (cr[q] && isfinite(plane[q])) mask[q] = 1;
