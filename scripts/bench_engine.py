@@ -242,6 +242,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--net-reps", type=int, default=3)
     ap.add_argument("--no-ops", action="store_true", help="time only the networks")
+    ap.add_argument("--no-write", action="store_true", help="do not rewrite --out (a later round)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(2024)
@@ -258,8 +259,9 @@ def main():
     with torch.no_grad():
         tensors["unet.input"], tensors["unet.output"] = ux, unet(ux)
         tensors["sr3.input"], tensors["sr3.gamma"], tensors["sr3.output"] = sx, sg, sr3(sx, sg)
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        write_safetensors(args.out, tensors, {"torch": torch.__version__, "threads": str(args.threads)})
+        if not args.no_write:
+            os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+            write_safetensors(args.out, tensors, {"torch": torch.__version__, "threads": str(args.threads)})
         print(json.dumps({"name": "info", "torch": torch.__version__, "threads": torch.get_num_threads(),
                           "weights": args.out}), flush=True)
         if not args.no_ops:
