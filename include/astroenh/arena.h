@@ -17,7 +17,8 @@
  * close to the largest set of simultaneously live blocks) and the real pass
  * gets the planned offsets. The real pass must make the same requests in
  * the same order and release each block no later than planned (the same
- * model code on the same shapes does); otherwise the request fails with
+ * model code on the same shapes and thread count does: CPU op workspace is
+ * sized per OpenMP thread); otherwise the request fails with
  * AE_ERR_NOMEM rather than hand out overlapping memory, and the arena never
  * reallocates behind the caller. No malloc happens per request in the real pass.
  *
