@@ -315,6 +315,11 @@ def main():
     torch.set_num_threads(1)
     if a.bin and not os.path.exists(a.bin):
         a.bin = None
+    if a.bin:  # a private copy: a rebuild during the run must not swap or remove the binary
+        import shutil
+        priv = os.path.join(tempfile.mkdtemp(prefix="eval_sr_bin."), "astroenh")
+        shutil.copy2(a.bin, priv)
+        a.bin = priv
     {"base": part_base, "sr3": part_sr3, "speed": part_speed, "report": part_report}[a.part](a)
 
 
