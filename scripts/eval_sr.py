@@ -46,6 +46,7 @@ import sr_golden  # noqa: E402
 import sr_models as M  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, ASTROENH_MODELS=os.path.join(REPO, "models"))
 PARTS = os.path.join(REPO, "eval", "sr_eval")
 
 
@@ -127,7 +128,7 @@ def run_c(binary, lr, s, extra, tmp):
     for i, p in enumerate(lr):
         write_png16(os.path.join(src, "p%04d.png" % i), p[0].numpy())
     cmd = [binary, "upscale", "--scale", str(s), "--quiet"] + extra + [src, "-o", dst]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     if r.returncode != 0:
         raise RuntimeError("%s: %s" % (" ".join(cmd), r.stderr))
     return torch.from_numpy(np.stack([read_png(os.path.join(dst, "p%04d.png" % i)) for i in range(len(lr))])
@@ -197,7 +198,7 @@ def time_c(binary, args, reps, tmp):
     best = None
     for _ in range(reps):
         t0 = time.time()
-        r = subprocess.run([binary, "upscale", "--quiet"] + args, capture_output=True, text=True)
+        r = subprocess.run([binary, "upscale", "--quiet"] + args, capture_output=True, text=True, env=ENV)
         if r.returncode != 0:
             raise RuntimeError(r.stderr)
         dt = time.time() - t0
