@@ -76,10 +76,13 @@ ae_status ae_kid(const float *xa, int na, const float *xb, int nb, int d, int su
 
 typedef struct ae_featnet ae_featnet;
 
+#define AE_FEATNET_SIDE 64
+
 /* Loads the feature network: the body (head, residual blocks, body conv and
  * long skip) of a fast SR model (models/fast_x2.safetensors) trained here.
- * Features of an image: for each of its 3 colour planes (a grey image is
- * replicated), the spatial mean and standard deviation of each body channel
+ * Features of an image: the image is first averaged over k x k blocks, k the
+ * smallest integer bringing its longest side to <= AE_FEATNET_SIDE (cost);
+ * then for each of its 3 colour planes (a grey image is replicated), the spatial mean and standard deviation of each body channel
  * of the plane mapped to [-1, 1] -> ae_featnet_dim() = 6 x channels values.
  * These are NOT InceptionV3 pool3 features: distances from them are not
  * comparable with published FID. Free with ae_featnet_free. */
@@ -89,7 +92,8 @@ int ae_featnet_dim(const ae_featnet *f);
 const char *ae_featnet_describe(const ae_featnet *f);
 
 /* Features of a display-range image (values in [0,1], NaN read as 0) into
- * out[ae_featnet_dim()]. Errors: AE_ERR_ARG (channels, size < 4), engine errors. */
+ * out[ae_featnet_dim()]. Errors: AE_ERR_ARG (channels, < 4 px a side after
+ * the block averaging), engine errors. */
 ae_status ae_featnet_features(ae_featnet *f, const ae_image *img, float *out);
 
 #endif

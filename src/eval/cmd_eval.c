@@ -2,7 +2,7 @@
  *
  *   eval --metrics PRED TRUTH        one JSON line: SSIM, PSNR, L1/L2 per channel (RGB, Lab)
  *   eval --pairs LIST                the same for each "PRED<TAB>TRUTH" line of LIST
- *   eval --fid LIST_A LIST_B         FID and KID between two image lists (one path a line)
+ *   eval --fid REF LIST...           FID and KID of each image list against REF (one path a line)
  *   eval --bicubic S LIST            torch-compatible bicubic xS of each "IN<TAB>OUT" line
  *
  * scripts/eval_all.py (`make eval`) runs the stages and drives these modes to
@@ -30,6 +30,8 @@ typedef struct {
     const char *device;
     int threads, kid_subsets, kid_size;
     unsigned long long seed;
+    char **lists; /* positional arguments (--fid) */
+    int n_lists;
 } eval_opts;
 
 static const char k_help[] =
@@ -39,7 +41,8 @@ static const char k_help[] =
     "                         K2 0.03), psnr, mse, per-channel l1/l2 (data units) and,\n"
     "                         for colour images in [0,1], l1/l2 in Lab (L*, a*, b*)\n"
     "  --pairs LIST           the same for every \"PRED<TAB>TRUTH\" line of LIST\n"
-    "  --fid LIST_A LIST_B    FID and KID between the images listed in two files\n"
+    "  --fid REF LIST...      FID and KID of the images of each LIST against those of\n"
+    "                         REF (files of image paths, one a line); one JSON line each\n"
     "  --bicubic S LIST       write bicubic xS (PyTorch's kernel) of each \"IN<TAB>OUT\" line\n\n"
     "Options:\n"
     "  --range R              data range for SSIM/PSNR (default 1: display values)\n"
@@ -69,7 +72,11 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 static int parse_one(eval_opts *o, int argc, char **argv, int i, int *rc) {
     const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     double x;
-    if (!strcmp(s, "--metrics") || !strcmp(s, "--fid")) {
+    if (s[0] != '-') {
+        o->lists[o->n_lists++] = argv[i];
+        return 1;
+    }
+    if (!strcmp(s, "--metrics")) {
         if (i + 2 >= argc) return *rc = usage("%s needs two arguments", s), -1;
         o->mode = s + 2, o->a = argv[i + 1], o->b = argv[i + 2];
         return 3;
@@ -83,6 +90,7 @@ static int parse_one(eval_opts *o, int argc, char **argv, int i, int *rc) {
     if (!strcmp(s, "--quiet") || !strcmp(s, "--verbose") || !strcmp(s, "--json")) return 1;
     if (!v) return *rc = usage("option %s needs a value (or is unknown)", s), -1;
     if (!strcmp(s, "--pairs")) o->mode = "pairs", o->a = v;
+    else if (!strcmp(s, "--fid")) o->mode = "fid", o->a = v;
     else if (!strcmp(s, "--feature-net")) o->feature_net = v;
     else if (!strcmp(s, "--device")) o->device = v;
     else if (!strcmp(s, "--range")) {
@@ -257,67 +265,97 @@ static ae_status list_features(ae_featnet *f, const char *list, float **out, int
     return AE_OK;
 }
 
-static ae_status fid_kid(const eval_opts *o, ae_featnet *f, double *fd, double *km, double *ks, int *na,
-                         int *nb) {
-    float *xa = NULL, *xb = NULL;
-    int d = ae_featnet_dim(f);
-    double *buf = NULL;
-    ae_status st = list_features(f, o->a, &xa, na);
-    if (st == AE_OK) st = list_features(f, o->b, &xb, nb);
-    if (st == AE_OK) {
-        size_t dd = (size_t)d * d;
-        buf = ae_malloc((2 * dd + 2 * (size_t)d) * sizeof *buf, "feature statistics");
-        st = buf ? AE_OK : AE_ERR_NOMEM;
+static ae_status stats(const float *x, int n, int d, double **out) {
+    double *buf = ae_malloc(((size_t)d * d + d) * sizeof *buf, "feature statistics");
+    if (!buf) return AE_ERR_NOMEM;
+    ae_status st = ae_feature_stats(x, n, d, buf, buf + d);
+    if (st != AE_OK) {
+        free(buf);
+        return st;
     }
-    if (st == AE_OK) st = ae_feature_stats(xa, *na, d, buf, buf + 2 * d);
-    if (st == AE_OK) st = ae_feature_stats(xb, *nb, d, buf + d, buf + 2 * d + (size_t)d * d);
+    *out = buf;
+    return AE_OK;
+}
+
+/* FID and KID of the images of `list` against the reference features. */
+static ae_status fid_one(const eval_opts *o, ae_featnet *f, const float *xr, int nr, const double *sr,
+                         const char *list) {
+    float *xb = NULL;
+    double *sb = NULL, fd = 0, km = 0, ks = 0;
+    int nb = 0, d = ae_featnet_dim(f);
+    ae_status st = list_features(f, list, &xb, &nb);
+    if (st == AE_OK) st = stats(xb, nb, d, &sb);
+    if (st == AE_OK) st = ae_frechet_distance(sr, sr + d, sb, sb + d, d, &fd);
+    if (st == AE_OK) st = ae_kid(xr, nr, xb, nb, d, o->kid_subsets, o->kid_size, o->seed, &km, &ks);
+    int m = o->kid_size < nr ? o->kid_size : nr;
+    if (nb < m) m = nb;
     if (st == AE_OK)
-        st = ae_frechet_distance(buf, buf + 2 * d, buf + d, buf + 2 * d + (size_t)d * d, d, fd);
-    if (st == AE_OK) st = ae_kid(xa, *na, xb, *nb, d, o->kid_subsets, o->kid_size, o->seed, km, ks);
-    free(buf);
-    free(xa);
+        printf("{\"ref\": \"%s\", \"list\": \"%s\", \"n_ref\": %d, \"n\": %d, \"dim\": %d, \"fid\": %.6f, "
+               "\"kid\": %.8f, \"kid_std\": %.8f, \"kid_subset\": %d, \"kid_subsets\": %d, "
+               "\"features\": \"%s\", \"comparable_with_published_fid\": false}\n",
+               o->a, list, nr, nb, d, fd, km, ks, m, o->kid_subsets, ae_featnet_describe(f));
     free(xb);
+    free(sb);
     return st;
 }
 
 static int run_fid(const eval_opts *o) {
     const ae_backend *be = NULL;
     ae_featnet *f = NULL;
+    float *xr = NULL;
+    double *sr = NULL;
+    int nr = 0, rc = 0;
     ae_status st = ae_backend_get(o->device, &be);
     if (st == AE_OK) st = ae_featnet_load(&f, o->feature_net, be);
-    double fd = 0, km = 0, ks = 0;
-    int na = 0, nb = 0;
-    if (st == AE_OK) st = fid_kid(o, f, &fd, &km, &ks, &na, &nb);
-    if (st == AE_OK)
-        printf("{\"a\": \"%s\", \"b\": \"%s\", \"n_a\": %d, \"n_b\": %d, \"dim\": %d, \"fid\": %.6f, "
-               "\"kid\": %.8f, \"kid_std\": %.8f, \"kid_subset\": %d, \"kid_subsets\": %d, "
-               "\"features\": \"%s\", \"comparable_with_published_fid\": false}\n",
-               o->a, o->b, na, nb, ae_featnet_dim(f), fd, km, ks,
-               o->kid_size < na && o->kid_size < nb ? o->kid_size : (na < nb ? na : nb), o->kid_subsets,
-               ae_featnet_describe(f));
-    else
+    if (st == AE_OK) st = list_features(f, o->a, &xr, &nr);
+    if (st == AE_OK) st = stats(xr, nr, ae_featnet_dim(f), &sr);
+    if (st != AE_OK) {
         fprintf(stderr, "astroenh: eval: %s\n", ae_error_message());
+        rc = EVAL_FAILED;
+    }
+    for (int i = 0; i < o->n_lists && st == AE_OK; i++) {
+        if (fid_one(o, f, xr, nr, sr, o->lists[i]) != AE_OK) {
+            fprintf(stderr, "astroenh: eval: %s: %s\n", o->lists[i], ae_error_message());
+            rc = EVAL_FAILED;
+        }
+    }
+    free(xr);
+    free(sr);
     ae_featnet_free(f);
-    return st == AE_OK ? 0 : EVAL_FAILED;
+    return rc;
 }
 
 int ae_cmd_eval(int argc, char **argv) {
     eval_opts o = {.range = 1.0, .feature_net = "models/fast_x2.safetensors", .device = "auto",
                    .kid_subsets = 100, .kid_size = 50};
     int rc = 0;
+    char **lists = malloc((size_t)argc * sizeof *lists);
+    if (!lists) return fputs("astroenh: eval: out of memory\n", stderr), EVAL_FAILED;
+    o.lists = lists;
     for (int i = 1; i < argc;) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return fputs(k_help, stdout), 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            free(lists);
+            return fputs(k_help, stdout), 0;
+        }
         int n = parse_one(&o, argc, argv, i, &rc);
-        if (n < 0) return rc;
+        if (n < 0) {
+            free(lists);
+            return rc;
+        }
         i += n;
     }
-    if (!o.mode) {
-        fputs(k_help, stderr);
-        return usage("%s", "no mode given (the whole evaluation is `make eval`)");
+    if (!o.mode) rc = usage("%s", "no mode given (the whole evaluation is `make eval`)");
+    else if (o.n_lists && strcmp(o.mode, "fid")) rc = usage("unexpected argument '%s'", o.lists[0]);
+    else if (!strcmp(o.mode, "fid") && !o.n_lists) rc = usage("%s", "--fid REF needs at least one LIST");
+    if (rc) {
+        free(lists);
+        return rc;
     }
     ae_backend_set_threads(o.threads);
-    if (!strcmp(o.mode, "metrics")) return compare(o.a, o.b, o.range);
-    if (!strcmp(o.mode, "pairs")) return run_pairs(&o);
-    if (!strcmp(o.mode, "bicubic")) return run_bicubic(&o);
-    return run_fid(&o);
+    if (!strcmp(o.mode, "metrics")) rc = compare(o.a, o.b, o.range);
+    else if (!strcmp(o.mode, "pairs")) rc = run_pairs(&o);
+    else if (!strcmp(o.mode, "bicubic")) rc = run_bicubic(&o);
+    else rc = run_fid(&o);
+    free(lists);
+    return rc;
 }

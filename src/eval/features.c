@@ -104,26 +104,44 @@ static ae_status plan(ae_featnet *f, int h, int w) {
     return st;
 }
 
+/* Block means of k x k blocks of plane [h][w] into out[h/k][w/k] (NaN as 0),
+ * mapped to [-1, 1]. */
+static void pool_plane(const float *p, int h, int w, int k, float *out) {
+    int oh = h / k, ow = w / k;
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            double s = 0.0;
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++) {
+                    float v = p[(size_t)(y * k + i) * w + x * k + j];
+                    s += isfinite(v) ? v : 0.0f;
+                }
+            out[(size_t)y * ow + x] = (float)(2.0 * s / ((double)k * k) - 1.0);
+        }
+}
+
 ae_status ae_featnet_features(ae_featnet *f, const ae_image *img, float *out) {
     if (img->c != 1 && img->c != 3)
         return ae_error_set(AE_ERR_ARG, "features: %d channels (1 or 3)", img->c);
-    if (img->w < 4 || img->h < 4) return ae_error_set(AE_ERR_ARG, "features: image %dx%d too small", img->w, img->h);
-    size_t np = ae_image_npix(img);
+    int big = img->w > img->h ? img->w : img->h;
+    int k = (big + AE_FEATNET_SIDE - 1) / AE_FEATNET_SIDE;
+    int h = img->h / k, w = img->w / k;
+    if (w < 4 || h < 4) return ae_error_set(AE_ERR_ARG, "features: image %dx%d too small", img->w, img->h);
+    size_t np = (size_t)h * w;
     float *x = ae_malloc(np * sizeof *x, "feature input");
     if (!x) return AE_ERR_NOMEM;
-    ae_status st = plan(f, img->h, img->w);
+    ae_status st = plan(f, h, w);
     int ch = f->net.channels;
     for (int c = 0; c < 3 && st == AE_OK; c++) {
-        const float *p = ae_image_plane(img, img->c == 1 ? 0 : c);
-        for (size_t i = 0; i < np; i++) x[i] = isfinite(p[i]) ? 2.0f * p[i] - 1.0f : -1.0f;
-        st = body(f, x, img->h, img->w);
-        for (int k = 0; k < ch && st == AE_OK; k++) {
-            const float *q = f->host + (size_t)k * np;
+        pool_plane(ae_image_plane(img, img->c == 1 ? 0 : c), img->h, img->w, k, x);
+        st = body(f, x, h, w);
+        for (int q = 0; q < ch && st == AE_OK; q++) {
+            const float *v = f->host + (size_t)q * np;
             double s = 0.0, s2 = 0.0;
-            for (size_t i = 0; i < np; i++) s += q[i], s2 += (double)q[i] * q[i];
+            for (size_t i = 0; i < np; i++) s += v[i], s2 += (double)v[i] * v[i];
             double mean = s / np, var = s2 / np - mean * mean;
-            out[(size_t)c * 2 * ch + k] = (float)mean;
-            out[(size_t)c * 2 * ch + ch + k] = (float)sqrt(var > 0.0 ? var : 0.0);
+            out[(size_t)c * 2 * ch + q] = (float)mean;
+            out[(size_t)c * 2 * ch + ch + q] = (float)sqrt(var > 0.0 ? var : 0.0);
         }
     }
     free(x);
