@@ -9,6 +9,14 @@ Phases (as in Isola et al. 2017 with the generator pretrained on L1 first):
 Variants: lab (ResNet-18-shaped U-Net predicting a*b*), rgb (same net predicting sRGB),
 basic (plain conv U-Net predicting a*b*).
 
+BatchNorm: in the L1 phase the generator's BN runs in train mode as usual. Under the adversarial
+loss the generator came to depend on per-batch statistics (eval-mode validation collapsed: val L1
+6 -> 30 a*b* units in the first shipped attempt), and the C engine runs eval-mode BN. So at the start
+of the cGAN phase the running statistics are recomputed at the current weights (a cumulative
+average over --bn-calib-batches batches of --val-crop crops, "precise BN") and then frozen: the
+cGAN phase trains the generator with eval-mode BN, i.e. exactly the function the engine computes
+(--no-bn-freeze disables this).
+
 Every --val-every steps: val L1 in a*b* (Lab units) and PSNR of the sRGB reconstruction on a fixed
 val subset (central crops, eval-mode BatchNorm, i.e. what the C engine computes), appended to
 runs/<variant>/log.csv with the training losses. Checkpoints runs/<variant>/ckpt.pt (resumable with
@@ -57,6 +65,9 @@ def parse_args(argv=None):
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--runs", default=os.path.join(ad.REPO, "runs"))
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--no-bn-freeze", dest="bn_freeze", action="store_false",
+                    help="keep BatchNorm in train mode during the cGAN phase (see bn_freeze)")
+    ap.add_argument("--bn-calib-batches", type=int, default=30)
     a = ap.parse_args(argv)
     if a.crop % 32 or a.val_crop % 32:
         ap.error("--crop and --val-crop must be multiples of 32 (the U-Net downsamples 5 times)")
@@ -104,6 +115,29 @@ def validate(G, vset, space, device):
     return float(torch.cat(l1s).mean()), float(torch.cat(psnrs).mean())
 
 
+def set_bn(G, frozen):
+    """Generator in train mode, its BatchNorm layers in eval mode when frozen."""
+    G.train()
+    for m in G.modules():
+        if frozen and isinstance(m, torch.nn.BatchNorm2d):
+            m.eval()
+
+
+@torch.no_grad()
+def recalibrate_bn(G, train, a, rng, device):
+    """Precise BN: running stats = plain average of batch stats at the current weights."""
+    bns = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    G.train()
+    for _ in range(a.bn_calib_batches):
+        rgb = ad.uint8_to_tensor(ad.random_batch(train, a.batch, a.val_crop, rng), device)
+        G(to_io(rgb, cn.VARIANTS[a.variant][1])[0])
+    for m in bns:
+        m.momentum = 0.1
+
+
 def d_init(m):
     if isinstance(m, torch.nn.Conv2d):
         torch.nn.init.normal_(m.weight, 0.0, 0.02)
@@ -126,10 +160,11 @@ def build(a, device):
     return G, D, og, od, space
 
 
-def save_ckpt(path, G, D, og, od, step, elapsed, rng, a, gan_start):
+def save_ckpt(path, G, D, og, od, step, elapsed, rng, a, gan_start, bn_frozen=False):
     tmp = path + ".tmp"
     torch.save({"G": G.state_dict(), "D": D.state_dict(), "og": og.state_dict(), "od": od.state_dict(),
-                "step": step, "elapsed": elapsed, "gan_start": gan_start, "np_rng": rng.bit_generator.state,
+                "step": step, "elapsed": elapsed, "gan_start": gan_start, "bn_frozen": bn_frozen,
+                "np_rng": rng.bit_generator.state,
                 "torch_rng": torch.get_rng_state(), "args": vars(a)}, tmp)
     os.replace(tmp, path)
 
@@ -171,17 +206,18 @@ def main(argv=None):
     ckpt, log_path = os.path.join(run_dir, "ckpt.pt"), os.path.join(run_dir, "log.csv")
     G, D, og, od, space = build(a, device)
     rng = np.random.default_rng(a.seed)
-    step, elapsed, gan_start = 0, 0.0, None
+    step, elapsed, gan_start, bn_frozen = 0, 0.0, None, False
     if a.resume and os.path.exists(ckpt):
         st = torch.load(ckpt, map_location=device)
         G.load_state_dict(st["G"]), D.load_state_dict(st["D"])
         og.load_state_dict(st["og"]), od.load_state_dict(st["od"])
         step, elapsed = st["step"], st["elapsed"]
-        gan_start = st.get("gan_start")
+        gan_start, bn_frozen = st.get("gan_start"), st.get("bn_frozen", False)
         if gan_start is None and step > a.pretrain_steps:
             gan_start = a.pretrain_steps
         rng.bit_generator.state = st["np_rng"]
         torch.set_rng_state(st["torch_rng"])
+        set_bn(G, bn_frozen)
         print("resumed %s at step %d (%.1f min)" % (ckpt, step, elapsed / 60), flush=True)
     elif os.path.exists(log_path):
         os.remove(log_path)
@@ -206,6 +242,11 @@ def main(argv=None):
                 a.time_budget > 0 and time.time() - t0 > a.pretrain_frac * a.time_budget * 60)):
             gan_start = step
             print("GAN phase from step %d" % step, flush=True)
+        if gan_start is not None and a.bn_freeze and not bn_frozen:
+            recalibrate_bn(G, train, a, rng, device)
+            bn_frozen = True
+            set_bn(G, True)
+            print("step %d: BatchNorm statistics recomputed and frozen for the cGAN phase" % step, flush=True)
         if gan_start is None:
             acc["l1"].append(l1_step(G, og, l_in, target))
         else:
@@ -214,6 +255,7 @@ def main(argv=None):
         step += 1
         if step % a.val_every == 0 or step == a.steps:
             vl1, vpsnr = validate(G, vset, space, device)
+            set_bn(G, bn_frozen)
             mean = lambda v: ("%.5f" % np.mean(v)) if v else ""  # noqa: E731
             row = {"step": step, "phase": "l1" if gan_start is None else "gan",
                    "elapsed_s": "%.1f" % (time.time() - t0), "loss_l1": mean(acc["l1"]),
@@ -224,7 +266,7 @@ def main(argv=None):
             print(" ".join("%s=%s" % kv for kv in row.items()), flush=True)
             acc = {"l1": [], "adv": [], "d": []}
         if step % a.ckpt_every == 0:
-            save_ckpt(ckpt, G, D, og, od, step, time.time() - t0, rng, a, gan_start)
+            save_ckpt(ckpt, G, D, og, od, step, time.time() - t0, rng, a, gan_start, bn_frozen)
     if step % a.val_every and step != a.steps and (acc["l1"] or acc["d"]):
         vl1, vpsnr = validate(G, vset, space, device)
         log.writerow({"step": step, "phase": "l1" if gan_start is None else "gan",
@@ -233,7 +275,7 @@ def main(argv=None):
                       "loss_g_adv": "%.5f" % np.mean(acc["adv"]) if acc["adv"] else "",
                       "loss_d": "%.5f" % np.mean(acc["d"]) if acc["d"] else "",
                       "val_l1_ab": "%.4f" % vl1, "val_psnr": "%.3f" % vpsnr, "lr": a.lr})
-    save_ckpt(ckpt, G, D, og, od, step, time.time() - t0, rng, a, gan_start)
+    save_ckpt(ckpt, G, D, og, od, step, time.time() - t0, rng, a, gan_start, bn_frozen)
     logf.close()
     print("done: step %d, %.1f min, checkpoint %s" % (step, (time.time() - t0) / 60, ckpt), flush=True)
     return 0
