@@ -59,7 +59,7 @@ static void json_num(char *buf, size_t cap, const char *key, double v) {
 }
 
 static void print_json(const char *path, const ae_image *img, const info_stats *s, const char *err) {
-    char line[2048] = "{\"file\": ";
+    char line[8192] = "{\"file\": ";
     ae_json_append_string(line, sizeof line, path);
     size_t n = strlen(line);
     if (err) {

@@ -423,7 +423,7 @@ static void report(run_state *rs, const ae_batch_item *it, outcome r, const char
     }
     if (rs->bar) draw_bar(rs, it->path);
     if (o->json) {
-        char line[4096] = "{\"file\": ";
+        char line[16384] = "{\"file\": ";
         ae_json_append_string(line, sizeof line, it->path);
         strcat(line, ", \"output\": ");
         ae_json_append_string(line, sizeof line, it->out);
