@@ -3,7 +3,8 @@
  * cfitsio 4.2 trusts some header values when it opens an HDU: a
  * tile-compressed HDU with ZTILEn = 0 divides by zero (SIGFPE) inside
  * imcomp_get_compressed_image_par, and a huge TFIELDS becomes a huge calloc
- * and a ZTILEn beyond the image a huge tile buffer (all found by
+ * a ZTILEn beyond the image a huge tile buffer, and ZBITPIX = -16 an endless
+ * decompression loop (all found by
  * tests/fuzz/fuzz_fits.c). This
  * walks every header (FITS standard 4.0 sections 3-4, 10.1) and rejects such
  * values with a message, so a corrupt file is an error and not a crash.
@@ -20,7 +21,7 @@
 typedef struct {
     long long bitpix, naxis, pcount, gcount, nax[999];
     int zimage;
-    long long zbitpix, znaxis, znax[6], ztile[6];
+    long long znaxis, znax[6], ztile[6];
     int bad_tfields;   /* TFIELDS outside 0..999 (cfitsio allocates that many columns) */
     int bad;           /* a bad compression keyword was seen */
     char bad_card[81]; /* that card */
@@ -80,7 +81,8 @@ static void scan_card(hdr_info *h, const char *c) {
     else if (key_eq(c, "GCOUNT") && ok) h->gcount = v;
     else if ((k = key_index(c, "NAXIS")) && ok) h->nax[k - 1] = v;
     else if (key_eq(c, "ZIMAGE")) h->zimage = c[8] == '=' && memchr(c + 10, 'T', 70) != NULL;
-    else if (key_eq(c, "ZBITPIX") && ok) h->zbitpix = v;
+    else if (key_eq(c, "ZBITPIX") && (!ok || (v != 8 && v != 16 && v != 32 && v != 64 && v != -32 && v != -64)))
+        mark_bad(h, c);
     else if (key_eq(c, "TFIELDS") && (!ok || v < 0 || v > 999)) h->bad_tfields = 1;
     else if (key_eq(c, "ZNAXIS") && (!ok || v < 1 || v > 6)) mark_bad(h, c);
     else if (key_eq(c, "ZNAXIS")) h->znaxis = v;
