@@ -116,8 +116,17 @@ $(BUILD)/tests/%: tests/%.c $(LIB_OBJ) $(TEST_SUPPORT_OBJ) $(FLAGS_FILE)
 	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TEST_SUPPORT_OBJ) $(LIB_OBJ) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
 # ---- tests: the unit/golden/CLI suite, then the same under ASan+UBSan, then fuzz smoke runs
-test: test-unit test-asan fuzz-smoke
-	@tests/summarize.sh $(BUILD)/test-results build-asan/test-results build/fuzz-results
+# The three parts run one after another even under -j (their output would
+# interleave), each runs to the end when another fails, and the summary line
+# is printed in every case.
+test:
+	@rm -rf $(BUILD)/test-results build-asan/test-results build/fuzz-results
+	@rc=0; \
+	$(MAKE) --no-print-directory test-unit || rc=1; \
+	$(MAKE) --no-print-directory test-asan || rc=1; \
+	$(MAKE) --no-print-directory fuzz-smoke || rc=1; \
+	tests/summarize.sh $(BUILD)/test-results build-asan/test-results build/fuzz-results || rc=1; \
+	exit $$rc
 
 test-unit: $(BIN) $(TEST_BIN)
 	@tests/run_tests.sh $(BUILD) ./$(BIN)
