@@ -29,8 +29,9 @@
  * *sigma = 0 when fewer than 16 residuals exist. Allocates scratch. */
 ae_status ae_noise_sigma(const float *plane, int h, int w, float *sigma);
 
-/* Local noise map: the estimate above in blocks of `block` pixels, written
- * to map[h][w] (nearest block), never below `floor_sigma`. */
+/* Local noise map: the estimate above in blocks of `block` pixels (from
+ * every other row and column of the block), written to map[h][w] (nearest
+ * block), never below `floor_sigma`. */
 ae_status ae_noise_map(float *map, const float *plane, int h, int w, int block, float floor_sigma);
 
 /* k-th smallest of x[0..n-1] (reorders x). n > 0. */

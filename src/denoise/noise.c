@@ -68,10 +68,10 @@ ae_status ae_noise_sigma(const float *plane, int h, int w, float *sigma) {
     if (!plane || !sigma || h <= 0 || w <= 0) return ae_error_set(AE_ERR_ARG, "ae_noise_sigma: bad arguments");
     *sigma = 0.0f;
     if (h < 3 || w < 3) return AE_OK;
-    /* Subsample big frames to about 1M residuals. */
+    /* Subsample big frames to about 256k residuals. */
     size_t npix = (size_t)h * w;
     int step = 1;
-    while (npix / ((size_t)step * step) > (1u << 20)) step++;
+    while (npix / ((size_t)step * step) > (1u << 18)) step++;
     size_t cap = ((size_t)(h / step) + 1) * ((size_t)(w / step) + 1);
     float *r = ae_malloc(cap * sizeof *r, "noise residuals");
     if (!r) return AE_ERR_NOMEM;
@@ -91,7 +91,7 @@ ae_status ae_noise_map(float *map, const float *plane, int h, int w, int block, 
         for (int i = 0; i < bx; i++) {
             int y0 = j * block, x0 = i * block;
             int y1 = y0 + block < h ? y0 + block : h, x1 = x0 + block < w ? x0 + block : w;
-            size_t n = residuals(plane, h, w, y0, y1, x0, x1, 1, r);
+            size_t n = residuals(plane, h, w, y0, y1, x0, x1, 2, r); /* 1/4 of the block suffices */
             float s = sigma_of(r, n);
             if (!(s > floor_sigma)) s = floor_sigma;
             for (int y = y0; y < y1; y++)

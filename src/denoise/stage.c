@@ -173,27 +173,31 @@ static ae_status fits_fail(int status, const char *path) {
     return ae_error_set(AE_ERR_IO, "%s: cannot write catalogue: %s", path, msg);
 }
 
-static ae_status write_fits_table(const ae_detections *d, const char *path, const char *protect) {
+static ae_status write_fits_table(const ae_detections *d, int h, const char *path, const char *protect) {
     if (protect && ae_path_same_file(path, protect))
         return ae_error_set(AE_ERR_ARG, "%s: the catalogue would overwrite the input", path);
     char *tmp = ae_output_temp_path(path);
     if (!tmp) return AE_ERR_NOMEM;
-    char *ttype[] = {"X", "Y", "SCALE", "PEAK", "FLUX", "SNR", "RADIUS", "KIND"};
-    char *tform[] = {"1E", "1E", "1E", "1E", "1E", "1E", "1E", "12A"};
-    char *tunit[] = {"pix", "pix", "pix", "", "", "sigma", "pix", ""};
+    char *ttype[] = {"X", "Y", "SCALE", "PEAK", "FLUX", "SNR", "RADIUS", "KIND", "X_FITS", "Y_FITS"};
+    char *tform[] = {"1E", "1E", "1E", "1E", "1E", "1E", "1E", "12A", "1E", "1E"};
+    char *tunit[] = {"pix", "pix", "pix", "", "", "sigma", "pix", "", "pix", "pix"};
     fitsfile *f = NULL;
     int status = 0;
     char name[4096];
     snprintf(name, sizeof name, "!%s", tmp);
     fits_create_file(&f, name, &status);
-    fits_create_tbl(f, BINARY_TBL, (LONGLONG)d->n, 8, ttype, tform, tunit, "DETECTIONS", &status);
-    fits_write_key_str(f, "ORIGIN", "astroenh denoise", "x, y: 0-based pixel, top row first", &status);
+    fits_create_tbl(f, BINARY_TBL, (LONGLONG)d->n, 10, ttype, tform, tunit, "DETECTIONS", &status);
+    fits_write_key_str(f, "ORIGIN", "astroenh denoise", "X,Y: 0-based, top row first", &status);
+    fits_write_comment(f, "X_FITS, Y_FITS: FITS pixel coordinates (1-based, bottom row first)", &status);
     for (size_t k = 0; k < d->n && !status; k++) {
         const ae_detection *e = &d->items[k];
         float v[7] = {e->x, e->y, e->scale, e->peak, e->flux, e->snr, e->radius};
         for (int col = 0; col < 7; col++) fits_write_col(f, TFLOAT, col + 1, (LONGLONG)k + 1, 1, 1, &v[col], &status);
         char *kind = (char *)ae_art_kind_name(e->kind);
         fits_write_col(f, TSTRING, 8, (LONGLONG)k + 1, 1, 1, &kind, &status);
+        float fx = e->x + 1.0f, fy = (float)h - e->y;
+        fits_write_col(f, TFLOAT, 9, (LONGLONG)k + 1, 1, 1, &fx, &status);
+        fits_write_col(f, TFLOAT, 10, (LONGLONG)k + 1, 1, 1, &fy, &status);
     }
     int cst = 0;
     if (f) fits_close_file(f, &cst);
@@ -205,8 +209,8 @@ static ae_status write_fits_table(const ae_detections *d, const char *path, cons
     return st;
 }
 
-static ae_status write_catalog(const ae_detections *d, const char *path, const char *protect) {
-    if (ae_format_from_path(path) == AE_FMT_FITS) return write_fits_table(d, path, protect);
+static ae_status write_catalog(const ae_detections *d, int h, const char *path, const char *protect) {
+    if (ae_format_from_path(path) == AE_FMT_FITS) return write_fits_table(d, h, path, protect);
     return write_csv(d, path, protect);
 }
 
@@ -267,7 +271,7 @@ static ae_status side_outputs(const denoise_opts *o, const ae_image *in, const a
     }
     if (st == AE_OK && o->catalog) {
         char *p = side_path(o->catalog, out_path);
-        st = p ? write_catalog(dets, p, protect) : ae_error_set(AE_ERR_NOMEM, "out of memory");
+        st = p ? write_catalog(dets, in->h, p, protect) : ae_error_set(AE_ERR_NOMEM, "out of memory");
         free(p);
     }
     return st;
@@ -354,7 +358,8 @@ static const char options_help[] =
     "  --fill-nan        inpaint NaN (blank) pixels too (default: they stay NaN)\n"
     "  --no-texture      fill holes smoothly, without noise matched to their surroundings\n"
     "  --mask-out FILE   write the artifact mask (PNG or FITS by extension; {} = output stem)\n"
-    "  --catalog FILE    write the detections: FITS table for .fits names, CSV otherwise\n";
+    "  --catalog FILE    write the detections: FITS table for .fits names, CSV otherwise\n"
+    "                    (x, y 0-based from the top-left; the FITS table adds X_FITS, Y_FITS)\n";
 
 const ae_stage_def ae_stage_denoise = {
     .name = "denoise",

@@ -33,6 +33,7 @@ check_out "mask: FITS, same size, one plane, 0/1" '"width": 128, "height": 128, 
 check_out "mask marks something, not everything" '"min": 0, "median": 0, "max": 1'
 check "catalogue is a FITS binary table" grep -aq "XTENSION= 'BINTABLE'" "$T/cat.fits"
 check "catalogue names its columns" grep -aq "TTYPE8  = 'KIND" "$T/cat.fits"
+check "catalogue has FITS-convention coordinates" grep -aq "TTYPE10 = 'Y_FITS" "$T/cat.fits"
 check "catalogue lists the hot pixel" grep -aq "hot_pixel" "$T/cat.fits"
 check "no temp files left" no_temp_files "$T"
 
