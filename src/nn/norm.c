@@ -1,8 +1,8 @@
 /* norm.c - eval-mode BatchNorm2d, GroupNorm and InstanceNorm2d on the CPU.
  *
  * Mirrors F.batch_norm(training=False), F.group_norm and F.instance_norm
- * (no running stats): statistics per (n, group) with the biased variance,
- * accumulated in double, then y = (x - mean) / sqrt(var + eps) * gamma + beta.
+ * (no running stats): statistics per (n, group) with the biased variance
+ * (two passes; float partial sums over 1024 elements added in double), then y = (x - mean) / sqrt(var + eps) * gamma + beta.
  */
 #include <math.h>
 #include "astroenh/backend.h"
@@ -28,6 +28,25 @@ ae_status ae_batchnorm_cpu(const ae_backend *be, const ae_tensor *x, const float
     return AE_OK;
 }
 
+/* sum of x (sq = 0) or of (x - mu)^2 (sq = 1): vectorised float sums over
+ * blocks of 1024, added up in double. */
+static double block_sum(const float *x, size_t len, float mu, int sq) {
+    double total = 0.0;
+    for (size_t i0 = 0; i0 < len; i0 += 1024) {
+        size_t n = len - i0 < 1024 ? len - i0 : 1024;
+        float s = 0.0f;
+        if (sq) {
+#pragma omp simd reduction(+ : s)
+            for (size_t i = 0; i < n; i++) s += (x[i0 + i] - mu) * (x[i0 + i] - mu);
+        } else {
+#pragma omp simd reduction(+ : s)
+            for (size_t i = 0; i < n; i++) s += x[i0 + i];
+        }
+        total += s;
+    }
+    return total;
+}
+
 ae_status ae_groupnorm_cpu(const ae_backend *be, const ae_tensor *x, int groups, const float *gamma,
                            const float *beta, float eps, ae_tensor *y) {
     (void)be;
@@ -42,14 +61,9 @@ ae_status ae_groupnorm_cpu(const ae_backend *be, const ae_tensor *x, int groups,
     for (int ng = 0; ng < NG; ng++) {
         const float *src = x->data + (size_t)ng * len;
         float *dst = y->data + (size_t)ng * len;
-        double s = 0.0, s2 = 0.0;
-        for (size_t i = 0; i < len; i++) s += src[i];
-        double mu = s / (double)len;
-        for (size_t i = 0; i < len; i++) {
-            double dv = src[i] - mu;
-            s2 += dv * dv;
-        }
-        float rstd = (float)(1.0 / sqrt(s2 / (double)len + eps)), m = (float)mu;
+        double mu = block_sum(src, len, 0.0f, 0) / (double)len;
+        double var = block_sum(src, len, (float)mu, 1) / (double)len;
+        float rstd = (float)(1.0 / sqrt(var + eps)), m = (float)mu;
         for (int k = 0; k < cg; k++) {
             int c = (ng % groups) * cg + k;
             float a = rstd * (gamma ? gamma[c] : 1.0f);

@@ -26,19 +26,23 @@ static void bilinear_coef(int dst, int in, int out, int *i0, int *i1, float *l1)
     *l1 = src - (float)i;
 }
 
+/* Column coefficients are computed once per chunk of 256 output columns
+ * (stack arrays; ops do not allocate) and reused for every row. */
 static void bilinear_plane(const float *src, int H, int W, float *dst, int OH, int OW) {
-    for (int oy = 0; oy < OH; oy++) {
-        int y0, y1;
-        float ly;
-        bilinear_coef(oy, H, OH, &y0, &y1, &ly);
-        const float *r0 = src + (size_t)y0 * W, *r1 = src + (size_t)y1 * W;
-        float *d = dst + (size_t)oy * OW;
-        for (int ox = 0; ox < OW; ox++) {
-            int x0, x1;
-            float lx;
-            bilinear_coef(ox, W, OW, &x0, &x1, &lx);
-            d[ox] = (1.0f - ly) * ((1.0f - lx) * r0[x0] + lx * r0[x1]) +
-                    ly * ((1.0f - lx) * r1[x0] + lx * r1[x1]);
+    int x0[256], x1[256];
+    float lx[256];
+    for (int c0 = 0; c0 < OW; c0 += 256) {
+        int cn = OW - c0 < 256 ? OW - c0 : 256;
+        for (int i = 0; i < cn; i++) bilinear_coef(c0 + i, W, OW, &x0[i], &x1[i], &lx[i]);
+        for (int oy = 0; oy < OH; oy++) {
+            int y0, y1;
+            float ly;
+            bilinear_coef(oy, H, OH, &y0, &y1, &ly);
+            const float *r0 = src + (size_t)y0 * W, *r1 = src + (size_t)y1 * W;
+            float *d = dst + (size_t)oy * OW + c0;
+            for (int i = 0; i < cn; i++)
+                d[i] = (1.0f - ly) * ((1.0f - lx[i]) * r0[x0[i]] + lx[i] * r0[x1[i]]) +
+                       ly * ((1.0f - lx[i]) * r1[x0[i]] + lx[i] * r1[x1[i]]);
         }
     }
 }
