@@ -54,9 +54,13 @@ endif
 endif
 ifeq ($(HAVE_CUDA),1)
 CPPFLAGS += -DAE_HAVE_CUDA -I$(CUDA_HOME)/include -I$(CUDNN_INC)
-NVFLAGS  ?= -O3 -std=c++17 -arch=sm_90 -Xcompiler -fPIC
+# SASS for A100 (sm_80) and H100/H200 (sm_90), PTX of sm_90 for newer GPUs
+NVFLAGS  ?= -O3 -std=c++17 -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+            -gencode arch=compute_90,code=compute_90 -Xcompiler -fPIC
+# cuBLAS is not linked: src/backend/cuda.c dlopens it (linking libcublasLt costs every
+# astroenh process ~0.6 s of CPU at start-up, GPU or not)
 LDLIBS   += -L$(CUDA_HOME)/lib64 -L$(CUDNN_LIB) -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDNN_LIB) \
-            -lcudnn -lcublas -lcudart -lstdc++
+            -lcudnn -lcudart -lstdc++
 CU_OBJ   := $(CU_SRC:%.cu=$(BUILD)/%.o)
 endif
 

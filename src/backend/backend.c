@@ -7,6 +7,7 @@
  */
 #include <cblas.h>
 #include <omp.h>
+#include <stdio.h>
 #include <string.h>
 #include "astroenh/backend.h"
 #include "../nn/cpu_ops.h"
@@ -35,6 +36,18 @@ static ae_status cuda_get(const ae_backend **out) {
     *out = be;
     return AE_OK;
 }
+
+/* --device auto in a CUDA build without a usable GPU: say once why. */
+static void auto_notice(const char *why) {
+    static int said;
+    int first;
+#pragma omp critical(ae_backend_notice)
+    {
+        first = !said;
+        said = 1;
+    }
+    if (first) fprintf(stderr, "astroenh: --device auto: running on the CPU: %s\n", why);
+}
 #else
 static ae_status cuda_get(const ae_backend **out) {
     (void)out;
@@ -51,6 +64,9 @@ ae_status ae_backend_get(const char *name, const ae_backend **out) {
     if (!strcmp(name, "cuda")) return cuda_get(out);
     if (!strcmp(name, "auto")) {
         if (cuda_get(out) == AE_OK) return AE_OK;
+#ifdef AE_HAVE_CUDA
+        auto_notice(ae_error_message());
+#endif
         ae_error_clear();
         *out = ae_backend_cpu();
         return AE_OK;
