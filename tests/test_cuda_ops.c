@@ -292,12 +292,21 @@ static void test_conv_transpose2d(void **state) {
     NEED_GPU();
     static const convT_case cases[] = {
         {2, 4, 7, 5, 3, 4, 2, 1, 0, 1, 1, 1}, {1, 6, 5, 9, 4, 3, 2, 1, 1, 1, 2, 1},
-        {1, 3, 4, 6, 5, 3, 1, 0, 1, 2, 1, 0}, {1, 8, 3, 3, 8, 2, 2, 0, 0, 1, 8, 1},
+        {1, 3, 4, 6, 5, 3, 2, 0, 1, 2, 1, 0}, {1, 8, 3, 3, 8, 2, 2, 0, 0, 1, 8, 1},
+        {1, 3, 4, 6, 5, 3, 1, 0, 0, 2, 1, 1},
     };
     size_t bad = 0;
     for (int p = 0; p < 2; p++)
         for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) bad += run_convT(&cases[i], p);
     assert_int_equal(bad, 0);
+    /* output_padding >= stride (allowed by PyTorch when < dilation): not on CUDA, said so */
+    ae_convT2d_desc d = {3, 5, 3, 3, 1, 1, 0, 0, 1, 1, 2, 2, 1};
+    ae_tensor x = tnew(GPU[0], NULL, 1, 3, 4, 6), y = tnew(GPU[0], NULL, 1, 5, 9, 11);
+    assert_int_equal(GPU[0]->conv_transpose2d(GPU[0], &d, &x, weights(3 * 5 * 9, 1.0f), NULL, &y, NULL, 0),
+                     AE_ERR_UNAVAILABLE);
+    assert_non_null(strstr(ae_error_message(), "output_padding"));
+    tfree(GPU[0], &x);
+    tfree(GPU[0], &y);
 }
 
 static void test_linear(void **state) {

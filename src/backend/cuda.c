@@ -287,6 +287,11 @@ static ae_status convT2d_locked(cuda_backend *cb, const ae_convT2d_desc *d, cons
     ae_status st = ae_convT2d_out_hw(d, x->h, x->w, &oh, &ow);
     if (st == AE_OK) st = check_io("conv_transpose2d", x, y, d->cin, d->cout, oh, ow);
     if (st) return st;
+    /* cuDNN's backward-data needs the output to map back onto the input
+     * (output_padding < stride); PyTorch also allows output_padding < dilation */
+    if (d->out_pad_h >= d->stride_h || d->out_pad_w >= d->stride_w)
+        return ae_error_set(AE_ERR_UNAVAILABLE, "conv_transpose2d: output_padding %dx%d >= stride %dx%d is "
+                            "not implemented on CUDA", d->out_pad_h, d->out_pad_w, d->stride_h, d->stride_w);
     size_t wn = (size_t)d->cin * (d->cout / d->groups) * d->kh * d->kw;
     const void *wd, *bd;
     st = dev_param(cb, w, wn, cb->cx.prec == AE_CUDA_FP16, &wd, "conv_transpose2d weights");
