@@ -121,18 +121,22 @@ static ae_status winsert(cuda_backend *cb, const float *host, size_t count, int 
 static ae_status dev_param(cuda_backend *cb, const float *host, size_t count, int half, const void **out,
                            const char *what);
 
-/* The host data of e changed since upload: copy (or convert) it again. */
-static ae_status refresh(cuda_backend *cb, wentry *e, const char *what) {
+/* The host data behind an entry changed since upload: copy (or convert) it
+ * again into the entry's device buffer. The entry is found again at the end
+ * because dev_param may grow the table. */
+static ae_status refresh(cuda_backend *cb, const float *host, size_t count, int half, void *dev,
+                         const char *what) {
     ae_status st;
-    if (e->half) {
+    if (half) {
         const void *f32 = NULL;
-        st = dev_param(cb, e->host, e->count, 0, &f32, what);
-        if (st == AE_OK) st = ae_cuda_f32_to_f16(&cb->cx, f32, e->dev, e->count);
+        st = dev_param(cb, host, count, 0, &f32, what);
+        if (st == AE_OK) st = ae_cuda_f32_to_f16(&cb->cx, f32, dev, count);
     } else {
-        st = ae_cuda_check(cudaMemcpyAsync(e->dev, e->host, e->count * sizeof(float), cudaMemcpyHostToDevice,
+        st = ae_cuda_check(cudaMemcpyAsync(dev, host, count * sizeof(float), cudaMemcpyHostToDevice,
                                            cb->cx.stream), what);
     }
-    if (st == AE_OK) fingerprint(e->host, e->count, e->fp);
+    wentry *e = wfind(cb, host, count, half);
+    if (st == AE_OK && e) fingerprint(host, count, e->fp);
     return st;
 }
 
@@ -150,8 +154,9 @@ static ae_status dev_param(cuda_backend *cb, const float *host, size_t count, in
             *out = e->dev;
             return AE_OK;
         }
-        ae_status st = refresh(cb, e, what);
-        if (st == AE_OK) *out = e->dev;
+        void *dev = e->dev;
+        ae_status st = refresh(cb, host, count, half, dev, what);
+        if (st == AE_OK) *out = dev;
         return st;
     }
     const void *f32 = NULL;
