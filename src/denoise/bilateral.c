@@ -147,7 +147,7 @@ ae_status ae_bilateral(float *out, const float *in, int c, int h, int w, float s
     }
     float inv = 1.0f / (2.0f * (float)c);
     int failed = 0;
-#pragma omp parallel if (n * (size_t)ntaps > (1u << 22))
+#pragma omp parallel if (n * (size_t)ntaps > (1u << 26)) /* small frames: no barrier cost */
     {
         float *num = malloc(((size_t)c + 1) * w * sizeof *num);
         if (!num) {

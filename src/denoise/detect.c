@@ -260,6 +260,7 @@ ae_status ae_detect_cosmic(const float *plane, const float *sigmap, int h, int w
                            ae_detections *dets, uint8_t *mask) {
     if (!plane || !sigmap || !dets || !mask || h <= 0 || w <= 0 || !(sigclip > 0))
         return ae_error_set(AE_ERR_ARG, "ae_detect_cosmic: bad arguments");
+    if ((size_t)h * w > (size_t)INT32_MAX) return ae_error_set(AE_ERR_NOMEM, "cosmic rays: image too large");
     size_t hw = (size_t)h * w;
     float *sm = ae_malloc(hw * sizeof *sm, "cosmic-ray significance");
     uint8_t *cr = sm ? ae_calloc(hw, 1, "cosmic-ray flags") : NULL;

@@ -222,6 +222,7 @@ static void biharmonic_list(float *img, int c, int h, int w, const int *list, si
 ae_status ae_inpaint_biharmonic(float *img, int c, int h, int w, const uint8_t *mask, int iters) {
     if (!img || !mask || c < 1 || c > 3 || h <= 0 || w <= 0 || iters < 0)
         return ae_error_set(AE_ERR_ARG, "ae_inpaint_biharmonic: bad arguments");
+    if ((size_t)h * w > (size_t)INT32_MAX) return ae_error_set(AE_ERR_NOMEM, "inpaint: image too large");
     size_t hw = (size_t)h * w, n = 0;
     for (size_t p = 0; p < hw; p++) n += mask[p] != 0;
     int *list = ae_malloc(n * sizeof *list, "biharmonic pixel list");
@@ -385,6 +386,7 @@ static ae_status refine_large(float *img, int c, int h, int w, const int *lab, c
 ae_status ae_inpaint(float *img, int c, int h, int w, const uint8_t *mask, const ae_inpaint_opts *o) {
     if (!img || !mask || !o || c < 1 || c > 3 || h <= 0 || w <= 0)
         return ae_error_set(AE_ERR_ARG, "ae_inpaint: bad arguments");
+    if ((size_t)h * w > (size_t)INT32_MAX) return ae_error_set(AE_ERR_NOMEM, "inpaint: image too large");
     ae_status st = ae_inpaint_telea(img, c, h, w, mask, o->radius);
     if (st != AE_OK) return st;
     size_t hw = (size_t)h * w, nh = 0;

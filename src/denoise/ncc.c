@@ -68,7 +68,7 @@ void ae_ncc_at(const float *img, int h, int w, int y, int x, const float *tmpl, 
 ae_status ae_ncc_map(float *ncc, float *amp, const float *img, int h, int w, const float *tmpl, int th, int tw) {
     if (!ncc || !img || !tmpl || h <= 0 || w <= 0 || th <= 0 || tw <= 0 || !(th & 1) || !(tw & 1))
         return ae_error_set(AE_ERR_ARG, "ae_ncc_map: bad arguments (template %dx%d must be odd)", tw, th);
-#pragma omp parallel for schedule(dynamic, 8) if ((size_t)h * w * th * tw > (1u << 22))
+#pragma omp parallel for schedule(dynamic, 8) if ((size_t)h * w * th * tw > (1u << 26))
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             size_t p = (size_t)y * w + x;
@@ -81,7 +81,7 @@ ae_status ae_ncc_map(float *ncc, float *amp, const float *img, int h, int w, con
 
 /* out = in correlated with outer(k, k), k[2r+1], zero outside; tmp[h][w]. */
 static void conv_sep(float *out, const float *in, float *tmp, int h, int w, const float *k, int r) {
-    int par = (size_t)h * w * (size_t)(2 * r + 1) > (1u << 22); /* threads only pay off on big frames */
+    int par = (size_t)h * w * (size_t)(2 * r + 1) > (1u << 26); /* threads only pay off on big frames */
 #pragma omp parallel for schedule(static) if (par)
     for (int y = 0; y < h; y++) {
         const float *row = in + (size_t)y * w;

@@ -404,7 +404,8 @@ ae_status ae_detect_artifacts(const float *img, int c, int h, int w, const ae_de
         if (!(o->sigma[ch] > 0))
             return ae_error_set(AE_ERR_ARG, "detect: noise sigma of channel %d is %g, must be > 0", ch, o->sigma[ch]);
     size_t hw = (size_t)h * w, bytes;
-    if (ae_mul3_size(hw, 6, sizeof(float), &bytes)) return ae_error_set(AE_ERR_NOMEM, "detect: image too large");
+    if (hw > (size_t)INT32_MAX || ae_mul3_size(hw, 6, sizeof(float), &bytes)) /* pixel indices are int */
+        return ae_error_set(AE_ERR_NOMEM, "detect: image %dx%d too large", w, h);
     float *buf = ae_malloc(bytes, "detection maps");
     uint8_t *seg = buf ? ae_malloc(hw, "central-source mask") : NULL;
     if (!seg) {

@@ -152,13 +152,13 @@ static ae_status write_mask(const uint8_t *mask, const ae_image *in, const char 
 }
 
 static ae_status write_csv(const ae_detections *d, const char *path, const char *protect) {
-    size_t cap = 128 + d->n * 128, len = 0;
+    size_t cap = 128 + d->n * 160, len = 0; /* a row is at most ~110 chars with these formats */
     char *t = ae_malloc(cap, "catalogue text");
     if (!t) return AE_ERR_NOMEM;
     len += (size_t)snprintf(t, cap, "x,y,scale,peak,flux,snr,radius,kind\n");
     for (size_t k = 0; k < d->n && len < cap; k++) {
         const ae_detection *e = &d->items[k];
-        len += (size_t)snprintf(t + len, cap - len, "%.2f,%.2f,%.2f,%.6g,%.6g,%.2f,%.2f,%s\n", e->x, e->y, e->scale,
+        len += (size_t)snprintf(t + len, cap - len, "%.2f,%.2f,%.2f,%.6g,%.6g,%.5g,%.2f,%s\n", e->x, e->y, e->scale,
                                 e->peak, e->flux, e->snr, e->radius, ae_art_kind_name(e->kind));
     }
     ae_status st = ae_output_write_text(t, len < cap ? len : cap - 1, path, protect);
