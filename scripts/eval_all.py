@@ -1,0 +1,837 @@
+#!/usr/bin/env python3
+"""eval_all.py - `make eval`: the papers' tables and figures on our test split, from the shipped models.
+
+Every network runs in the C binary (astroenh colorize / upscale / run / denoise) and every metric
+is computed in C (`astroenh eval --pairs`, `--fid`); this script prepares the inputs, drives the
+binary, averages its JSON lines, and draws the figures (matplotlib). Data: data/splits/test.txt
+(objects never trained on) through scripts/astrodata.py; galaxies (DECaLS, decals256) and
+nebulae (Stellarium textures) are reported separately. A stage whose weights are not in models/
+is reported as "missing".
+
+Parts (eval/results.md, eval/figures/*.png; work files under build/eval/):
+  colorization  grey (L* of the test image) -> colour, each shipped colorizer vs the grey baseline:
+                per-channel L1/L2 in sRGB (0..255) and Lab, PSNR, SSIM, FID/KID
+  sr            HR = 128x128 centre crops, LR = box downsample; bicubic, fast, SR3 (step plan,
+                subsampled on a CPU) at 2x and 4x: L1, L2, PSNR, SSIM, FID/KID
+  pipeline      grey 64x64 -> colour 128x128 (astroenh run --stages colorize,upscale
+                --prefilter), SSIM mean/max next to the seed paper's and a bicubic baseline
+  denoise       scripts/bench_denoise.py (the denoise issue's synthetic-artifact benchmark),
+                with its astroenh outputs re-scored by the C metrics as a cross-check
+  curves        training curves of each shipped model from the training CSVs
+
+  python3 scripts/eval_all.py [--bin ./astroenh] [--threads 2] [--parts colorization,sr,...]
+Needs numpy, PIL, opencv (cv2), matplotlib (Debian's python3); bench_denoise.py also skimage.
+Deterministic: fixed image lists, seeds and SR3 noise seeds.
+"""
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import astrodata as ad  # noqa: E402
+
+REPO = ad.REPO
+SOURCES = [("decals256", "Galaxies (DECaLS)"), ("stellarium", "Nebulae (Stellarium)")]
+COLORIZERS = [("lab", "colorizer.safetensors", "U-Net cGAN, a*b* (shipped)"),
+              ("rgb", "colorizer_rgb.safetensors", "U-Net, sRGB output"),
+              ("basic", "colorizer_basic.safetensors", "plain U-Net, a*b*")]
+SEED_PIPELINE = (0.857, 0.943, 100)  # the seed paper: mean, max SSIM over 100 Galaxy10 DECaLS test images
+FID_NOTE = ("FID/KID here use features of a network trained here (the body of models/fast_x2, per-channel "
+            "mean and std, images block-averaged to <= 64 px): **not comparable with published FID** "
+            "(InceptionV3 pool3); KID x 1000.")
+
+
+# ----------------------------------------------------------------- helpers
+class Ctx:
+    def __init__(self, a):
+        self.a, self.bin, self.work = a, os.path.abspath(a.bin), os.path.abspath(a.work)
+        self.models = os.path.abspath(a.models)
+        self.fig = os.path.join(a.out, "figures")
+        self.timings = {}
+        self.env = dict(os.environ)
+        self.env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # a shared, loaded CPU: do not spin
+
+    def model(self, name):
+        p = os.path.join(self.models, name)
+        return p if os.path.exists(p) else None
+
+    def run(self, args, stdout=False):
+        cmd = [self.bin] + [str(x) for x in args]
+        p = subprocess.run(cmd, capture_output=True, text=True, env=self.env)
+        if p.returncode != 0:
+            raise RuntimeError("%s -> %d\n%s" % (" ".join(cmd), p.returncode, p.stderr[-3000:]))
+        return p.stdout if stdout else None
+
+    def timed(self, key, args):
+        t0 = time.perf_counter()
+        self.run(args)
+        dt = time.perf_counter() - t0
+        self.timings[key] = self.timings.get(key, 0.0) + dt
+        return dt
+
+    def pairs(self, pred_truth, tag):
+        """C metrics of [(pred, truth)] -> list of dicts (astroenh eval --pairs)."""
+        lst = os.path.join(self.work, "lists", tag + ".pairs")
+        os.makedirs(os.path.dirname(lst), exist_ok=True)
+        with open(lst, "w") as f:
+            f.write("".join("%s\t%s\n" % pt for pt in pred_truth))
+        out = self.run(["eval", "--threads", 1, "--pairs", lst], stdout=True)
+        rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+        if len(rows) != len(pred_truth) or any("error" in r for r in rows):
+            raise RuntimeError("eval --pairs %s: %d rows for %d pairs" % (lst, len(rows), len(pred_truth)))
+        return rows
+
+    def fid(self, ref_paths, lists, tag):
+        """{name: fid json} of each list of paths against ref_paths (astroenh eval --fid)."""
+        d = os.path.join(self.work, "lists")
+        ref = os.path.join(d, tag + ".ref")
+        with open(ref, "w") as f:
+            f.write("".join(p + "\n" for p in ref_paths))
+        files = []
+        for name, paths in lists.items():
+            files.append(os.path.join(d, "%s.%s.list" % (tag, name)))
+            with open(files[-1], "w") as f:
+                f.write("".join(p + "\n" for p in paths))
+        out = self.run(["eval", "--threads", self.a.threads, "--kid-size", 50, "--kid-subsets", 100,
+                        "--feature-net", self.model("fast_x2.safetensors"), "--fid", ref] + files, stdout=True)
+        rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return {name: r for name, r in zip(lists, rows)}
+
+
+def fresh(*parts):
+    d = os.path.join(*parts)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def srgb_decode(c):
+    return np.where(c <= 0.04045, c / 12.92, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4)
+
+
+def srgb_encode(c):
+    return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.maximum(c, 0.0031308) ** (1 / 2.4) - 0.055)
+
+
+def grey_same_l(rgb01):
+    """The grey whose L* equals the colour's L* (the luminance the colorizer sees), HxW in [0,1]."""
+    lin = srgb_decode(np.clip(rgb01, 0, 1))
+    y = lin @ np.array(ad.M_RGB2XYZ[1])
+    return np.clip(srgb_encode(y), 0, 1)
+
+
+def write_png(path, x, bits=16):
+    """x: HxW or HxWx3 floats in [0,1] -> PNG (cv2: 16-bit colour is supported)."""
+    import cv2
+    scale, dt = (65535.0, np.uint16) if bits == 16 else (255.0, np.uint8)
+    a = np.clip(np.round(np.asarray(x, np.float64) * scale), 0, scale).astype(dt)
+    if a.ndim == 3:
+        a = a[:, :, ::-1]
+    if not cv2.imwrite(path, a):
+        raise RuntimeError("cannot write " + path)
+
+
+def read_png(path):
+    import cv2
+    a = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if a is None:
+        raise RuntimeError("cannot read " + path)
+    a = a.astype(np.float64) / (65535.0 if a.dtype == np.uint16 else 255.0)
+    return a[:, :, ::-1] if a.ndim == 3 else a
+
+
+def box_down(x, s):
+    h, w = x.shape[0] // s * s, x.shape[1] // s * s
+    x = x[:h, :w]
+    return x.reshape(h // s, s, w // s, s, *x.shape[2:]).mean(axis=(1, 3))
+
+
+def test_images(src, limit):
+    if not ad.source_available(src):
+        return None
+    p = ad.Packed("test", [src])
+    n = len(p) if limit <= 0 else min(limit, len(p))
+    return [(p.names[i], p[i]) for i in range(n)]
+
+
+def mean_of(rows, key, scale=1.0):
+    v = [r[key] for r in rows if r.get(key) is not None]
+    return float(np.mean(v)) * scale if v else float("nan")
+
+
+# ------------------------------------------------------------ colorization
+CH_RGB, CH_LAB = ["R", "G", "B"], ["L*", "a*", "b*"]
+
+
+def part_colorization(c):
+    res = {}
+    for src, _ in SOURCES:
+        imgs = test_images(src, c.a.n_color)
+        if imgs is None:
+            continue
+        base = fresh(c.work, "color", src)
+        gt_dir, in_dir = fresh(base, "gt"), fresh(base, "in")
+        gts, ins = [], []
+        for i, (_, img) in enumerate(imgs):
+            gts.append(os.path.join(gt_dir, "%03d.png" % i))
+            ins.append(os.path.join(in_dir, "%03d.png" % i))
+            Image.fromarray(img).save(gts[-1])
+            write_png(ins[-1], grey_same_l(img / 255.0), 16)
+        methods = {"grey": ins}
+        status = {"grey": "baseline: a*b* = 0 (the input's L* replicated)"}
+        for name, fn, desc in COLORIZERS:
+            m = c.model(fn)
+            if m is None:
+                status[name] = "missing (models/%s not shipped)" % fn
+                continue
+            out = fresh(base, name)
+            dt = c.timed("colorize", ["colorize", "--threads", c.a.threads, "--quiet", "--in-stretch", "none",
+                                      "--model", m, in_dir, "-o", out])
+            methods[name] = [os.path.join(out, os.path.basename(p)) for p in ins]
+            status[name] = "%s; %.2f s/image (C, %d threads)" % (desc, dt / len(ins), c.a.threads)
+        rows = {k: c.pairs(list(zip(v, gts)), "color_%s_%s" % (src, k)) for k, v in methods.items()}
+        fids = c.fid(gts, methods, "color_" + src) if c.model("fast_x2.safetensors") else {}
+        res[src] = dict(n=len(imgs), status=status, rows=rows, fid=fids, gt=gts, methods=methods)
+    return res
+
+
+def table_colorization(res):
+    L = ["## Colorization (papers' Tables 1-4 form)", "",
+         "Input: the L* of each test image (a 16-bit grey PNG whose L* equals the image's), output "
+         "`astroenh colorize --in-stretch none` (keeps L*, predicts a*b*), truth: the test image "
+         "(longest side <= 256 px). Per-pixel errors are means over images of per-image means; sRGB in "
+         "0..255 units, Lab in L*/a*/b* units. SSIM: Gaussian window sigma 1.5 on sRGB in [0,1], "
+         "mean of the channels; PSNR in dB on sRGB in [0,1]. " + FID_NOTE, ""]
+    for src, title in SOURCES:
+        if src not in res:
+            L += ["### %s: data not present, not evaluated" % title, ""]
+            continue
+        r = res[src]
+        L += ["### %s, %d test images" % (title, r["n"]), ""]
+        for name in ["grey"] + [n for n, _, _ in COLORIZERS]:
+            L.append("- %s: %s" % (name, r["status"][name]))
+        L += ["", "| method | " + " | ".join("L1 " + ch for ch in CH_RGB + CH_LAB) + " | PSNR | SSIM | FID* | KID* x1e3 |",
+              "|---" * 11 + "|"]
+        for name in ["grey"] + [n for n, _, _ in COLORIZERS]:
+            if name not in r["rows"]:
+                L.append("| %s | " % name + " | ".join(["missing"] * 10) + " |")
+                continue
+            rows, f = r["rows"][name], r["fid"].get(name)
+            l1 = [mean_of(rows, "l1_" + ch, 255) for ch in CH_RGB] + [mean_of(rows, "l1_" + ch) for ch in CH_LAB]
+            fid = "%.4g | %.3g" % (f["fid"], 1e3 * f["kid"]) if f else "- | -"
+            L.append("| %s | " % name + " | ".join("%.3f" % v for v in l1) +
+                     " | %.2f | %.4f | %s |" % (mean_of(rows, "psnr"), mean_of(rows, "ssim"), fid))
+        L += ["", "| method | " + " | ".join("L2 " + ch for ch in CH_RGB + CH_LAB) + " |", "|---" * 7 + "|"]
+        for name in ["grey"] + [n for n, _, _ in COLORIZERS]:
+            if name not in r["rows"]:
+                L.append("| %s | " % name + " | ".join(["missing"] * 6) + " |")
+                continue
+            rows = r["rows"][name]
+            l2 = [mean_of(rows, "l2_" + ch, 255 ** 2) for ch in CH_RGB] + [mean_of(rows, "l2_" + ch) for ch in CH_LAB]
+            L.append("| %s | " % name + " | ".join("%.2f" % v for v in l2) + " |")
+        L.append("")
+    return L
+
+
+# ------------------------------------------------------------ super-resolution
+def parse_plan(plan):
+    out = []
+    for item in filter(None, plan.split(",")):
+        sampler, steps, n = item.split(":")
+        out.append((sampler, int(steps), int(n)))
+    return out
+
+
+def part_sr(c):
+    res = {}
+    for src, _ in SOURCES:
+        imgs = test_images(src, c.a.n_sr)
+        if imgs is None:
+            continue
+        base = fresh(c.work, "sr", src)
+        gt_dir = fresh(base, "hr")
+        gts, hrs = [], []
+        for i, (_, img) in enumerate(imgs):
+            hr = ad.center_crop(img, c.a.sr_size)
+            gts.append(os.path.join(gt_dir, "%03d.png" % i))
+            Image.fromarray(hr).save(gts[-1])
+            hrs.append(hr / 255.0)
+        res[src] = {"n": len(imgs), "gt": gts, "scales": {}}
+        for s in (2, 4):
+            res[src]["scales"][s] = sr_scale(c, base, s, hrs, gts)
+    return res
+
+
+def sr_scale(c, base, s, hrs, gts):
+    lr_dir = fresh(base, "lr%d" % s)
+    lrs = [os.path.join(lr_dir, "%03d.png" % i) for i in range(len(hrs))]
+    for p, hr in zip(lrs, hrs):
+        write_png(p, box_down(hr, s), 16)
+    out = {"lr": lrs, "methods": {}, "rows": {}, "status": {}, "sr3": []}
+    bic = fresh(base, "bicubic%d" % s)
+    lst = os.path.join(base, "bicubic%d.list" % s)
+    with open(lst, "w") as f:
+        f.write("".join("%s\t%s\n" % (p, os.path.join(bic, os.path.basename(p))) for p in lrs))
+    c.timed("bicubic", ["eval", "--bicubic", s, lst])
+    out["methods"]["bicubic"] = [os.path.join(bic, os.path.basename(p)) for p in lrs]
+    out["status"]["bicubic"] = "PyTorch's bicubic (A = -0.75), in C"
+    m = c.model("fast_x%d.safetensors" % s)
+    if m:
+        d = fresh(base, "fast%d" % s)
+        dt = c.timed("fast", ["upscale", "--threads", c.a.threads, "--quiet", "--scale", s, "--weights", m,
+                              lr_dir, "-o", d])
+        out["methods"]["fast"] = [os.path.join(d, os.path.basename(p)) for p in lrs]
+        out["status"]["fast"] = "%.3f s/image" % (dt / len(lrs))
+    else:
+        out["status"]["fast"] = "missing (models/fast_x%d.safetensors not shipped)" % s
+    tag = os.path.basename(base)
+    for k, v in out["methods"].items():
+        out["rows"][k] = c.pairs(list(zip(v, gts)), "sr_%s_x%d_%s" % (tag, s, k))
+    out["fid"] = c.fid(gts, out["methods"], "sr_%s_x%d" % (tag, s)) if c.model("fast_x2.safetensors") else {}
+    m3 = c.model("sr3_x%d.safetensors" % s)
+    if not m3:
+        out["status"]["sr3"] = "missing (models/sr3_x%d.safetensors not shipped)" % s
+        return out
+    plan = [(sm, st, min(n, len(hrs))) for sm, st, n in parse_plan(c.a.sr3_plan)]
+    if plan:
+        sr3_runs(c, base, s, hrs, m3, plan, out)
+    return out
+
+
+def sr3_runs(c, base, s, hrs, m3, plan, out):
+    """SR3 on the central sr3_size crops of the first images (CPU cost), with bicubic and fast
+    on exactly the same crops."""
+    n, z = max(p[2] for p in plan), c.a.sr3_size
+    d0 = fresh(base, "sr3crops%d" % s)
+    lr_dir, hr_dir = fresh(d0, "lr"), fresh(d0, "hr")
+    gts, lrs = [], []
+    for i in range(n):
+        h, w = hrs[i].shape[:2]
+        hr = hrs[i][(h - z) // 2:(h - z) // 2 + z, (w - z) // 2:(w - z) // 2 + z]
+        gts.append(os.path.join(hr_dir, "%03d.png" % i))
+        lrs.append(os.path.join(lr_dir, "%03d.png" % i))
+        write_png(gts[-1], hr, 8)
+        write_png(lrs[-1], box_down(hr, s), 16)
+    tag = "sr_%s_x%d_crop" % (os.path.basename(base), s)
+    lst = os.path.join(d0, "bicubic.list")
+    with open(lst, "w") as f:
+        f.write("".join("%s\t%s\n" % (p, os.path.join(d0, "bic_" + os.path.basename(p))) for p in lrs))
+    c.timed("bicubic", ["eval", "--bicubic", s, lst])
+    base_rows = {"bicubic": c.pairs([(os.path.join(d0, "bic_" + os.path.basename(p)), g) for p, g in zip(lrs, gts)],
+                                    tag + "_bicubic")}
+    mf = c.model("fast_x%d.safetensors" % s)
+    if mf:
+        fd = fresh(d0, "fast")
+        c.timed("fast", ["upscale", "--threads", c.a.threads, "--quiet", "--scale", s, "--weights", mf, lr_dir, "-o", fd])
+        base_rows["fast"] = c.pairs([(os.path.join(fd, os.path.basename(p)), g) for p, g in zip(lrs, gts)], tag + "_fast")
+    out["sr3_base"] = base_rows
+    for sampler, steps, k in plan:
+        d = fresh(d0, "%s%d" % (sampler, steps))
+        sub = fresh(d, "in")
+        for p in lrs[:k]:
+            shutil.copy(p, sub)
+        od = fresh(d, "out")
+        dt = c.timed("sr3", ["upscale", "--threads", c.a.threads, "--quiet", "--scale", s, "--model", "sr3",
+                             "--weights", m3, "--sampler", sampler, "--steps", steps, "--seed", 0, sub, "-o", od])
+        paths = [os.path.join(od, os.path.basename(p)) for p in lrs[:k]]
+        rows = c.pairs(list(zip(paths, gts[:k])), "%s_sr3_%s%d" % (tag, sampler, steps))
+        out["sr3"].append(dict(sampler=sampler, steps=steps, n=k, seconds=dt / k, rows=rows, paths=paths))
+
+
+def table_sr(res, c):
+    L = ["## Super-resolution (papers' Tables 6/7 form)", "",
+         "HR: %dx%d centre crops of the test images (RGB), LR: box (area) downsample by the scale, "
+         "stored as 16-bit PNG; outputs of the C binary (`astroenh eval --bicubic`, `astroenh upscale`) "
+         "against the HR crop. L1/L2 in 0..255 units (mean over channels), PSNR (dB) and SSIM "
+         "(Gaussian, sigma 1.5) on [0,1]. " % (c.a.sr_size, c.a.sr_size) + FID_NOTE,
+         "", "SR3 is sampled on a subsample only (CPU cost): the central %dx%d of the first HR crops; each "
+         "SR3 row gives its number of images and, for comparison, bicubic and fast on exactly those crops. Seconds are wall time per image of "
+         "`astroenh upscale` on this shared 2-core CPU (%d threads)." % (c.a.sr3_size, c.a.sr3_size, c.a.threads), ""]
+    for src, title in SOURCES:
+        if src not in res:
+            L += ["### %s: data not present, not evaluated" % title, ""]
+            continue
+        for s in (2, 4):
+            r = res[src]["scales"][s]
+            L += ["### %s, %dx, %d images" % (title, s, res[src]["n"]), "",
+                  "| method | images | L1 | L2 | PSNR | SSIM | FID* | KID* x1e3 | notes |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+            for k in ("bicubic", "fast"):
+                if k not in r["rows"]:
+                    L.append("| %s | missing | missing | missing | missing | missing | missing | missing | %s |"
+                             % (k, r["status"][k]))
+                    continue
+                L.append(sr_row(k, r["rows"][k], r["fid"].get(k), r["status"][k]))
+            if "sr3" in r["status"]:
+                L.append("| SR3 | missing | missing | missing | missing | missing | missing | missing | %s |"
+                         % r["status"]["sr3"])
+            for run in r["sr3"]:
+                n = run["n"]
+                b = r["sr3_base"]
+                note = ("%.1f s/image; subsample: %d central %dx%d HR crops; on the same crops bicubic SSIM "
+                        "%.4f PSNR %.2f, fast %s" % (
+                            run["seconds"], n, c.a.sr3_size, c.a.sr3_size, mean_of(b["bicubic"][:n], "ssim"),
+                            mean_of(b["bicubic"][:n], "psnr"), "SSIM %.4f PSNR %.2f" % (
+                                mean_of(b["fast"][:n], "ssim"), mean_of(b["fast"][:n], "psnr"))
+                            if "fast" in b else "missing"))
+                L.append(sr_row("SR3 %s %d steps" % (run["sampler"].upper(), run["steps"]), run["rows"], None, note))
+            L.append("")
+    return L
+
+
+def sr_row(name, rows, f, note):
+    l1 = np.mean([mean_of(rows, "l1_" + ch, 255) for ch in CH_RGB])
+    l2 = np.mean([mean_of(rows, "l2_" + ch, 255 ** 2) for ch in CH_RGB])
+    fid = "%.4g | %.3g" % (f["fid"], 1e3 * f["kid"]) if f else "- | -"
+    return "| %s | %d | %.3f | %.2f | %.2f | %.4f | %s | %s |" % (name, len(rows), l1, l2, mean_of(rows, "psnr"),
+                                                                mean_of(rows, "ssim"), fid, note)
+
+
+# ------------------------------------------------------------ pipeline
+def square128(img):
+    h, w = img.shape[:2]
+    k = min(h, w)
+    sq = img[(h - k) // 2:(h - k) // 2 + k, (w - k) // 2:(w - k) // 2 + k]
+    return np.asarray(Image.fromarray(sq).resize((128, 128), Image.BOX)) / 255.0
+
+
+def part_pipeline(c):
+    res = {}
+    have = c.model("colorizer.safetensors") and c.model("fast_x2.safetensors")
+    for src, _ in SOURCES:
+        imgs = test_images(src, c.a.n_pipe)
+        if imgs is None:
+            continue
+        base = fresh(c.work, "pipeline", src)
+        gt_dir, in_dir = fresh(base, "gt"), fresh(base, "in")
+        gts, ins = [], []
+        for i, (_, img) in enumerate(imgs):
+            gt = square128(img)
+            gts.append(os.path.join(gt_dir, "%03d.png" % i))
+            ins.append(os.path.join(in_dir, "%03d.png" % i))
+            write_png(gts[-1], gt, 8)
+            write_png(ins[-1], grey_same_l(box_down(gt, 2)), 16)
+        methods, status = {}, {}
+        bic = fresh(base, "bicubic")
+        lst = os.path.join(base, "bicubic.list")
+        with open(lst, "w") as f:
+            f.write("".join("%s\t%s\n" % (p, os.path.join(bic, os.path.basename(p))) for p in ins))
+        c.timed("bicubic", ["eval", "--bicubic", 2, lst])
+        methods["bicubic"] = [os.path.join(bic, os.path.basename(p)) for p in ins]
+        for name, extra, k in (("pipeline", ["--prefilter"], len(ins)),
+                               ("pipeline, no prefilter", [], min(len(ins), c.a.n_pipe_variant))):
+            if not have:
+                status[name] = "missing (models/colorizer.safetensors or fast_x2.safetensors not shipped)"
+                continue
+            src_dir = in_dir
+            if k < len(ins):
+                src_dir = fresh(base, "in_first%d" % k)
+                for p in ins[:k]:
+                    shutil.copy(p, src_dir)
+            d = fresh(base, "out_pf" if extra else "out")
+            dt = c.timed("pipeline", ["run", "--stages", "colorize,upscale", "--threads", c.a.threads, "--quiet",
+                                      "--in-stretch", "none", "--scale", 2] + extra + [src_dir, "-o", d])
+            methods[name] = [os.path.join(d, os.path.basename(p)) for p in ins[:k]]
+            status[name] = "%.2f s/image%s" % (dt / k, "" if k == len(ins) else "; first %d images only" % k)
+        rows = {m: c.pairs(list(zip(v, gts)), "pipe_%s_%s" % (src, m.replace(" ", "_").replace(",", "")))
+                for m, v in methods.items()}
+        res[src] = dict(n=len(imgs), rows=rows, status=status, gt=gts, ins=ins, methods=methods)
+    return res
+
+
+def table_pipeline(res):
+    L = ["## Pipeline: grey 64x64 -> colour 128x128", "",
+         "Truth: the test image, centre square, area-resized to 128x128; input: its 2x box downsample "
+         "as grey with the same L* (16-bit PNG). `astroenh run --stages colorize,upscale --scale 2 "
+         "--prefilter --in-stretch none` (the bilateral pre-filter before the fast 2x net, as in the "
+         "seed), the same without --prefilter, and bicubic 2x of the grey input (compared as grey). SSIM: "
+         "Gaussian window, sRGB in [0,1], mean of channels. The seed paper's figure is on 100 Galaxy10 "
+         "DECaLS test images; our DECaLS test split has the number of images given (all of them "
+         "when fewer than 100).", "",
+         "| data | method | images | SSIM mean | SSIM max | SSIM min | PSNR mean | notes |",
+         "|---|---|---|---|---|---|---|---|",
+         "| Galaxy10 DECaLS (seed paper) | grey -> colour -> 2x | %d | %.3f | %.3f | - | - | published, not "
+         "measured here |" % (SEED_PIPELINE[2], SEED_PIPELINE[0], SEED_PIPELINE[1])]
+    for src, title in SOURCES:
+        if src not in res:
+            L.append("| %s | - | - | - | - | - | - | data not present |" % title)
+            continue
+        r = res[src]
+        for name in ("pipeline", "pipeline, no prefilter", "bicubic"):
+            if name not in r["rows"]:
+                L.append("| %s | %s | missing | missing | missing | missing | missing | %s |"
+                         % (title, name, r["status"][name]))
+                continue
+            ss = [x["ssim"] for x in r["rows"][name]]
+            L.append("| %s | %s | %d | %.3f | %.3f | %.3f | %.2f | %s |" % (
+                title, name, len(ss), np.mean(ss), np.max(ss), np.min(ss), mean_of(r["rows"][name], "psnr"),
+                r["status"].get(name, "grey bicubic, in C")))
+    return L + [""]
+
+
+# ------------------------------------------------------------ denoise
+def part_denoise(c):
+    work = os.path.join(c.work, "denoise")
+    shutil.rmtree(work, ignore_errors=True)
+    md = os.path.join(c.work, "denoise_bench.md")
+    cmd = [sys.executable, os.path.join(REPO, "scripts", "bench_denoise.py"), "--bin", c.bin, "--n", c.a.n_denoise,
+           "--threads", c.a.threads, "--big", 0, "--variants", "", "--out", md, "--keep", work]
+    t0 = time.perf_counter()
+    p = subprocess.run([str(x) for x in cmd], capture_output=True, text=True, env=c.env)
+    c.timings["denoise bench"] = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError("bench_denoise.py failed:\n" + p.stderr[-3000:])
+    import bench_denoise as bd
+    imgs = bd.load_images("test", c.a.n_denoise, 384)
+    clean_dir = fresh(work, "clean")
+    pairs, srcs = [], []
+    for i, (src, _, img) in enumerate(imgs):
+        name = "%03d_%s.png" % (i, src)
+        Image.fromarray(img).save(os.path.join(clean_dir, name))
+        pairs.append((os.path.join(work, "out", name), os.path.join(clean_dir, name)))
+        srcs.append(src)
+    rows = c.pairs(pairs, "denoise")
+    inp = c.pairs([(os.path.join(work, "in", os.path.basename(t)), t) for _, t in pairs], "denoise_in")
+    return dict(md=open(md).read(), rows=rows, inp=inp, srcs=srcs, work=work, clean=clean_dir)
+
+
+def table_denoise(res):
+    body = res["md"].split("\n")
+    body = [("##" + l) if l.startswith("# ") else l for l in body]
+    body = [("#" + l) if l.startswith("## ") and not l.startswith("## Denoise") else l for l in body]
+    L = ["## Denoise: synthetic artifact benchmark (scripts/bench_denoise.py)", "",
+         "The denoise issue's benchmark, run by `make eval` with fewer images and no large-frame timing "
+         "(CPU budget); its own metrics (PSNR in Python, SSIM = skimage's default 7x7 window). Below it, "
+         "the astroenh outputs re-scored with the C metrics (`astroenh eval`, Gaussian SSIM) as a "
+         "cross-check: PSNR must agree with the bench's 'PSNR all'.", ""]
+    L += [l for l in body[1:]]
+    L += ["", "C metrics of the same files (mean over images):", "",
+          "| source | images | input PSNR | input SSIM | astroenh PSNR | astroenh SSIM |", "|---|---|---|---|---|---|"]
+    for src, title in [("all", "all")] + SOURCES:
+        idx = [i for i, s in enumerate(res["srcs"]) if src == "all" or s == src]
+        if not idx:
+            continue
+        sel = lambda rows: [rows[i] for i in idx]  # noqa: E731
+        L.append("| %s | %d | %.2f | %.4f | %.2f | %.4f |" % (
+            title, len(idx), mean_of(sel(res["inp"]), "psnr"), mean_of(sel(res["inp"]), "ssim"),
+            mean_of(sel(res["rows"]), "psnr"), mean_of(sel(res["rows"]), "ssim")))
+    return L + [""]
+
+
+# ------------------------------------------------------------ training curves
+def training_logs(c):
+    """{model: (csv path, rows)} for each shipped model, from the committed eval/train_*.csv
+    (falling back to runs/<run>/log.csv, which a fresh clone does not have)."""
+    out = {}
+    cands = [("colorizer", "colorizer.safetensors", ["eval/train_colorizer.csv", "runs/lab/log.csv"])]
+    for s in (2, 4):
+        for net in ("fast", "sr3"):
+            cands.append(("%s_x%d" % (net, s), "%s_x%d.safetensors" % (net, s),
+                          ["eval/train_sr_%s_x%d.csv" % (net, s), "runs/%s_x%d/log.csv" % (net, s)]))
+    for name, model, paths in cands:
+        if not c.model(model):
+            continue
+        for p in paths:
+            full = os.path.join(REPO, p)
+            if os.path.exists(full):
+                rows = list(csv.DictReader(open(full)))
+                if name == "colorizer" and rows and "variant" in rows[0]:
+                    rows = [r for r in rows if r["variant"] == "lab"]
+                out[name] = (p, rows)
+                break
+        else:
+            out[name] = (None, [])
+    return out
+
+
+def series(rows, key):
+    xs, ys = [], []
+    for r in rows:
+        if r.get(key) not in (None, ""):
+            xs.append(float(r["step"]))
+            ys.append(float(r[key]))
+    return xs, ys
+
+
+# ------------------------------------------------------------ figures
+def plt_setup():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def show(ax, path, title=None, size=None):
+    a = read_png(path)
+    if size and a.shape[0] != size:  # LR shown at the output size, nearest
+        k = size // a.shape[0]
+        a = np.repeat(np.repeat(a, k, 0), k, 1)
+    ax.imshow(np.clip(a, 0, 1), cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def grid(c, name, rows, cols, suptitle):
+    """rows: list of lists of paths (None = empty), cols: titles."""
+    plt = plt_setup()
+    fig, ax = plt.subplots(len(rows), len(cols), figsize=(1.9 * len(cols), 1.9 * len(rows)), squeeze=False)
+    for i, r in enumerate(rows):
+        size = max(read_png(p).shape[0] for p in r if p)
+        for j, p in enumerate(r):
+            if p:
+                show(ax[i][j], p, cols[j] if i == 0 else None, size)
+            else:
+                ax[i][j].axis("off")
+    fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(os.path.join(c.fig, name), dpi=80)
+    plt.close(fig)
+
+
+def figures(c, R):
+    os.makedirs(c.fig, exist_ok=True)
+    made = []
+    col = R.get("colorization", {})
+    for src, title in SOURCES:
+        if src in col:
+            r = col[src]
+            names = list(r["methods"])
+            idx = np.linspace(0, r["n"] - 1, 4).round().astype(int)
+            rows = [[r["methods"][m][i] for m in names] + [r["gt"][i]] for i in idx]
+            grid(c, "colorization_%s.png" % src, rows, ["input (grey)" if m == "grey" else m for m in names] + ["truth"],
+                 "Colorization, %s (test split): input / outputs / truth" % title)
+            made.append("colorization_%s.png" % src)
+    sr = R.get("sr", {})
+    for s in (2, 4):
+        rows = []
+        for src, _ in SOURCES:
+            if src not in sr:
+                continue
+            r = sr[src]["scales"][s]
+            best = r["sr3"][-1] if r["sr3"] else None
+            for i in range(min(2, sr[src]["n"])):
+                rows.append([r["lr"][i]] + [r["methods"][m][i] for m in r["methods"]] +
+                            [best["paths"][i] if best and i < best["n"] else None] + [sr[src]["gt"][i]])
+        if rows:
+            r = sr[SOURCES[0][0]]["scales"][s] if SOURCES[0][0] in sr else sr[SOURCES[1][0]]["scales"][s]
+            best = r["sr3"][-1] if r["sr3"] else None
+            cols = ["LR (nearest)"] + list(r["methods"]) + [
+                "SR3 %s %d" % (best["sampler"], best["steps"]) if best else "SR3 (missing)"] + ["HR truth"]
+            grid(c, "sr_x%d.png" % s, rows, cols, "Super-resolution %dx: galaxies (top), nebulae (bottom)" % s)
+            made.append("sr_x%d.png" % s)
+    made += fig_pipeline(c, R.get("pipeline", {}))
+    made += fig_sr3(c, sr)
+    dn = R.get("denoise")
+    if dn:
+        idx = [i for i, s in enumerate(dn["srcs"])][:4]
+        rows = [[os.path.join(dn["work"], "in", "%03d_%s.png" % (i, dn["srcs"][i])),
+                 os.path.join(dn["work"], "out", "%03d_%s.png" % (i, dn["srcs"][i])),
+                 os.path.join(dn["clean"], "%03d_%s.png" % (i, dn["srcs"][i]))] for i in idx]
+        grid(c, "denoise.png", rows, ["input (injected artifacts + noise)", "astroenh denoise", "clean truth"],
+             "Denoise benchmark (synthetic artifacts on test images)")
+        made.append("denoise.png")
+    made += fig_curves(c)
+    return made
+
+
+def fig_pipeline(c, pipe):
+    if not pipe:
+        return []
+    made = []
+    rows = []
+    for src, _ in SOURCES:
+        if src in pipe and "pipeline" in pipe[src]["methods"]:
+            r = pipe[src]
+            for i in range(min(3, r["n"])):
+                rows.append([r["ins"][i], r["methods"]["bicubic"][i], r["methods"]["pipeline"][i], r["gt"][i]])
+    if rows:
+        grid(c, "pipeline.png", rows, ["input 64x64 grey", "bicubic 2x", "colorize + 2x (prefilter)", "truth 128x128"],
+             "Pipeline grey 64 -> colour 128: galaxies (top), nebulae (bottom)")
+        made.append("pipeline.png")
+    plt = plt_setup()
+    fig, ax = plt.subplots(1, 1, figsize=(6, 3.6))
+    drawn = False
+    for src, title in SOURCES:
+        if src in pipe and "pipeline" in pipe[src]["rows"]:
+            ss = [x["ssim"] for x in pipe[src]["rows"]["pipeline"]]
+            ax.hist(ss, bins=20, range=(0, 1), alpha=0.6, label="%s (n=%d, mean %.3f)" % (title, len(ss), np.mean(ss)))
+            drawn = True
+    if drawn:
+        ax.axvline(SEED_PIPELINE[0], color="k", ls="--", lw=1, label="seed paper mean %.3f" % SEED_PIPELINE[0])
+        ax.set_xlabel("SSIM, grey 64 -> colour 128 (prefilter)")
+        ax.set_ylabel("images")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(os.path.join(c.fig, "pipeline_ssim_hist.png"), dpi=90)
+        made.append("pipeline_ssim_hist.png")
+    plt.close(fig)
+    return made
+
+
+def fig_sr3(c, sr):
+    runs = [(src, s, r) for src, _ in SOURCES if src in sr for s in (2, 4) for r in sr[src]["scales"][s]["sr3"]]
+    if not runs:
+        return []
+    plt = plt_setup()
+    fig, ax = plt.subplots(1, 3, figsize=(12, 3.5))
+    for src, title in SOURCES:
+        for s in (2, 4):
+            for sampler in ("ddim", "ddpm"):
+                pts = sorted((r["steps"], mean_of(r["rows"], "ssim"), mean_of(r["rows"], "psnr"), r["seconds"], r["n"])
+                             for q, t, r in runs if q == src and t == s and r["sampler"] == sampler)
+                if not pts:
+                    continue
+                lab = "%s %dx %s" % (title.split(" ")[0], s, sampler.upper())
+                x = [p[0] for p in pts]
+                for k, a in zip((1, 2, 3), ax):
+                    a.plot(x, [p[k] for p in pts], "o-", label=lab)
+    for a, t in zip(ax, ("SSIM", "PSNR (dB)", "seconds / image (CPU, wall)")):
+        a.set_xscale("log")
+        a.set_xlabel("sampling steps")
+        a.set_title(t, fontsize=9)
+        a.grid(alpha=0.3)
+    ax[0].legend(fontsize=6)
+    fig.suptitle("SR3: quality and time against steps (subsampled test images, see results.md)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(os.path.join(c.fig, "sr3_steps.png"), dpi=90)
+    plt.close(fig)
+    return ["sr3_steps.png"]
+
+
+def fig_curves(c):
+    logs = training_logs(c)
+    if not logs:
+        return []
+    plt = plt_setup()
+    fig, ax = plt.subplots(1, len(logs), figsize=(3.6 * len(logs), 3.2), squeeze=False)
+    for a, (name, (path, rows)) in zip(ax[0], logs.items()):
+        if not rows:
+            a.text(0.5, 0.5, "no training CSV", ha="center")
+            a.set_title(name, fontsize=9)
+            continue
+        k1 = "loss_l1" if name == "colorizer" else "train_loss"
+        x, y = series(rows, k1)
+        a.plot(x, y, label="train " + k1)
+        a.set_xlabel("step")
+        a.set_ylabel(k1, fontsize=8)
+        b = a.twinx()
+        for key, style in (("val_psnr", "r-"), ("val_psnr_ddim20", "m-"), ("val_psnr_bicubic", "k:")):
+            x2, y2 = series(rows, key)
+            if x2:
+                b.plot(x2, y2, style, label=key)
+        b.set_ylabel("val PSNR (dB)", fontsize=8)
+        a.set_title("%s (%s)" % (name, path), fontsize=7)
+        h1, l1 = a.get_legend_handles_labels()
+        h2, l2 = b.get_legend_handles_labels()
+        a.legend(h1 + h2, l1 + l2, fontsize=6)
+    fig.suptitle("Training curves of the shipped models (from the training CSVs)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(os.path.join(c.fig, "training_curves.png"), dpi=90)
+    plt.close(fig)
+    return ["training_curves.png"]
+
+
+# ------------------------------------------------------------ report
+def git_rev():
+    try:
+        return subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def models_section(c):
+    L = ["## Models", "", "| file | status | size | SHA-256 (first 16) |", "|---|---|---|---|"]
+    import hashlib
+    names = ["colorizer.safetensors", "colorizer_rgb.safetensors", "colorizer_basic.safetensors",
+             "fast_x2.safetensors", "fast_x4.safetensors", "sr3_x2.safetensors", "sr3_x4.safetensors"]
+    for n in names:
+        p = c.model(n)
+        if p:
+            h = hashlib.sha256(open(p, "rb").read()).hexdigest()[:16]
+            L.append("| models/%s | shipped | %.1f MB | %s |" % (n, os.path.getsize(p) / 1e6, h))
+        else:
+            L.append("| models/%s | missing | - | - |" % n)
+    return L + [""]
+
+
+def write_report(c, R, made, seconds):
+    L = ["# astroenh evaluation (`make eval`)", "",
+         "Regenerated by `make eval` (scripts/eval_all.py driving the C binary; every network runs in "
+         "`astroenh`, every metric is computed by `astroenh eval`). Revision %s; %d threads; total wall "
+         "time %.0f s on this shared 2-core CPU (per part: %s). Test split: data/splits/test.txt (objects "
+         "never trained on). Galaxies = decals256 (DECaLS cutouts), nebulae = Stellarium's nebula textures."
+         % (git_rev(), c.a.threads, seconds, ", ".join("%s %.0f s" % kv for kv in c.part_times.items())), ""]
+    L += models_section(c)
+    if "colorization" in R:
+        L += table_colorization(R["colorization"])
+    if "sr" in R:
+        L += table_sr(R["sr"], c)
+    if "pipeline" in R:
+        L += table_pipeline(R["pipeline"])
+    if "denoise" in R:
+        L += table_denoise(R["denoise"])
+    logs = training_logs(c)
+    L += ["## Training curves", "", "figures/training_curves.png, from: " +
+          ", ".join("%s <- %s" % (k, v[0] or "no CSV found") for k, v in logs.items()), ""]
+    L += ["## Figures", ""] + ["- figures/%s" % m for m in made] + [""]
+    L += ["## Not done here", "",
+          "- FID with the standard InceptionV3 (pytorch-fid) weights: not implemented in this build; the "
+          "FID*/KID* columns use features of a network trained here and are not comparable with "
+          "published FID.", ""]
+    with open(os.path.join(c.a.out, "results.md"), "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bin", default=os.path.join(REPO, "astroenh"))
+    ap.add_argument("--models", default=os.path.join(REPO, "models"))
+    ap.add_argument("--out", default=os.path.join(REPO, "eval"))
+    ap.add_argument("--work", default=os.path.join(REPO, "build", "eval"))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--parts", default="colorization,sr,pipeline,denoise")
+    ap.add_argument("--n-color", type=int, default=0, help="colorization images per source (0 = all)")
+    ap.add_argument("--n-sr", type=int, default=12, help="SR images per source")
+    ap.add_argument("--sr-size", type=int, default=128, help="SR HR crop side")
+    ap.add_argument("--sr3-size", type=int, default=64, help="HR side of the SR3 subsample crops")
+    ap.add_argument("--sr3-plan", default="ddim:5:2,ddim:10:1,ddim:25:1",
+                    help="SR3 runs SAMPLER:STEPS:IMAGES per source and scale (subsampled on a CPU)")
+    ap.add_argument("--n-pipe", type=int, default=100, help="pipeline images per source")
+    ap.add_argument("--n-pipe-variant", type=int, default=20, help="images per source without the prefilter")
+    ap.add_argument("--n-denoise", type=int, default=12)
+    a = ap.parse_args()
+    if not os.access(a.bin, os.X_OK):
+        sys.exit("eval_all.py: no astroenh binary at %s (run make)" % a.bin)
+    if not ad.source_available("stellarium"):
+        subprocess.run([sys.executable, os.path.join(REPO, "scripts", "make_data.py")], check=True)
+    c = Ctx(a)
+    c.part_times = {}
+    shutil.rmtree(c.fig, ignore_errors=True)
+    os.makedirs(a.work, exist_ok=True)
+    t0 = time.perf_counter()
+    R = {}
+    for part in a.parts.split(","):
+        t1 = time.perf_counter()
+        R[part] = {"colorization": part_colorization, "sr": part_sr, "pipeline": part_pipeline,
+                   "denoise": part_denoise}[part](c)
+        c.part_times[part] = time.perf_counter() - t1
+        print("eval: %s done in %.0f s" % (part, c.part_times[part]), flush=True)
+    made = figures(c, R)
+    write_report(c, R, made, time.perf_counter() - t0)
+    print("eval: wrote %s/results.md and %d figures in %.0f s" % (a.out, len(made), time.perf_counter() - t0))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
