@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include "cli.h"
 
@@ -204,7 +205,34 @@ static int dispatch(const char *cmd, int argc, char **argv) {
     return cli_usage_error(NULL, "unknown command '%s'", cmd);
 }
 
+/* OpenBLAS and libgomp read their settings from the environment once, when
+ * the process starts, before any of our code runs. Two defaults cost a lot
+ * here: OpenBLAS 0.3.21 does not recognise recent AVX-512 CPUs (Zen 5) and
+ * falls back to AVX2 kernels (half the sgemm speed), and libgomp's spinning
+ * workers slow everything down on a loaded machine (2-5x measured under cron-
+ * like load). So when the user has set neither, re-execute once with better
+ * values. A user's own settings always win; AE_NO_REEXEC=1 disables this. */
+static void maybe_reexec_with_tuned_env(char **argv) {
+    if (getenv("AE_REEXECED") || getenv("AE_NO_REEXEC")) return;
+    int changed = 0;
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "passive", 1);
+        changed = 1;
+    }
+    __builtin_cpu_init();
+    if (!getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
+        setenv("OPENBLAS_CORETYPE", "SKYLAKEX", 1);
+        changed = 1;
+    }
+    if (!changed) return;
+    setenv("AE_REEXECED", "1", 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc): carry on with the libraries' defaults */
+}
+
 int main(int argc, char **argv) {
+    maybe_reexec_with_tuned_env(argv);
     ae_output_install_signal_cleanup();
     /* Global options may come before the command; they are parsed again
      * (with the command's own options) by the command, so pass them on. */
