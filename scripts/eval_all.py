@@ -809,7 +809,7 @@ def main():
                     help="SR3 runs SAMPLER:STEPS:IMAGES per source and scale (subsampled on a CPU)")
     ap.add_argument("--n-pipe", type=int, default=100, help="pipeline images per source")
     ap.add_argument("--n-pipe-variant", type=int, default=20, help="images per source without the prefilter")
-    ap.add_argument("--n-denoise", type=int, default=12)
+    ap.add_argument("--n-denoise", type=int, default=20)
     a = ap.parse_args()
     if not os.access(a.bin, os.X_OK):
         sys.exit("eval_all.py: no astroenh binary at %s (run make)" % a.bin)
