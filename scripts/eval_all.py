@@ -534,22 +534,25 @@ def training_logs(c):
     """{model: (csv path, rows)} for each shipped model, from the committed eval/train_*.csv
     (falling back to runs/<run>/log.csv, which a fresh clone does not have)."""
     out = {}
-    cands = [("colorizer", "colorizer.safetensors", ["eval/train_colorizer.csv", "runs/lab/log.csv"])]
+    cands = [(("colorizer" if v == "lab" else "colorizer_" + v), v, ["eval/train_colorizer.csv", "runs/%s/log.csv" % v])
+             for v in ("lab", "rgb", "basic")]
+    cands = [(n, n + ".safetensors", paths, v) for n, v, paths in cands]
     for s in (2, 4):
         for net in ("fast", "sr3"):
             cands.append(("%s_x%d" % (net, s), "%s_x%d.safetensors" % (net, s),
-                          ["eval/train_sr_%s_x%d.csv" % (net, s), "runs/%s_x%d/log.csv" % (net, s)]))
-    for name, model, paths in cands:
+                          ["eval/train_sr_%s_x%d.csv" % (net, s), "runs/%s_x%d/log.csv" % (net, s)], None))
+    for name, model, paths, variant in cands:
         if not c.model(model):
             continue
         for p in paths:
             full = os.path.join(REPO, p)
             if os.path.exists(full):
                 rows = list(csv.DictReader(open(full)))
-                if name == "colorizer" and rows and "variant" in rows[0]:
-                    rows = [r for r in rows if r["variant"] == "lab"]
-                out[name] = (p, rows)
-                break
+                if variant and rows and "variant" in rows[0]:
+                    rows = [r for r in rows if r["variant"] == variant]
+                if rows:
+                    out[name] = (p, rows)
+                    break
         else:
             out[name] = (None, [])
     return out
@@ -716,13 +719,17 @@ def fig_curves(c):
     if not logs:
         return []
     plt = plt_setup()
-    fig, ax = plt.subplots(1, len(logs), figsize=(3.6 * len(logs), 3.2), squeeze=False)
-    for a, (name, (path, rows)) in zip(ax[0], logs.items()):
+    ncol = min(3, len(logs))
+    nrow = (len(logs) + ncol - 1) // ncol
+    fig, ax = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
+    for a in ax.flat[len(logs):]:
+        a.axis("off")
+    for a, (name, (path, rows)) in zip(ax.flat, logs.items()):
         if not rows:
             a.text(0.5, 0.5, "no training CSV", ha="center")
             a.set_title(name, fontsize=9)
             continue
-        k1 = "loss_l1" if name == "colorizer" else "train_loss"
+        k1 = "loss_l1" if name.startswith("colorizer") else "train_loss"
         x, y = series(rows, k1)
         a.plot(x, y, label="train " + k1)
         a.set_xlabel("step")
