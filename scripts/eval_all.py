@@ -58,6 +58,7 @@ class Ctx:
         self.timings = {}
         self.env = dict(os.environ)
         self.env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # a shared, loaded CPU: do not spin
+        self.env["ASTROENH_MODELS"] = self.models  # `run` finds its models here
 
     def model(self, name):
         p = os.path.join(self.models, name)
@@ -825,10 +826,14 @@ def main():
         sys.exit("eval_all.py: no astroenh binary at %s (run make)" % a.bin)
     if not ad.source_available("stellarium"):
         subprocess.run([sys.executable, os.path.join(REPO, "scripts", "make_data.py")], check=True)
+    os.makedirs(a.work, exist_ok=True)
+    # a private copy, so that a rebuild during the run cannot swap the binary between parts
+    private = os.path.join(os.path.abspath(a.work), "astroenh")
+    shutil.copy2(a.bin, private)
+    a.bin = private
     c = Ctx(a)
     c.part_times = {}
     shutil.rmtree(c.fig, ignore_errors=True)
-    os.makedirs(a.work, exist_ok=True)
     t0 = time.perf_counter()
     R = {}
     for part in a.parts.split(","):
