@@ -760,7 +760,8 @@ static void test_fuzz_regressions(void **state) {
     const char *names[] = {"regress_cfitsio_tile_leak.fits", "regress_data_past_end.fits",
                            "regress_short_buffer.fits",      "regress_tfields_calloc.fits",
                            "regress_tile_descriptor.fits",   "regress_ztile_zero.fits",
-                           "regress_prescan_unterminated.fits", "regress_zbitpix_hang.fits"};
+                           "regress_prescan_unterminated.fits", "regress_zbitpix_hang.fits",
+                           "regress_gzip_tile_runaway.fits"};
     const char *dir = getenv("AE_TEST_DATA");
     for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
         char p[600];
@@ -788,6 +789,8 @@ static void test_fuzz_regressions(void **state) {
     expect_fail(p, AE_ERR_FORMAT, "outside the heap");
     snprintf(p, sizeof p, "%s/../fuzz/seeds/fits/regress_zbitpix_hang.fits", dir ? dir : "tests/data");
     expect_fail(p, AE_ERR_FORMAT, "ZBITPIX");
+    snprintf(p, sizeof p, "%s/../fuzz/seeds/fits/regress_gzip_tile_runaway.fits", dir ? dir : "tests/data");
+    expect_fail(p, AE_ERR_FORMAT, "not a valid GZIP stream");
 }
 
 static void test_load_mem(void **state) {
