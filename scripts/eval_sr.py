@@ -304,6 +304,14 @@ def part_report(a):
             lines.append("| %dx | %s | %.3f | %.3f | %s |" % (row["scale"], row["method"], row["seconds"],
                                                               row["cpu_seconds"], per))
         lines.append("")
+        for s in sorted({r["scale"] for r in sp["rows"]}):
+            per = [r["cpu_seconds"] / r["steps"] for r in sp["rows"] if r["scale"] == s and "steps" in r]
+            if per:
+                p = max(per)
+                lines.append("%dx SR3, EXTRAPOLATED (not measured end to end) as steps x %.3f CPU s/step: "
+                             "2000 steps %.0f s, 1000 %.0f s, 500 %.0f s, 100 %.0f s, DDIM-50 %.0f s."
+                             % (s, p, 2000 * p, 1000 * p, 500 * p, 100 * p, 50 * p))
+        lines.append("")
     out = os.path.join(REPO, "eval", "sr_metrics.md")
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
