@@ -23,6 +23,7 @@ typedef struct {
     int zimage;
     long long znaxis, znax[6], ztile[6];
     int bad_tfields;   /* TFIELDS outside 0..999 (cfitsio allocates that many columns) */
+    char bad_string[81]; /* a table keyword whose string value is malformed */
     int bad;           /* a bad compression keyword was seen */
     char bad_card[81]; /* that card */
     char tile_card[6][80];
@@ -72,7 +73,33 @@ static void mark_bad(hdr_info *h, const char *c) {
     for (int i = 79; i >= 0 && h->bad_card[i] == ' '; i--) h->bad_card[i] = '\0';
 }
 
+/* 1 when the card's value is a well-formed quoted string: '...' with ''
+ * for a quote inside, closed within the card (FITS 4.0 section 4.2.1). */
+static int card_string_ok(const char *c) {
+    if (c[8] != '=') return 0;
+    int i = 10;
+    while (i < 80 && c[i] == ' ') i++;
+    if (i >= 80 || c[i] != '\'') return 0;
+    for (i++; i < 80; i++) {
+        if (c[i] != '\'') continue;
+        if (i + 1 < 80 && c[i + 1] == '\'') i++;
+        else return 1;
+    }
+    return 0;
+}
+
+/* cfitsio copies table-column strings with strcpy into fixed buffers and
+ * aborts (fortify) on the long value a malformed card parses to (fuzzing). */
+static int is_column_string_key(const char *c) {
+    return key_index(c, "TTYPE") || key_index(c, "TFORM") || key_index(c, "TUNIT") || key_index(c, "TDIM") ||
+           key_index(c, "TDISP");
+}
+
 static void scan_card(hdr_info *h, const char *c) {
+    if (!h->bad_string[0] && is_column_string_key(c) && !card_string_ok(c)) {
+        memcpy(h->bad_string, c, 80);
+        h->bad_string[80] = '\0';
+    }
     long long v = 0;
     int k, ok = card_int(c, &v);
     if (key_eq(c, "BITPIX") && ok) h->bitpix = v;
@@ -146,6 +173,8 @@ ae_status ae_fits_prescan(ae_fits_block_fn get, void *ctx, const char *path) {
         if (end && h->zimage && h->bad)
             st = ae_error_set(AE_ERR_FORMAT, "%s: HDU %d: invalid tile-compression keyword: %s", path, hdu,
                               h->bad_card);
+        else if (h->bad_string[0]) /* also in a header cfitsio would read past */
+            st = ae_error_set(AE_ERR_FORMAT, "%s: HDU %d: malformed string value: %.20s...", path, hdu, h->bad_string);
         else if (end && h->bad_tfields)
             st = ae_error_set(AE_ERR_FORMAT, "%s: HDU %d: TFIELDS is not in 0..999", path, hdu);
         else if (end && n < 0)

@@ -3,7 +3,8 @@
 #
 #   tests/fuzz/smoke.sh [SECONDS] BIN...
 #
-# Runs each BIN (build/fuzz/fuzz_<name>) for SECONDS (default 20; an empty or
+# Runs each BIN (build/fuzz/fuzz_<name>), with a fixed seed (FUZZ_SEED, default 1)
+# so that CI runs are repeatable, for SECONDS (default 20; an empty or
 # missing first argument means the default) on a scratch copy of
 # tests/fuzz/seeds/<name>/ when that exists, with -rss_limit_mb=2048. Prints a
 # PASS/FAIL line per fuzzer and writes build/fuzz-results ("PASS name",
@@ -56,7 +57,7 @@ for bin in "$@"; do
     if [ -d "$here/seeds/$name" ]; then
         cp -R "$here/seeds/$name/." "$corpus/"
     fi
-    "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=60 -print_final_stats=1 \
+    "$bin" -seed="${FUZZ_SEED:-1}" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=60 -print_final_stats=1 \
         -artifact_prefix="build/fuzz-artifacts/$name-" "$corpus" > "$log" 2>&1
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
