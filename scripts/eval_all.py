@@ -816,7 +816,7 @@ def main():
     ap.add_argument("--n-sr", type=int, default=12, help="SR images per source")
     ap.add_argument("--sr-size", type=int, default=128, help="SR HR crop side")
     ap.add_argument("--sr3-size", type=int, default=64, help="HR side of the SR3 subsample crops")
-    ap.add_argument("--sr3-plan", default="ddim:5:2,ddim:10:1,ddim:25:1",
+    ap.add_argument("--sr3-plan", default="ddim:5:1,ddim:10:1,ddim:25:1,ddim:50:1,ddpm:100:1",
                     help="SR3 runs SAMPLER:STEPS:IMAGES per source and scale (subsampled on a CPU)")
     ap.add_argument("--n-pipe", type=int, default=100, help="pipeline images per source")
     ap.add_argument("--n-pipe-variant", type=int, default=20, help="images per source without the prefilter")
