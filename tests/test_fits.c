@@ -761,7 +761,9 @@ static void test_fuzz_regressions(void **state) {
                            "regress_short_buffer.fits",      "regress_tfields_calloc.fits",
                            "regress_tile_descriptor.fits",   "regress_ztile_zero.fits",
                            "regress_prescan_unterminated.fits", "regress_zbitpix_hang.fits",
-                           "regress_gzip_tile_runaway.fits", "regress_column_string_overflow.fits"};
+                           "regress_gzip_tile_runaway.fits", "regress_column_string_overflow.fits",
+                           "regress_ztile_zero_no_end.fits", "regress_rice_blocksize.fits",
+                           "regress_rice_zval_misnamed.fits"};
     const char *dir = getenv("AE_TEST_DATA");
     for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
         char p[600];
@@ -793,6 +795,8 @@ static void test_fuzz_regressions(void **state) {
     expect_fail(p, AE_ERR_FORMAT, "not a valid GZIP stream");
     snprintf(p, sizeof p, "%s/../fuzz/seeds/fits/regress_column_string_overflow.fits", dir ? dir : "tests/data");
     expect_fail(p, AE_ERR_FORMAT, "malformed string value");
+    snprintf(p, sizeof p, "%s/../fuzz/seeds/fits/regress_rice_blocksize.fits", dir ? dir : "tests/data");
+    expect_fail(p, AE_ERR_FORMAT, "ZVAL1");
 }
 
 static void test_load_mem(void **state) {

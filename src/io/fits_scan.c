@@ -24,6 +24,11 @@ typedef struct {
     long long znaxis, znax[6], ztile[6];
     int bad_tfields;   /* TFIELDS outside 0..999 (cfitsio allocates that many columns) */
     char bad_string[81]; /* a table keyword whose string value is malformed */
+    char zname[10][12];  /* ZNAMEn (n < 10): compression parameter names ... */
+    long long zval[10];  /* ... and their ZVALn when a plain integer */
+    int zval_int[10];
+    int rice;            /* ZCMPTYPE = 'RICE_1' */
+    char zval_card[10][81];
     int bad;           /* a bad compression keyword was seen */
     char bad_card[81]; /* that card */
     char tile_card[6][80];
@@ -95,7 +100,37 @@ static int is_column_string_key(const char *c) {
            key_index(c, "TDISP");
 }
 
+/* RICE's BLOCKSIZE and BYTEPIX become divisors and shift counts inside
+ * cfitsio (a ZVAL of .2 is a division by zero, found by fuzzing). */
+static void check_zvals(hdr_info *h) {
+    for (int k = 1; k < 10; k++) {
+        int bytepix = !strcmp(h->zname[k], "BYTEPIX");
+        /* cfitsio takes RICE's ZVAL1 as the block size whatever ZNAME1 says */
+        int blocksize = !strcmp(h->zname[k], "BLOCKSIZE") || (h->rice && h->zval_card[k][0] && !bytepix);
+        if (!blocksize && !bytepix) continue;
+        long long v = h->zval[k];
+        int ok = h->zval_int[k] && (blocksize ? v >= 1 && v <= 65536 : v == 1 || v == 2 || v == 4 || v == 8);
+        if (!ok && !h->zval_card[k][0]) snprintf(h->zval_card[k], sizeof h->zval_card[k], "%-80s", "(ZVALn missing)");
+        if (!ok) mark_bad(h, h->zval_card[k]);
+    }
+}
+
 static void scan_card(hdr_info *h, const char *c) {
+    if (key_eq(c, "ZCMPTYPE") && c[8] == '=') h->rice = memmem(c + 10, 70, "'RICE_1", 7) != NULL;
+    int zk = key_index(c, "ZNAME");
+    if (zk && zk < 10 && c[8] == '=') {
+        const char *q = memchr(c + 10, '\'', 70);
+        size_t n = 0;
+        if (q)
+            while (q + 1 + n < c + 80 && q[1 + n] != '\'' && q[1 + n] != ' ' && n < sizeof h->zname[0] - 1) n++;
+        if (q) memcpy(h->zname[zk], q + 1, n);
+        h->zname[zk][n] = '\0';
+    }
+    if ((zk = key_index(c, "ZVAL")) && zk < 10) {
+        h->zval_int[zk] = card_int(c, &h->zval[zk]);
+        memcpy(h->zval_card[zk], c, 80);
+        h->zval_card[zk][80] = '\0';
+    }
     if (!h->bad_string[0] && is_column_string_key(c) && !card_string_ok(c)) {
         memcpy(h->bad_string, c, 80);
         h->bad_string[80] = '\0';
@@ -168,14 +203,16 @@ ae_status ae_fits_prescan(ae_fits_block_fn get, void *ctx, const char *path) {
             off += BLOCK, nblk++;
         }
         long long n = data_bytes(h);
-        if (h->zimage) check_tiles(h);
+        if (h->zimage) check_tiles(h), check_zvals(h);
         ae_status st = AE_OK;
-        if (end && h->zimage && h->bad)
+        /* checked also when no END was found at a card boundary: cfitsio
+         * may still find one and go on to use these values */
+        if (h->zimage && h->bad)
             st = ae_error_set(AE_ERR_FORMAT, "%s: HDU %d: invalid tile-compression keyword: %s", path, hdu,
                               h->bad_card);
-        else if (h->bad_string[0]) /* also in a header cfitsio would read past */
+        else if (h->bad_string[0])
             st = ae_error_set(AE_ERR_FORMAT, "%s: HDU %d: malformed string value: %.20s...", path, hdu, h->bad_string);
-        else if (end && h->bad_tfields)
+        else if (h->bad_tfields)
             st = ae_error_set(AE_ERR_FORMAT, "%s: HDU %d: TFIELDS is not in 0..999", path, hdu);
         else if (end && n < 0)
             st = ae_error_set(AE_ERR_FORMAT, "%s: HDU %d: the header declares an impossible data size", path, hdu);

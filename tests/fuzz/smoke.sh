@@ -3,8 +3,10 @@
 #
 #   tests/fuzz/smoke.sh [SECONDS] BIN...
 #
-# Runs each BIN (build/fuzz/fuzz_<name>), with a fixed seed (FUZZ_SEED, default 1)
-# so that CI runs are repeatable, for SECONDS (default 20; an empty or
+# Runs each BIN (build/fuzz/fuzz_<name>) for a fixed number of inputs
+# (FUZZ_RUNS, default 40000) from a fixed seed (FUZZ_SEED, default 1), so a
+# CI run repeats exactly what passed here; SECONDS (default 120) only caps a
+# slow machine, which then runs a prefix of the same sequence (an empty or
 # missing first argument means the default) on a scratch copy of
 # tests/fuzz/seeds/<name>/ when that exists, with -rss_limit_mb=2048. Prints a
 # PASS/FAIL line per fuzzer and writes build/fuzz-results ("PASS name",
@@ -14,7 +16,7 @@
 # or was not built.
 set -u
 
-secs=20
+secs=120
 if [ $# -gt 0 ]; then
     case "$1" in
     '') shift ;;
@@ -57,7 +59,7 @@ for bin in "$@"; do
     if [ -d "$here/seeds/$name" ]; then
         cp -R "$here/seeds/$name/." "$corpus/"
     fi
-    "$bin" -seed="${FUZZ_SEED:-1}" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=60 -print_final_stats=1 \
+    "$bin" -seed="${FUZZ_SEED:-1}" -runs="${FUZZ_RUNS:-40000}" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=60 -print_final_stats=1 \
         -artifact_prefix="build/fuzz-artifacts/$name-" "$corpus" > "$log" 2>&1
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
