@@ -186,7 +186,7 @@ static ae_status check_gzip_tiles(fitsfile *f, const char *path) {
     }
     LONGLONG tile_pix = 1, nrows = 0;
     for (int i = 1; i <= 3; i++) {
-        char key[16];
+        char key[32];
         LONGLONG t = 1;
         int ks = 0;
         snprintf(key, sizeof key, "ZTILE%d", i);
