@@ -564,6 +564,7 @@ static void test_pool(void **state) {
     static const ae_pool_desc ds[] = {
         {AE_POOL_MAX, 3, 3, 2, 2, 1, 1}, {AE_POOL_AVG, 3, 3, 2, 2, 1, 1},
         {AE_POOL_MAX, 2, 2, 2, 2, 0, 0}, {AE_POOL_AVG, 2, 3, 1, 2, 1, 0},
+        {AE_POOL_AVG_EXCLUDE_PAD, 3, 3, 1, 1, 1, 1},
     };
     int N = 2, C = 3, H = 11, W = 13;
     size_t bad = 0;

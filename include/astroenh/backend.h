@@ -85,10 +85,12 @@ typedef enum {
 } ae_act;
 
 typedef enum { AE_UPSAMPLE_NEAREST = 0, AE_UPSAMPLE_BILINEAR } ae_upsample_mode;
-typedef enum { AE_POOL_MAX = 0, AE_POOL_AVG } ae_pool_kind;
+typedef enum { AE_POOL_MAX = 0, AE_POOL_AVG, AE_POOL_AVG_EXCLUDE_PAD } ae_pool_kind;
 
-/* Pooling as F.max_pool2d / F.avg_pool2d with ceil_mode=False; avg uses
- * count_include_pad=True (PyTorch's default); max pads with -inf. */
+/* Pooling as F.max_pool2d / F.avg_pool2d with ceil_mode=False; AE_POOL_AVG uses
+ * count_include_pad=True (PyTorch's default), AE_POOL_AVG_EXCLUDE_PAD
+ * count_include_pad=False (divides by the window's pixels inside the image, as
+ * TensorFlow does); max pads with -inf. */
 typedef struct {
     ae_pool_kind kind;
     int kh, kw, stride_h, stride_w, pad_h, pad_w;

@@ -1,5 +1,6 @@
 /* pool.c - F.max_pool2d and F.avg_pool2d (ceil_mode=False, avg with
- * count_include_pad=True, max padding with -inf) on the CPU. */
+ * count_include_pad=True or, AE_POOL_AVG_EXCLUDE_PAD, False; max padding with
+ * -inf) on the CPU. */
 #include <math.h>
 #include "astroenh/backend.h"
 #include "cpu_ops.h"
@@ -21,9 +22,11 @@ ae_status ae_pool_out_hw(const ae_pool_desc *d, int h, int w, int *oh, int *ow) 
 static float pool_window(const ae_pool_desc *d, const float *s, int H, int W, int oy, int ox) {
     int hs = oy * d->stride_h - d->pad_h, ws = ox * d->stride_w - d->pad_w;
     int he = hs + d->kh, we = ws + d->kw;
-    if (d->kind == AE_POOL_AVG) {
-        int size = ((he < H + d->pad_h ? he : H + d->pad_h) - hs) *
-                   ((we < W + d->pad_w ? we : W + d->pad_w) - ws);
+    if (d->kind != AE_POOL_MAX) {
+        int size = d->kind == AE_POOL_AVG_EXCLUDE_PAD
+                       ? ((he < H ? he : H) - (hs < 0 ? 0 : hs)) * ((we < W ? we : W) - (ws < 0 ? 0 : ws))
+                       : ((he < H + d->pad_h ? he : H + d->pad_h) - hs) *
+                             ((we < W + d->pad_w ? we : W + d->pad_w) - ws);
         float acc = 0.0f;
         for (int y = hs < 0 ? 0 : hs; y < (he < H ? he : H); y++)
             for (int x = ws < 0 ? 0 : ws; x < (we < W ? we : W); x++) acc += s[(size_t)y * W + x];
@@ -43,7 +46,7 @@ ae_status ae_pool_cpu(const ae_backend *be, const ae_pool_desc *d, const ae_tens
     int oh, ow;
     ae_status st = ae_pool_out_hw(d, x->h, x->w, &oh, &ow);
     if (st) return st;
-    if (d->kind != AE_POOL_MAX && d->kind != AE_POOL_AVG)
+    if (d->kind != AE_POOL_MAX && d->kind != AE_POOL_AVG && d->kind != AE_POOL_AVG_EXCLUDE_PAD)
         return ae_error_set(AE_ERR_ARG, "pool: unknown kind %d", (int)d->kind);
     if (y->n != x->n || y->c != x->c || y->h != oh || y->w != ow) {
         char s1[64], s2[64];
