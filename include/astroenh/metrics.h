@@ -87,9 +87,18 @@ typedef struct ae_featnet ae_featnet;
  * These are NOT InceptionV3 pool3 features: distances from them are not
  * comparable with published FID. Free with ae_featnet_free. */
 ae_status ae_featnet_load(ae_featnet **out, const char *path, const ae_backend *be);
+/* Loads pytorch-fid's InceptionV3 (inception.h; a .safetensors from
+ * scripts/convert_inception.py, a .pth is refused with that advice) instead:
+ * features are the pool3 of the image clamped to [0,1] and quantised to 8
+ * bits (pytorch-fid reads files as 8-bit RGB), a grey image replicated. */
+ae_status ae_featnet_load_inception(ae_featnet **out, const char *path, const ae_backend *be);
 void ae_featnet_free(ae_featnet *f); /* NULL-safe */
 int ae_featnet_dim(const ae_featnet *f);
 const char *ae_featnet_describe(const ae_featnet *f);
+int ae_featnet_is_inception(const ae_featnet *f);
+/* 1 only for InceptionV3 with pytorch-fid's published weights (file metadata):
+ * then, and only then, FIDs are comparable with published ones. */
+int ae_featnet_comparable(const ae_featnet *f);
 
 /* Features of a display-range image (values in [0,1], NaN read as 0) into
  * out[ae_featnet_dim()]. Errors: AE_ERR_ARG (channels, < 4 px a side after

@@ -2,7 +2,8 @@
  *
  *   eval --metrics PRED TRUTH        one JSON line: SSIM, PSNR, L1/L2 per channel (RGB, Lab)
  *   eval --pairs LIST                the same for each "PRED<TAB>TRUTH" line of LIST
- *   eval --fid REF LIST...           FID and KID of each image list against REF (one path a line)
+ *   eval --fid REF LIST...           FID and KID of each image list against REF (one path a line);
+ *                                    with --inception FILE on pytorch-fid's InceptionV3 pool3
  *   eval --bicubic S LIST            torch-compatible bicubic xS of each "IN<TAB>OUT" line
  *
  * scripts/eval_all.py (`make eval`) runs the stages and drives these modes to
@@ -27,6 +28,7 @@ typedef struct {
     int scale;
     double range;
     const char *feature_net;
+    const char *inception; /* converted pytorch-fid InceptionV3 weights, or NULL */
     const char *device;
     int threads, kid_subsets, kid_size;
     unsigned long long seed;
@@ -46,9 +48,13 @@ static const char k_help[] =
     "  --bicubic S LIST       write bicubic xS (PyTorch's kernel) of each \"IN<TAB>OUT\" line\n\n"
     "Options:\n"
     "  --range R              data range for SSIM/PSNR (default 1: display values)\n"
-    "  --feature-net FILE     FID/KID features: the body of this fast SR model\n"
-    "                         (default models/fast_x2.safetensors). These are NOT\n"
-    "                         InceptionV3 features: not comparable with published FID.\n"
+    "  --inception FILE       FID/KID on InceptionV3 pool3 features (pytorch-fid's\n"
+    "                         network): FILE is pytorch-fid's pt_inception-2015-12-05-\n"
+    "                         6726825d.pth converted by scripts/convert_inception.py.\n"
+    "                         With those weights FID is comparable with published FID.\n"
+    "  --feature-net FILE     without --inception: features from the body of this fast\n"
+    "                         SR model (default models/fast_x2.safetensors). These are\n"
+    "                         NOT InceptionV3 features: not comparable with published FID.\n"
     "  --kid-subsets N        KID subsets (default 100)   --kid-size M  subset size (default 50)\n"
     "  --seed N               KID subset draws (default 0)\n"
     "  --threads N  --device auto|cpu|cuda\n\n"
@@ -92,6 +98,7 @@ static int parse_one(eval_opts *o, int argc, char **argv, int i, int *rc) {
     if (!strcmp(s, "--pairs")) o->mode = "pairs", o->a = v;
     else if (!strcmp(s, "--fid")) o->mode = "fid", o->a = v;
     else if (!strcmp(s, "--feature-net")) o->feature_net = v;
+    else if (!strcmp(s, "--inception")) o->inception = v;
     else if (!strcmp(s, "--device")) o->device = v;
     else if (!strcmp(s, "--range")) {
         if ((*rc = parse_num(s, v, 1e-12, 1e30, &o->range))) return -1;
@@ -292,8 +299,9 @@ static ae_status fid_one(const eval_opts *o, ae_featnet *f, const float *xr, int
     if (st == AE_OK)
         printf("{\"ref\": \"%s\", \"list\": \"%s\", \"n_ref\": %d, \"n\": %d, \"dim\": %d, \"fid\": %.6f, "
                "\"kid\": %.8f, \"kid_std\": %.8f, \"kid_subset\": %d, \"kid_subsets\": %d, "
-               "\"features\": \"%s\", \"comparable_with_published_fid\": false}\n",
-               o->a, list, nr, nb, d, fd, km, ks, m, o->kid_subsets, ae_featnet_describe(f));
+               "\"features\": \"%s\", \"inception\": %s, \"comparable_with_published_fid\": %s}\n",
+               o->a, list, nr, nb, d, fd, km, ks, m, o->kid_subsets, ae_featnet_describe(f),
+               ae_featnet_is_inception(f) ? "true" : "false", ae_featnet_comparable(f) ? "true" : "false");
     free(xb);
     free(sb);
     return st;
@@ -306,7 +314,8 @@ static int run_fid(const eval_opts *o) {
     double *sr = NULL;
     int nr = 0, rc = 0;
     ae_status st = ae_backend_get(o->device, &be);
-    if (st == AE_OK) st = ae_featnet_load(&f, o->feature_net, be);
+    if (st == AE_OK)
+        st = o->inception ? ae_featnet_load_inception(&f, o->inception, be) : ae_featnet_load(&f, o->feature_net, be);
     if (st == AE_OK) st = list_features(f, o->a, &xr, &nr);
     if (st == AE_OK) st = stats(xr, nr, ae_featnet_dim(f), &sr);
     if (st != AE_OK) {

@@ -1,7 +1,10 @@
-/* features.c - image features for FID/KID from a network trained here.
+/* features.c - image features for FID/KID.
  *
- * The standard InceptionV3 weights cannot be had on this machine, so the
- * feature network is the body of the shipped fast SR model (sr_models.SRFast:
+ * With pytorch-fid's InceptionV3 weights (--inception, src/models/inception.c)
+ * the features are its 2048-d pool3 of the image quantised to 8 bits, as
+ * pytorch-fid loads PNGs (PIL -> uint8 -> /255): FIDs from them are the
+ * published kind. Without them (they cannot be downloaded on every machine),
+ * the feature network is the body of the shipped fast SR model (sr_models.SRFast:
  * head conv, residual blocks, body conv + long skip; the same layers and
  * order as src/models/srfast.c up to the upsampler). Each colour plane is run
  * on its own; the per-channel spatial mean and standard deviation of the body
@@ -13,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "astroenh/arena.h"
+#include "astroenh/inception.h"
 #include "astroenh/metrics.h"
 #include "astroenh/nn.h"
 #include "astroenh/srfast.h"
 
 struct ae_featnet {
+    ae_inception *inc; /* set: InceptionV3 features; NULL: fast SR body */
     ae_weights *W;
     const ae_backend *be;
     ae_arena *A;
@@ -46,16 +51,53 @@ ae_status ae_featnet_load(ae_featnet **out, const char *path, const ae_backend *
     return AE_OK;
 }
 
+ae_status ae_featnet_load_inception(ae_featnet **out, const char *path, const ae_backend *be) {
+    *out = NULL;
+    ae_featnet *f = ae_calloc(1, sizeof *f, "feature network");
+    if (!f) return AE_ERR_NOMEM;
+    f->be = be;
+    ae_status st = ae_inception_load(&f->inc, path, be);
+    if (st != AE_OK) {
+        ae_featnet_free(f);
+        return st;
+    }
+    *out = f;
+    return AE_OK;
+}
+
 void ae_featnet_free(ae_featnet *f) {
     if (!f) return;
+    ae_inception_free(f->inc);
     ae_arena_free(f->A);
     ae_weights_close(f->W);
     free(f->host);
     free(f);
 }
 
-int ae_featnet_dim(const ae_featnet *f) { return 6 * f->net.channels; }
-const char *ae_featnet_describe(const ae_featnet *f) { return f->desc; }
+int ae_featnet_dim(const ae_featnet *f) { return f->inc ? ae_inception_dim(f->inc) : 6 * f->net.channels; }
+const char *ae_featnet_describe(const ae_featnet *f) {
+    return f->inc ? ae_inception_describe(f->inc) : f->desc;
+}
+int ae_featnet_comparable(const ae_featnet *f) { return f->inc && ae_inception_is_pytorch_fid(f->inc); }
+int ae_featnet_is_inception(const ae_featnet *f) { return f->inc != NULL; }
+
+/* pool3 features of img as pytorch-fid computes them for an 8-bit RGB file. */
+static ae_status inception_features(ae_featnet *f, const ae_image *img, float *out) {
+    size_t np = (size_t)img->w * img->h;
+    float *x = ae_malloc(3 * np * sizeof *x, "inception input");
+    if (!x) return AE_ERR_NOMEM;
+    for (int c = 0; c < 3; c++) {
+        const float *p = ae_image_plane(img, img->c == 1 ? 0 : c);
+        for (size_t i = 0; i < np; i++) {
+            float v = isfinite(p[i]) ? p[i] : 0.0f;
+            v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+            x[(size_t)c * np + i] = roundf(v * 255.0f) / 255.0f;
+        }
+    }
+    ae_status st = ae_inception_forward(f->inc, x, img->h, img->w, out, NULL);
+    free(x);
+    return st;
+}
 
 /* head -> blocks -> body_end + head, downloaded to f->host (both arena passes). */
 static ae_status body(ae_featnet *f, const float *xh, int h, int w) {
@@ -123,6 +165,7 @@ static void pool_plane(const float *p, int h, int w, int k, float *out) {
 ae_status ae_featnet_features(ae_featnet *f, const ae_image *img, float *out) {
     if (img->c != 1 && img->c != 3)
         return ae_error_set(AE_ERR_ARG, "features: %d channels (1 or 3)", img->c);
+    if (f->inc) return inception_features(f, img, out);
     int big = img->w > img->h ? img->w : img->h;
     int k = (big + AE_FEATNET_SIDE - 1) / AE_FEATNET_SIDE;
     int h = img->h / k, w = img->w / k;
