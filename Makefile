@@ -166,9 +166,10 @@ golden:
 	$(PYTHON) scripts/gen_golden.py
 
 # the tables of eval/results.md and eval/figures/ from the shipped models (scripts/eval_all.py
-# drives ./astroenh; metrics by `astroenh eval`); runs scripts/make_data.py first when needed
+# drives ./astroenh; metrics by `astroenh eval`); runs scripts/make_data.py first when needed.
+# INCEPTION=FILE (pytorch-fid's weights via scripts/convert_inception.py): FID on InceptionV3 pool3
 eval: $(BIN)
-	$(PYTHON_SCI) scripts/eval_all.py --bin ./$(BIN)
+	$(PYTHON_SCI) scripts/eval_all.py --bin ./$(BIN) $(if $(INCEPTION),--inception $(INCEPTION))
 
 format:
 	clang-format -i $$(find src include tests kernels -name '*.[ch]' -o -name '*.cu')

@@ -20,6 +20,11 @@ Parts (eval/results.md, eval/figures/*.png; work files under build/eval/):
   curves        training curves of each shipped model from the training CSVs
 
   python3 scripts/eval_all.py [--bin ./astroenh] [--threads 2] [--parts colorization,sr,...]
+                              [--inception models/pt_inception-2015-12-05.safetensors]
+FID/KID: with --inception (pytorch-fid's InceptionV3 weights converted by
+scripts/convert_inception.py; `make eval INCEPTION=FILE`) on InceptionV3 pool3 features, labelled
+comparable with published FID when the file's metadata says the weights are pytorch-fid's;
+without it on features of a network trained here, labelled not comparable.
 Needs numpy, PIL, opencv (cv2), matplotlib (Debian's python3); bench_denoise.py also skimage.
 Deterministic: fixed image lists, seeds and SR3 noise seeds.
 """
@@ -44,9 +49,30 @@ COLORIZERS = [("lab", "colorizer.safetensors", "U-Net cGAN, a*b* (shipped)"),
               ("rgb", "colorizer_rgb.safetensors", "U-Net, sRGB output"),
               ("basic", "colorizer_basic.safetensors", "plain U-Net, a*b*")]
 SEED_PIPELINE = (0.857, 0.943, 100)  # the seed paper: mean, max SSIM over 100 Galaxy10 DECaLS test images
-FID_NOTE = ("FID/KID here use features of a network trained here (the body of models/fast_x2, per-channel "
-            "mean and std, images block-averaged to <= 64 px): **not comparable with published FID** "
-            "(InceptionV3 pool3); KID x 1000.")
+FID_NOTE_OURS = ("FID*/KID* here use features of a network trained here (the body of models/fast_x2, "
+                 "per-channel mean and std, images block-averaged to <= 64 px): **not comparable with "
+                 "published FID** (InceptionV3 pool3; `make eval INCEPTION=FILE` computes that); KID x 1000.")
+FID_NOTE_STD = ("FID/KID on %s (images read as 8-bit RGB, resized to 299x299 bilinear, as pytorch-fid "
+                "does): the FID **comparable with published "
+                "FID**, up to sample size: FID is biased upward for small sets (%s per set here; published "
+                "FIDs use thousands of images). KID x 1000.")
+FID_NOTE_OTHER = ("FID*/KID* on %s: that file's metadata says its weights are **not** pytorch-fid's, so these "
+                  "are **not comparable with published FID**; KID x 1000.")
+
+
+def fid_info(c):
+    """(note, column suffix) describing the FID/KID columns from what `astroenh eval` reported."""
+    rows = c.fid_rows
+    if not rows:
+        return ("FID/KID: not computed (no feature network: models/fast_x2.safetensors missing and no "
+                "--inception).", "*")
+    if not all(r.get("inception") for r in rows):
+        return FID_NOTE_OURS, "*"
+    sizes = sorted({r["n"] for r in rows} | {r["n_ref"] for r in rows})
+    n = "%d..%d images" % (sizes[0], sizes[-1]) if len(sizes) > 1 else "%d images" % sizes[0]
+    if all(r.get("comparable_with_published_fid") for r in rows):
+        return FID_NOTE_STD % (rows[0]["features"], n), ""
+    return FID_NOTE_OTHER % rows[0]["features"], "*"
 
 
 # ----------------------------------------------------------------- helpers
@@ -56,6 +82,7 @@ class Ctx:
         self.models = os.path.abspath(a.models)
         self.fig = os.path.join(a.out, "figures")
         self.timings = {}
+        self.fid_rows = []  # every JSON line of `astroenh eval --fid`, for the tables' FID note
         self.env = dict(os.environ)
         self.env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # a shared, loaded CPU: do not spin
         self.env["ASTROENH_MODELS"] = self.models  # `run` finds its models here
@@ -101,10 +128,18 @@ class Ctx:
             files.append(os.path.join(d, "%s.%s.list" % (tag, name)))
             with open(files[-1], "w") as f:
                 f.write("".join(p + "\n" for p in paths))
-        out = self.run(["eval", "--threads", self.a.threads, "--kid-size", 50, "--kid-subsets", 100,
-                        "--feature-net", self.model("fast_x2.safetensors"), "--fid", ref] + files, stdout=True)
+        feat = (["--inception", self.a.inception] if self.a.inception
+                else ["--feature-net", self.model("fast_x2.safetensors")])
+        out = self.run(["eval", "--threads", self.a.threads, "--kid-size", 50, "--kid-subsets", 100] + feat +
+                       ["--fid", ref] + files, stdout=True)
         rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+        if len(rows) != len(lists):
+            raise RuntimeError("eval --fid %s: %d rows for %d lists" % (ref, len(rows), len(lists)))
+        self.fid_rows += rows
         return {name: r for name, r in zip(lists, rows)}
+
+    def can_fid(self):
+        return bool(self.a.inception or self.model("fast_x2.safetensors"))
 
 
 def fresh(*parts):
@@ -199,18 +234,19 @@ def part_colorization(c):
             methods[name] = [os.path.join(out, os.path.basename(p)) for p in ins]
             status[name] = "%s; %.2f s/image (C, %d threads)" % (desc, dt / len(ins), c.a.threads)
         rows = {k: c.pairs(list(zip(v, gts)), "color_%s_%s" % (src, k)) for k, v in methods.items()}
-        fids = c.fid(gts, methods, "color_" + src) if c.model("fast_x2.safetensors") else {}
+        fids = c.fid(gts, methods, "color_" + src) if c.can_fid() else {}
         res[src] = dict(n=len(imgs), status=status, rows=rows, fid=fids, gt=gts, methods=methods)
     return res
 
 
-def table_colorization(res):
+def table_colorization(res, c):
+    note, star = fid_info(c)
     L = ["## Colorization (papers' Tables 1-4 form)", "",
          "Input: the L* of each test image (a 16-bit grey PNG whose L* equals the image's), output "
          "`astroenh colorize --in-stretch none` (keeps L*, predicts a*b*), truth: the test image "
          "(longest side <= 256 px). Per-pixel errors are means over images of per-image means; sRGB in "
          "0..255 units, Lab in L*/a*/b* units. SSIM: Gaussian window sigma 1.5 on sRGB in [0,1], "
-         "mean of the channels; PSNR in dB on sRGB in [0,1]. " + FID_NOTE, ""]
+         "mean of the channels; PSNR in dB on sRGB in [0,1]. " + note, ""]
     for src, title in SOURCES:
         if src not in res:
             L += ["### %s: data not present, not evaluated" % title, ""]
@@ -219,7 +255,7 @@ def table_colorization(res):
         L += ["### %s, %d test images" % (title, r["n"]), ""]
         for name in ["grey"] + [n for n, _, _ in COLORIZERS]:
             L.append("- %s: %s" % (name, r["status"][name]))
-        L += ["", "| method | " + " | ".join("L1 " + ch for ch in CH_RGB + CH_LAB) + " | PSNR | SSIM | FID* | KID* x1e3 |",
+        L += ["", "| method | " + " | ".join("L1 " + ch for ch in CH_RGB + CH_LAB) + " | PSNR | SSIM | FID%s | KID%s x1e3 |" % (star, star),
               "|---" * 11 + "|"]
         for name in ["grey"] + [n for n, _, _ in COLORIZERS]:
             if name not in r["rows"]:
@@ -296,7 +332,7 @@ def sr_scale(c, base, s, hrs, gts):
     tag = os.path.basename(base)
     for k, v in out["methods"].items():
         out["rows"][k] = c.pairs(list(zip(v, gts)), "sr_%s_x%d_%s" % (tag, s, k))
-    out["fid"] = c.fid(gts, out["methods"], "sr_%s_x%d" % (tag, s)) if c.model("fast_x2.safetensors") else {}
+    out["fid"] = c.fid(gts, out["methods"], "sr_%s_x%d" % (tag, s)) if c.can_fid() else {}
     m3 = c.model("sr3_x%d.safetensors" % s)
     if not m3:
         out["status"]["sr3"] = "missing (models/sr3_x%d.safetensors not shipped)" % s
@@ -348,11 +384,12 @@ def sr3_runs(c, base, s, hrs, m3, plan, out):
 
 
 def table_sr(res, c):
+    note, star = fid_info(c)
     L = ["## Super-resolution (papers' Tables 6/7 form)", "",
          "HR: %dx%d centre crops of the test images (RGB), LR: box (area) downsample by the scale, "
          "stored as 16-bit PNG; outputs of the C binary (`astroenh eval --bicubic`, `astroenh upscale`) "
          "against the HR crop. L1/L2 in 0..255 units (mean over channels), PSNR (dB) and SSIM "
-         "(Gaussian, sigma 1.5) on [0,1]. " % (c.a.sr_size, c.a.sr_size) + FID_NOTE,
+         "(Gaussian, sigma 1.5) on [0,1]. " % (c.a.sr_size, c.a.sr_size) + note,
          "", "SR3 is sampled on a subsample only (CPU cost): the central %dx%d of the first HR crops; each "
          "SR3 row gives its number of images and, for comparison, bicubic and fast on exactly those crops. Seconds are wall time per image of "
          "`astroenh upscale` on this shared 2-core CPU (%d threads)." % (c.a.sr3_size, c.a.sr3_size, c.a.threads), ""]
@@ -363,7 +400,7 @@ def table_sr(res, c):
         for s in (2, 4):
             r = res[src]["scales"][s]
             L += ["### %s, %dx, %d images" % (title, s, res[src]["n"]), "",
-                  "| method | images | L1 | L2 | PSNR | SSIM | FID* | KID* x1e3 | notes |",
+                  "| method | images | L1 | L2 | PSNR | SSIM | FID%s | KID%s x1e3 | notes |" % (star, star),
                   "|---|---|---|---|---|---|---|---|---|"]
             for k in ("bicubic", "fast"):
                 if k not in r["rows"]:
@@ -785,7 +822,7 @@ def write_report(c, R, made, seconds):
          % (git_rev(), c.a.threads, seconds, ", ".join("%s %.0f s" % kv for kv in c.part_times.items())), ""]
     L += models_section(c)
     if "colorization" in R:
-        L += table_colorization(R["colorization"])
+        L += table_colorization(R["colorization"], c)
     if "sr" in R:
         L += table_sr(R["sr"], c)
     if "pipeline" in R:
@@ -796,10 +833,15 @@ def write_report(c, R, made, seconds):
     L += ["## Training curves", "", "figures/training_curves.png, from: " +
           ", ".join("%s <- %s" % (k, v[0] or "no CSV found") for k, v in logs.items()), ""]
     L += ["## Figures", ""] + ["- figures/%s" % m for m in made] + [""]
-    L += ["## Not done here", "",
-          "- FID with the standard InceptionV3 (pytorch-fid) weights: not implemented in this build; the "
-          "FID*/KID* columns use features of a network trained here and are not comparable with "
-          "published FID.", ""]
+    if c.fid_rows and not fid_info(c)[1]:
+        L += ["## FID", "", "- " + fid_info(c)[0], ""]
+    else:
+        why = ("the file given, %s, does not hold them (its metadata)" % c.a.inception
+               if c.a.inception else "their file was not given to this run")
+        L += ["## Not done here", "",
+              "- FID with the standard InceptionV3 (pytorch-fid) weights: %s. Run `make eval INCEPTION=FILE` "
+              "with FILE from scripts/convert_inception.py (README, section eval); the FID*/KID* columns "
+              "are not comparable with published FID." % why, ""]
     with open(os.path.join(c.a.out, "results.md"), "w") as f:
         f.write("\n".join(L) + "\n")
 
@@ -821,7 +863,14 @@ def main():
     ap.add_argument("--n-pipe", type=int, default=100, help="pipeline images per source")
     ap.add_argument("--n-pipe-variant", type=int, default=20, help="images per source without the prefilter")
     ap.add_argument("--n-denoise", type=int, default=20)
+    ap.add_argument("--inception", default=os.environ.get("INCEPTION") or None,
+                    help="pytorch-fid's InceptionV3 weights converted by scripts/convert_inception.py: FID on "
+                         "its pool3 features (default: $INCEPTION; none: features of a network trained here)")
     a = ap.parse_args()
+    if a.inception:
+        if not os.path.isfile(a.inception):
+            sys.exit("eval_all.py: --inception %s: no such file" % a.inception)
+        a.inception = os.path.abspath(a.inception)
     if not os.access(a.bin, os.X_OK):
         sys.exit("eval_all.py: no astroenh binary at %s (run make)" % a.bin)
     if not ad.source_available("stellarium"):

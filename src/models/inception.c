@@ -187,16 +187,19 @@ static ae_status load_all(ae_inception *m) {
 }
 
 /* A PyTorch checkpoint is a zip (torch.save since 1.6) or a raw pickle (older): refuse it
- * with the way out rather than a confusing safetensors header error. */
+ * with the way out rather than a confusing safetensors header error. A safetensors file
+ * (u64 header length, then '{') is never refused, whatever its name: its length bytes may
+ * look like a pickle's. */
 static ae_status refuse_torch_file(const char *path) {
     size_t n = strlen(path);
     int ext = (n > 4 && !strcmp(path + n - 4, ".pth")) || (n > 3 && !strcmp(path + n - 3, ".pt"));
-    unsigned char head[4] = {0};
+    unsigned char head[9] = {0};
     FILE *f = fopen(path, "rb");
     if (!f) return AE_OK; /* ae_weights_open reports it */
     size_t got = fread(head, 1, sizeof head, f);
     fclose(f);
-    int zip = got == 4 && !memcmp(head, "PK\x03\x04", 4), pickle = got >= 1 && head[0] == 0x80;
+    if (got == 9 && head[8] == '{') return AE_OK;
+    int zip = got >= 4 && !memcmp(head, "PK\x03\x04", 4), pickle = got >= 1 && head[0] == 0x80;
     if (ext || zip || pickle)
         return ae_error_set(AE_ERR_FORMAT,
                             "%s is a PyTorch file, not .safetensors: convert it first with "
