@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_eval.sh - `astroenh eval`: --metrics/--pairs against the scikit-image
-# values of tests/data/metrics_ref.txt, --bicubic, --fid, and its errors.
+# values of tests/data/metrics_ref.txt, --bicubic, --fid (with and without --inception), and its errors.
 source "$(dirname "$0")/lib.sh"
 M="$FIXTURES/metrics"
 
@@ -60,5 +60,18 @@ check_out "fid labelled not comparable" '"comparable_with_published_fid": false'
 check "fid of a set to itself is ~0" grep -qE '"list": "[^"]*/all", .*"fid": -?0\.0000' "$T/out"
 ae eval --fid "$T/all"
 check_rc "--fid without a list -> 2" 2
+
+# InceptionV3 features (the width/8 random test network: the code path of --inception)
+ae eval --threads 1 --inception "$ROOT/tests/golden/inception_tiny.safetensors" --fid "$T/all" "$T/col" "$T/all"
+check_rc "eval --fid --inception exits 0" 0
+check "inception: one line per list" test "$(wc -l <"$T/out")" -eq 2
+check_out "inception features used" '"inception": true'
+check_out "inception: 2048/8 features" '"dim": 256'
+check_out "random inception weights labelled not comparable" '"comparable_with_published_fid": false'
+check "inception: fid of a set to itself is ~0" grep -qE '"list": "[^"]*/all", .*"fid": -?0\.0000' "$T/out"
+printf 'PK\003\004' >"$T/pt_inception.pth"
+ae eval --inception "$T/pt_inception.pth" --fid "$T/all" "$T/col"
+check_rc "--inception with a .pth -> 1" 1
+check_err "a .pth is sent to the converter" "scripts/convert_inception.py"
 
 finish
