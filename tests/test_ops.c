@@ -179,6 +179,33 @@ static void test_activation_golden(void **state) {
     assert_int_equal(bad, 0);
 }
 
+/* A NULL scale is a zero scale (the multiplier is scale_bias alone), a NULL
+ * shift a zero shift: y = x * (scale_bias + scale) + shift as backend.h says. */
+static size_t check_scale_shift_null_args(const ae_tensor *x, const ae_tensor *sc, const ae_tensor *sh,
+                                          ae_tensor *y) {
+    static const struct { int scale, shift; float bias; const char *what; } cases[] = {
+        {0, 0, 0.25f, "scale_shift: NULL scale and shift, bias 0.25 (residual scaling)"},
+        {0, 1, 1.0f, "scale_shift: NULL scale, bias 1 (shift only)"},
+        {0, 1, 0.0f, "scale_shift: NULL scale, bias 0 (constant shift)"},
+        {1, 0, 0.5f, "scale_shift: NULL shift, bias 0.5"}};
+    size_t HW = (size_t)x->h * x->w, n = ae_tensor_numel(x), bad = 0;
+    float *ref = malloc(n * sizeof *ref);
+    assert_non_null(ref);
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        for (size_t i = 0; i < n; i++) {
+            size_t nc = i / HW, b = nc / (size_t)x->c, c = nc % (size_t)x->c;
+            float s = cases[k].scale ? sc->data[(sc->n == 1 ? 0 : b) * (size_t)x->c + c] : 0.0f;
+            float t = cases[k].shift ? sh->data[(sh->n == 1 ? 0 : b) * (size_t)x->c + c] : 0.0f;
+            ref[i] = x->data[i] * (cases[k].bias + s) + t;
+        }
+        assert_int_equal(BE->scale_shift(BE, x, cases[k].scale ? sc : NULL, cases[k].bias,
+                                         cases[k].shift ? sh : NULL, y), AE_OK);
+        bad += golden_compare(cases[k].what, y->data, ref, n, 1e-6f, 1e-6f);
+    }
+    free(ref);
+    return bad;
+}
+
 static void test_elementwise_golden(void **state) {
     (void)state;
     size_t bad = 0;
@@ -193,6 +220,7 @@ static void test_elementwise_golden(void **state) {
     y = golden_alloc(x.n, x.c, x.h, x.w);
     assert_int_equal(BE->scale_shift(BE, &x, &sc, 1.0f, &sh, &y), AE_OK);
     bad += golden_compare("scale_shift (FiLM)", y.data, gt("film", "y").data, ae_tensor_numel(&y), ATOL, RTOL);
+    bad += check_scale_shift_null_args(&x, &sc, &sh, &y);
     free(y.data);
 
     ae_tensor ca = gt("cat", "a"), cb = gt("cat", "b"), ref = gt("cat", "y");

@@ -290,7 +290,7 @@ static ae_status rblock_forward(const ae_backend *be, ae_arena *A, bench_stats *
     if (!st) st = conv(be, A, s, &r->c1, &h, &t);
     if (h.data != x->data) ae_arena_release(A, &h);
     if (!st) st = linear(be, A, s, &r->emb, e, &ev);
-    if (!st) st = ae_nn_scale_shift(be, A, &t, NULL, 0.0f, &ev, &t);
+    if (!st) st = ae_nn_scale_shift(be, A, &t, NULL, 1.0f, &ev, &t);
     ae_arena_release(A, &ev);
     if (!st) st = gn_silu(be, A, &r->n2, &t, &t);
     if (!st) st = conv(be, A, s, &r->c2, &t, y);
