@@ -55,13 +55,24 @@ static float *run_ws(size_t bytes) { return bytes ? malloc(bytes) : NULL; }
 
 /* ---- conv / convT / linear vs PyTorch ---------------------------------- */
 
+/* IMPLICIT runs the direct AVX-512 kernel where the CPU has it (so does AUTO
+ * for stride-1 convs); IMPLICIT_SGEMM keeps the per-tap sgemm path tested. */
+static const char *strategy_name(int strat) {
+    switch (strat) {
+    case AE_CONV_IMPLICIT: return ae_conv2d_cpu_direct_available() ? "implicit (direct avx512)" : "implicit";
+    case AE_CONV_IM2COL: return "im2col";
+    case AE_CONV_IMPLICIT_SGEMM: return "implicit sgemm";
+    default: return "auto";
+    }
+}
+
 static const char *const CONV_CASES[] = {"conv_basic", "conv_s2", "conv_dil2", "conv_groups",
                                          "conv_depthwise", "conv_1x1", "conv_k4s2", "conv_k7"};
 
 static void test_conv_golden(void **state) {
     (void)state;
     size_t bad = 0;
-    for (int strat = AE_CONV_IMPLICIT; strat <= AE_CONV_IM2COL; strat++) {
+    for (int strat = AE_CONV_IMPLICIT; strat <= AE_CONV_IMPLICIT_SGEMM; strat++) {
         ae_conv2d_cpu_set_strategy(strat);
         for (size_t i = 0; i < sizeof CONV_CASES / sizeof *CONV_CASES; i++) {
             const char *c = CONV_CASES[i];
@@ -75,7 +86,7 @@ static void test_conv_golden(void **state) {
                                         meta(c, "bias") ? gt(c, "bias").data : NULL, &y, ws, wsb),
                              AE_OK);
             char what[64];
-            snprintf(what, sizeof what, "%s/%s", c, strat == AE_CONV_IMPLICIT ? "implicit" : "im2col");
+            snprintf(what, sizeof what, "%s/%s", c, strategy_name(strat));
             bad += golden_compare(what, y.data, ref.data, ae_tensor_numel(&y), ATOL, RTOL);
             free(ws);
             free(y.data);
@@ -400,14 +411,14 @@ static size_t conv_random_case(int big) {
     fill_rand(b, (size_t)cout);
     int use_bias = rnd_int(0, 1);
     naive_conv(&d, &x, wt, use_bias ? b : NULL, &r);
-    for (int strat = AE_CONV_AUTO; strat <= AE_CONV_IM2COL; strat++) {
+    for (int strat = AE_CONV_AUTO; strat <= AE_CONV_IMPLICIT_SGEMM; strat++) {
         ae_conv2d_cpu_set_strategy(strat);
         size_t wsb = BE->conv2d_ws(BE, &d, &x);
         float *ws = run_ws(wsb);
         assert_int_equal(BE->conv2d(BE, &d, &x, wt, use_bias ? b : NULL, &y, ws, wsb), AE_OK);
         char what[96];
         snprintf(what, sizeof what, "conv %dx%dx%dx%d k%d s%d p%d d%d g%d->%d%s", n, cin, h, w, k, s, p,
-                 dil, groups, cout, strat == AE_CONV_AUTO ? "" : strat == AE_CONV_IMPLICIT ? " impl" : " im2col");
+                 dil, groups, cout, strategy_name(strat));
         bad += golden_compare(what, y.data, r.data, ae_tensor_numel(&y), ATOL, RTOL);
         free(ws);
     }

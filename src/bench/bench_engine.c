@@ -298,6 +298,14 @@ static ae_status op_prepare_ws(op_ctx *c) {
     return st;
 }
 
+/* The sgemm strategy AUTO did not pick: with the direct AVX-512 kernel, the
+ * one AUTO took before it (implicit sgemm at >= 32 channels, else im2col);
+ * without it, the other of implicit sgemm and im2col. */
+static int other_strategy(const op_spec *s) {
+    if (ae_conv2d_cpu_direct_available()) return s->cin >= 32 ? AE_CONV_IMPLICIT_SGEMM : AE_CONV_IM2COL;
+    return s->cin >= 32 ? AE_CONV_IM2COL : AE_CONV_IMPLICIT;
+}
+
 static void bench_ops(bench *b) {
     for (size_t i = 0; i < sizeof k_ops / sizeof *k_ops; i++) {
         op_ctx c = {0};
@@ -305,8 +313,7 @@ static void bench_ops(bench *b) {
         if (c.x.data && c.y.data && c.w && c.bias && op_prepare_ws(&c) == AE_OK) {
             ms = time_ms(op_run, &c, b->reps);
             if (k_ops[i].kind == OP_CONV && k_ops[i].stride == 1 && k_ops[i].k > 1) {
-                /* the strategy AUTO did not pick (it picks implicit at >= 32 channels) */
-                ae_conv2d_cpu_set_strategy(k_ops[i].cin >= 32 ? AE_CONV_IM2COL : AE_CONV_IMPLICIT);
+                ae_conv2d_cpu_set_strategy(other_strategy(&k_ops[i]));
                 if (op_prepare_ws(&c) == AE_OK) ms_impl = time_ms(op_run, &c, b->reps);
                 ae_conv2d_cpu_set_strategy(AE_CONV_AUTO);
             }
@@ -450,8 +457,12 @@ int ae_cmd_bench(int argc, char **argv) {
     ae_weights_close(W);
     printf("\nsgemm peak (best OpenBLAS %dx%dx%d with %d threads): %.1f GFLOP/s\n", b.sgemm_n, b.sgemm_n,
            b.sgemm_n, b.threads, b.peak_gflops);
-    printf("'other': the conv strategy the engine did not pick (im2col for >= 32 input channels,\n"
-           "else implicit GEMM); speedup = torch ms / engine ms; GFLOP/s and %%peak for engine ms\n");
+    printf("conv strategy: %s; 'other': %s\n",
+           ae_conv2d_cpu_direct_available() ? "direct AVX-512 kernel for stride-1 convs"
+                                            : "implicit GEMM (>= 32 input channels) or im2col",
+           ae_conv2d_cpu_direct_available() ? "sgemm per tap (>= 32 input channels) or im2col"
+                                            : "the other of implicit GEMM and im2col");
+    printf("speedup = torch ms / engine ms; GFLOP/s and %%peak for engine ms\n");
     printf("%-28s %10s %10s %10s %9s %8s %7s\n", "op", "engine ms", "other ms", "torch ms",
            "speedup", "GFLOP/s", "%peak");
     for (int i = 0; i < b.n_rows; i++) {
