@@ -427,6 +427,48 @@ static size_t conv_random_case(int big) {
     return bad;
 }
 
+/* ae_vexpf against double exp over its whole range [-87.3, 88.3]: every
+ * 1/4096 step plus random points; the dispatched loops (AVX-512/AVX2/baseline
+ * clone) against the same double formulas. Stated bound: relative error
+ * below VEXP_MAX_REL (measured max printed). */
+#define VEXP_MAX_REL 3e-7
+static void test_vexp(void **state) {
+    (void)state;
+    double worst = 0, worst_x = 0;
+    long n = 0;
+    for (double x = -87.3; x <= 88.3; x += 1.0 / 4096, n++) {
+        double e = fabs((double)ae_vexpf((float)x) - exp((double)(float)x)) / exp((double)(float)x);
+        if (e > worst) worst = e, worst_x = x;
+    }
+    printf("  vexpf: %ld points, max rel err %.3g at x=%.5f (bound %.1g)\n", n, worst, worst_x, VEXP_MAX_REL);
+    assert_true(worst < VEXP_MAX_REL);
+    enum { N = 100003 };
+    float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    assert_non_null(x), assert_non_null(y);
+    for (int i = 0; i < N; i++) x[i] = 40.0f * rnd_f();
+    double we = 0, ws = 0, wg = 0;
+    ae_vexp_n(x, y, N);
+    for (int i = 0; i < N; i++) {
+        double e = exp((double)x[i]);
+        we = fmax(we, fabs(y[i] - e) / e);
+    }
+    ae_silu_n(x, y, N);
+    for (int i = 0; i < N; i++) {
+        double r = x[i] / (1.0 + exp(-(double)x[i]));
+        ws = fmax(ws, fabs(y[i] - r) / fmax(fabs(r), 1e-30));
+    }
+    ae_sigmoid_n(x, y, N);
+    for (int i = 0; i < N; i++) {
+        double r = 1.0 / (1.0 + exp(-(double)x[i]));
+        wg = fmax(wg, fabs(y[i] - r) / r);
+    }
+    printf("  loops on %d points in [-40, 40]: max rel err exp %.3g, silu %.3g, sigmoid %.3g\n", N, we, ws, wg);
+    assert_true(we < VEXP_MAX_REL);
+    assert_true(ws < 4 * VEXP_MAX_REL);
+    assert_true(wg < 4 * VEXP_MAX_REL);
+    free(x), free(y);
+}
+
 static void test_conv_random_naive(void **state) {
     (void)state;
     size_t bad = 0;
@@ -616,6 +658,7 @@ int main(void) {
         cmocka_unit_test(test_embed_golden),      cmocka_unit_test(test_conv_random_naive),
         cmocka_unit_test(test_convT_random_naive), cmocka_unit_test(test_attention_chunked),
         cmocka_unit_test(test_arena),             cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_vexp),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -53,6 +53,16 @@ ae_status ae_noise_embed_cpu(const ae_backend *be, const float *gamma, ae_tensor
  * 16..32 px levels of a U-Net). */
 #define AE_PAR_MIN 32768L
 
+/* Vectorised exp (vmath.c): max relative error against double exp stated by
+ * test_ops, for x in [-87.3, 88.3] (clamped outside). The _n loops work on n
+ * contiguous floats (y may equal x) on one thread; callers split the work. */
+float ae_vexpf(float x);
+void ae_vexp_n(const float *x, float *y, long n);
+void ae_silu_n(const float *x, float *y, long n);
+void ae_sigmoid_n(const float *x, float *y, long n);
+/* softmax of one row of n >= 1 floats, in place (max-subtracted) */
+void ae_softmax_row(float *p, long n);
+
 /* Checks shared by ops: AE_ERR_SHAPE "<op>: <what> expected AxBxCxD, got ...". */
 ae_status ae_check_same(const char *op, const ae_tensor *a, const ae_tensor *b);
 
