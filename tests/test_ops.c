@@ -614,6 +614,52 @@ static void test_arena(void **state) {
     ae_arena_free(A);
 }
 
+/* One pass of a random alloc/release program (fixed seed: the same program
+ * in the planning and the real pass). In the real pass each live block holds
+ * its id, checked when it is released: overlapping placements would clobber. */
+static size_t arena_random_program(ae_arena *A, int real) {
+    enum { STEPS = 300, SLOTS = 12 };
+    ae_tensor live[SLOTS];
+    int id[SLOTS], used[SLOTS] = {0};
+    uint32_t r = 777u;
+    size_t bad = 0;
+    for (int step = 0; step < STEPS; step++) {
+        r = r * 1664525u + 1013904223u;
+        int k = (int)((r >> 10) % SLOTS);
+        if (used[k]) {
+            for (size_t i = 0; real && i < ae_tensor_numel(&live[k]); i++) bad += live[k].data[i] != (float)id[k];
+            ae_arena_release(A, &live[k]);
+            used[k] = 0;
+        } else {
+            int c = 1 + (int)((r >> 20) % 24); /* 1..24 KiB-ish blocks of mixed sizes */
+            assert_int_equal(ae_arena_tensor(A, &live[k], 1, c, 16, 16), AE_OK);
+            used[k] = 1;
+            id[k] = step;
+            for (size_t i = 0; real && i < ae_tensor_numel(&live[k]); i++) live[k].data[i] = (float)step;
+        }
+    }
+    for (int k = 0; k < SLOTS; k++) {
+        for (size_t i = 0; real && used[k] && i < ae_tensor_numel(&live[k]); i++) bad += live[k].data[i] != (float)id[k];
+        if (used[k]) ae_arena_release(A, &live[k]);
+    }
+    return bad;
+}
+
+static void test_arena_placement(void **state) {
+    (void)state;
+    ae_arena *A;
+    assert_int_equal(ae_arena_create(&A, BE), AE_OK);
+    assert_int_equal(arena_random_program(A, 0), 0);
+    assert_int_equal(ae_arena_commit(A), AE_OK);
+    size_t peak = ae_arena_peak_bytes(A), live = ae_arena_peak_live_bytes(A);
+    printf("  random program: planned peak %zu B, largest live set %zu B (%.3fx)\n", peak, live,
+           (double)peak / (double)live);
+    assert_true(peak >= live);
+    assert_true(peak <= live + live / 4); /* the planner's fragmentation stays small */
+    assert_int_equal(arena_random_program(A, 1), 0);
+    ae_arena_free(A);
+}
+
 /* ---- errors ------------------------------------------------------------- */
 
 static void test_errors(void **state) {
@@ -658,7 +704,7 @@ int main(void) {
         cmocka_unit_test(test_embed_golden),      cmocka_unit_test(test_conv_random_naive),
         cmocka_unit_test(test_convT_random_naive), cmocka_unit_test(test_attention_chunked),
         cmocka_unit_test(test_arena),             cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_vexp),
+        cmocka_unit_test(test_vexp), cmocka_unit_test(test_arena_placement),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
