@@ -411,17 +411,26 @@ size_t ae_conv_transpose2d_ws_cpu(const ae_backend *be, const ae_convT2d_desc *d
     return K * convT_cols(d, x) * sizeof(float);
 }
 
-/* y[co, oy, ox] += col[(co, ky, kx), j] for input position j in [j0, j0 + nc). */
+/* y[co, oy, ox] += col[(co, ky, kx), j] for input position j in [j0, j0 + nc),
+ * one run of an input row at a time (valid ix range computed once per run). */
 static void col2im_channel(const float *col, const ae_convT2d_desc *d, int co, int W, size_t j0,
                            size_t nc, float *yc, int oh, int ow) {
-    int khw = d->kh * d->kw;
+    int khw = d->kh * d->kw, sw = d->stride_w;
     for (int t = 0; t < khw; t++) {
         const float *src = col + ((size_t)co * khw + t) * nc;
         int dy = (t / d->kw) * d->dil_h - d->pad_h, dx = (t % d->kw) * d->dil_w - d->pad_w;
-        for (size_t j = 0; j < nc; j++) {
-            int iy = (int)((j0 + j) / W), ix = (int)((j0 + j) % W);
-            int oy = iy * d->stride_h + dy, ox = ix * d->stride_w + dx;
-            if (oy >= 0 && oy < oh && ox >= 0 && ox < ow) yc[(size_t)oy * ow + ox] += src[j];
+        int lo_x = dx < 0 ? (-dx + sw - 1) / sw : 0, hi_x = ow - dx > 0 ? (ow - dx + sw - 1) / sw : 0;
+        for (size_t j = 0; j < nc;) {
+            int iy = (int)((j0 + j) / W), ix0 = (int)((j0 + j) % W);
+            int run = W - ix0 < (int)(nc - j) ? W - ix0 : (int)(nc - j);
+            int oy = iy * d->stride_h + dy;
+            if (oy >= 0 && oy < oh) {
+                int a = lo_x > ix0 ? lo_x : ix0, b = hi_x < ix0 + run ? hi_x : ix0 + run;
+                long yb = (long)oy * ow + dx; /* ix * sw + dx >= 0 for ix >= lo_x */
+                const float *sr = src + j;
+                for (int ix = a; ix < b; ix++) yc[yb + (long)ix * sw] += sr[ix - ix0];
+            }
+            j += (size_t)run;
         }
     }
 }
