@@ -269,6 +269,17 @@ static void test_resample_golden(void **state) {
         bad += golden_compare(c, y.data, ref.data, ae_tensor_numel(&y), 1e-6f, 1e-5f);
         free(y.data);
     }
+    { /* 2x2/2 max pool (its own loop): NaN propagates as in PyTorch, -inf stays -inf, odd width */
+        float xs[2 * 5] = {1, NAN, 3, 4, 9, -INFINITY, -INFINITY, 2, -5, 7}, ys[2];
+        ae_tensor xt = ae_tensor_make(xs, 1, 1, 2, 5), yt = ae_tensor_make(ys, 1, 1, 1, 2);
+        ae_pool_desc d = {AE_POOL_MAX, 2, 2, 2, 2, 0, 0};
+        assert_int_equal(BE->pool(BE, &d, &xt, &yt), AE_OK);
+        assert_true(isnan(ys[0]));
+        assert_true(ys[1] == 4.0f);
+        xs[1] = xs[0] = xs[5] = xs[6] = -INFINITY;
+        assert_int_equal(BE->pool(BE, &d, &xt, &yt), AE_OK);
+        assert_true(isinf(ys[0]) && ys[0] < 0);
+    }
     ae_tensor x = gt("pixel_shuffle", "x"), ref = gt("pixel_shuffle", "y");
     ae_tensor y = golden_alloc(ref.n, ref.c, ref.h, ref.w);
     assert_int_equal(BE->pixel_shuffle(BE, meta("pixel_shuffle", "r"), &x, &y), AE_OK);
