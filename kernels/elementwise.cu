@@ -125,7 +125,7 @@ __global__ void k_scale_shift(const float *x, int C, size_t HW, const float *sca
                               float scale_bias, const float *shift, int tn, float *y) {
     size_t nc = blockIdx.y;
     int n = (int)(nc / C), c = (int)(nc % C);
-    float s = scale ? scale_bias + scale[(size_t)(sn == 1 ? 0 : n) * C + c] : 1.0f;
+    float s = scale_bias + (scale ? scale[(size_t)(sn == 1 ? 0 : n) * C + c] : 0.0f);
     float t = shift ? shift[(size_t)(tn == 1 ? 0 : n) * C + c] : 0.0f;
     const float *src = x + nc * HW;
     float *dst = y + nc * HW;

@@ -83,7 +83,7 @@ static ae_status res_forward(ae_arena *A, const res_block *r, const ae_tensor *x
     if (!st) tap(A, "res.emb", &e);
     if (!st) st = ae_arena_tensor(A, &t, x.n, r->cout, 1, 1);
     if (!st) st = ae_linear_forward(BE, A, &r->noise, &e, &t);
-    if (!st) st = ae_nn_scale_shift(BE, A, &h, NULL, 0.0f, &t, &h);
+    if (!st) st = ae_nn_scale_shift(BE, A, &h, NULL, 1.0f, &t, &h);
     ae_arena_release(A, &e);
     ae_arena_release(A, &t);
     if (st) return st;

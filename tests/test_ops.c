@@ -55,13 +55,24 @@ static float *run_ws(size_t bytes) { return bytes ? malloc(bytes) : NULL; }
 
 /* ---- conv / convT / linear vs PyTorch ---------------------------------- */
 
+/* IMPLICIT runs the direct AVX-512 kernel where the CPU has it (so does AUTO
+ * for stride-1 convs); IMPLICIT_SGEMM keeps the per-tap sgemm path tested. */
+static const char *strategy_name(int strat) {
+    switch (strat) {
+    case AE_CONV_IMPLICIT: return ae_conv2d_cpu_direct_available() ? "implicit (direct avx512)" : "implicit";
+    case AE_CONV_IM2COL: return "im2col";
+    case AE_CONV_IMPLICIT_SGEMM: return "implicit sgemm";
+    default: return "auto";
+    }
+}
+
 static const char *const CONV_CASES[] = {"conv_basic", "conv_s2", "conv_dil2", "conv_groups",
                                          "conv_depthwise", "conv_1x1", "conv_k4s2", "conv_k7"};
 
 static void test_conv_golden(void **state) {
     (void)state;
     size_t bad = 0;
-    for (int strat = AE_CONV_IMPLICIT; strat <= AE_CONV_IM2COL; strat++) {
+    for (int strat = AE_CONV_IMPLICIT; strat <= AE_CONV_IMPLICIT_SGEMM; strat++) {
         ae_conv2d_cpu_set_strategy(strat);
         for (size_t i = 0; i < sizeof CONV_CASES / sizeof *CONV_CASES; i++) {
             const char *c = CONV_CASES[i];
@@ -75,7 +86,7 @@ static void test_conv_golden(void **state) {
                                         meta(c, "bias") ? gt(c, "bias").data : NULL, &y, ws, wsb),
                              AE_OK);
             char what[64];
-            snprintf(what, sizeof what, "%s/%s", c, strat == AE_CONV_IMPLICIT ? "implicit" : "im2col");
+            snprintf(what, sizeof what, "%s/%s", c, strategy_name(strat));
             bad += golden_compare(what, y.data, ref.data, ae_tensor_numel(&y), ATOL, RTOL);
             free(ws);
             free(y.data);
@@ -179,6 +190,33 @@ static void test_activation_golden(void **state) {
     assert_int_equal(bad, 0);
 }
 
+/* A NULL scale is a zero scale (the multiplier is scale_bias alone), a NULL
+ * shift a zero shift: y = x * (scale_bias + scale) + shift as backend.h says. */
+static size_t check_scale_shift_null_args(const ae_tensor *x, const ae_tensor *sc, const ae_tensor *sh,
+                                          ae_tensor *y) {
+    static const struct { int scale, shift; float bias; const char *what; } cases[] = {
+        {0, 0, 0.25f, "scale_shift: NULL scale and shift, bias 0.25 (residual scaling)"},
+        {0, 1, 1.0f, "scale_shift: NULL scale, bias 1 (shift only)"},
+        {0, 1, 0.0f, "scale_shift: NULL scale, bias 0 (constant shift)"},
+        {1, 0, 0.5f, "scale_shift: NULL shift, bias 0.5"}};
+    size_t HW = (size_t)x->h * x->w, n = ae_tensor_numel(x), bad = 0;
+    float *ref = malloc(n * sizeof *ref);
+    assert_non_null(ref);
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        for (size_t i = 0; i < n; i++) {
+            size_t nc = i / HW, b = nc / (size_t)x->c, c = nc % (size_t)x->c;
+            float s = cases[k].scale ? sc->data[(sc->n == 1 ? 0 : b) * (size_t)x->c + c] : 0.0f;
+            float t = cases[k].shift ? sh->data[(sh->n == 1 ? 0 : b) * (size_t)x->c + c] : 0.0f;
+            ref[i] = x->data[i] * (cases[k].bias + s) + t;
+        }
+        assert_int_equal(BE->scale_shift(BE, x, cases[k].scale ? sc : NULL, cases[k].bias,
+                                         cases[k].shift ? sh : NULL, y), AE_OK);
+        bad += golden_compare(cases[k].what, y->data, ref, n, 1e-6f, 1e-6f);
+    }
+    free(ref);
+    return bad;
+}
+
 static void test_elementwise_golden(void **state) {
     (void)state;
     size_t bad = 0;
@@ -193,6 +231,7 @@ static void test_elementwise_golden(void **state) {
     y = golden_alloc(x.n, x.c, x.h, x.w);
     assert_int_equal(BE->scale_shift(BE, &x, &sc, 1.0f, &sh, &y), AE_OK);
     bad += golden_compare("scale_shift (FiLM)", y.data, gt("film", "y").data, ae_tensor_numel(&y), ATOL, RTOL);
+    bad += check_scale_shift_null_args(&x, &sc, &sh, &y);
     free(y.data);
 
     ae_tensor ca = gt("cat", "a"), cb = gt("cat", "b"), ref = gt("cat", "y");
@@ -229,6 +268,17 @@ static void test_resample_golden(void **state) {
         assert_int_equal(BE->pool(BE, &d, &x, &y), AE_OK);
         bad += golden_compare(c, y.data, ref.data, ae_tensor_numel(&y), 1e-6f, 1e-5f);
         free(y.data);
+    }
+    { /* 2x2/2 max pool (its own loop): NaN propagates as in PyTorch, -inf stays -inf, odd width */
+        float xs[2 * 5] = {1, NAN, 3, 4, 9, -INFINITY, -INFINITY, 2, -5, 7}, ys[2];
+        ae_tensor xt = ae_tensor_make(xs, 1, 1, 2, 5), yt = ae_tensor_make(ys, 1, 1, 1, 2);
+        ae_pool_desc d = {AE_POOL_MAX, 2, 2, 2, 2, 0, 0};
+        assert_int_equal(BE->pool(BE, &d, &xt, &yt), AE_OK);
+        assert_true(isnan(ys[0]));
+        assert_true(ys[1] == 4.0f);
+        xs[1] = xs[0] = xs[5] = xs[6] = -INFINITY;
+        assert_int_equal(BE->pool(BE, &d, &xt, &yt), AE_OK);
+        assert_true(isinf(ys[0]) && ys[0] < 0);
     }
     ae_tensor x = gt("pixel_shuffle", "x"), ref = gt("pixel_shuffle", "y");
     ae_tensor y = golden_alloc(ref.n, ref.c, ref.h, ref.w);
@@ -372,20 +422,62 @@ static size_t conv_random_case(int big) {
     fill_rand(b, (size_t)cout);
     int use_bias = rnd_int(0, 1);
     naive_conv(&d, &x, wt, use_bias ? b : NULL, &r);
-    for (int strat = AE_CONV_AUTO; strat <= AE_CONV_IM2COL; strat++) {
+    for (int strat = AE_CONV_AUTO; strat <= AE_CONV_IMPLICIT_SGEMM; strat++) {
         ae_conv2d_cpu_set_strategy(strat);
         size_t wsb = BE->conv2d_ws(BE, &d, &x);
         float *ws = run_ws(wsb);
         assert_int_equal(BE->conv2d(BE, &d, &x, wt, use_bias ? b : NULL, &y, ws, wsb), AE_OK);
         char what[96];
         snprintf(what, sizeof what, "conv %dx%dx%dx%d k%d s%d p%d d%d g%d->%d%s", n, cin, h, w, k, s, p,
-                 dil, groups, cout, strat == AE_CONV_AUTO ? "" : strat == AE_CONV_IMPLICIT ? " impl" : " im2col");
+                 dil, groups, cout, strategy_name(strat));
         bad += golden_compare(what, y.data, r.data, ae_tensor_numel(&y), ATOL, RTOL);
         free(ws);
     }
     ae_conv2d_cpu_set_strategy(AE_CONV_AUTO);
     free(x.data), free(y.data), free(r.data), free(wt), free(b);
     return bad;
+}
+
+/* ae_vexpf against double exp over its whole range [-87.3, 88.3]: every
+ * 1/4096 step plus random points; the dispatched loops (AVX-512/AVX2/baseline
+ * clone) against the same double formulas. Stated bound: relative error
+ * below VEXP_MAX_REL (measured max printed). */
+#define VEXP_MAX_REL 3e-7
+static void test_vexp(void **state) {
+    (void)state;
+    double worst = 0, worst_x = 0;
+    long n = 0;
+    for (double x = -87.3; x <= 88.3; x += 1.0 / 4096, n++) {
+        double e = fabs((double)ae_vexpf((float)x) - exp((double)(float)x)) / exp((double)(float)x);
+        if (e > worst) worst = e, worst_x = x;
+    }
+    printf("  vexpf: %ld points, max rel err %.3g at x=%.5f (bound %.1g)\n", n, worst, worst_x, VEXP_MAX_REL);
+    assert_true(worst < VEXP_MAX_REL);
+    enum { N = 100003 };
+    float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    assert_non_null(x), assert_non_null(y);
+    for (int i = 0; i < N; i++) x[i] = 40.0f * rnd_f();
+    double we = 0, ws = 0, wg = 0;
+    ae_vexp_n(x, y, N);
+    for (int i = 0; i < N; i++) {
+        double e = exp((double)x[i]);
+        we = fmax(we, fabs(y[i] - e) / e);
+    }
+    ae_silu_n(x, y, N);
+    for (int i = 0; i < N; i++) {
+        double r = x[i] / (1.0 + exp(-(double)x[i]));
+        ws = fmax(ws, fabs(y[i] - r) / fmax(fabs(r), 1e-30));
+    }
+    ae_sigmoid_n(x, y, N);
+    for (int i = 0; i < N; i++) {
+        double r = 1.0 / (1.0 + exp(-(double)x[i]));
+        wg = fmax(wg, fabs(y[i] - r) / r);
+    }
+    printf("  loops on %d points in [-40, 40]: max rel err exp %.3g, silu %.3g, sigmoid %.3g\n", N, we, ws, wg);
+    assert_true(we < VEXP_MAX_REL);
+    assert_true(ws < 4 * VEXP_MAX_REL);
+    assert_true(wg < 4 * VEXP_MAX_REL);
+    free(x), free(y);
 }
 
 static void test_conv_random_naive(void **state) {
@@ -533,6 +625,52 @@ static void test_arena(void **state) {
     ae_arena_free(A);
 }
 
+/* One pass of a random alloc/release program (fixed seed: the same program
+ * in the planning and the real pass). In the real pass each live block holds
+ * its id, checked when it is released: overlapping placements would clobber. */
+static size_t arena_random_program(ae_arena *A, int real) {
+    enum { STEPS = 300, SLOTS = 12 };
+    ae_tensor live[SLOTS];
+    int id[SLOTS], used[SLOTS] = {0};
+    uint32_t r = 777u;
+    size_t bad = 0;
+    for (int step = 0; step < STEPS; step++) {
+        r = r * 1664525u + 1013904223u;
+        int k = (int)((r >> 10) % SLOTS);
+        if (used[k]) {
+            for (size_t i = 0; real && i < ae_tensor_numel(&live[k]); i++) bad += live[k].data[i] != (float)id[k];
+            ae_arena_release(A, &live[k]);
+            used[k] = 0;
+        } else {
+            int c = 1 + (int)((r >> 20) % 24); /* 1..24 KiB-ish blocks of mixed sizes */
+            assert_int_equal(ae_arena_tensor(A, &live[k], 1, c, 16, 16), AE_OK);
+            used[k] = 1;
+            id[k] = step;
+            for (size_t i = 0; real && i < ae_tensor_numel(&live[k]); i++) live[k].data[i] = (float)step;
+        }
+    }
+    for (int k = 0; k < SLOTS; k++) {
+        for (size_t i = 0; real && used[k] && i < ae_tensor_numel(&live[k]); i++) bad += live[k].data[i] != (float)id[k];
+        if (used[k]) ae_arena_release(A, &live[k]);
+    }
+    return bad;
+}
+
+static void test_arena_placement(void **state) {
+    (void)state;
+    ae_arena *A;
+    assert_int_equal(ae_arena_create(&A, BE), AE_OK);
+    assert_int_equal(arena_random_program(A, 0), 0);
+    assert_int_equal(ae_arena_commit(A), AE_OK);
+    size_t peak = ae_arena_peak_bytes(A), live = ae_arena_peak_live_bytes(A);
+    printf("  random program: planned peak %zu B, largest live set %zu B (%.3fx)\n", peak, live,
+           (double)peak / (double)live);
+    assert_true(peak >= live);
+    assert_true(peak <= live + live / 4); /* the planner's fragmentation stays small */
+    assert_int_equal(arena_random_program(A, 1), 0);
+    ae_arena_free(A);
+}
+
 /* ---- errors ------------------------------------------------------------- */
 
 static void test_errors(void **state) {
@@ -577,6 +715,7 @@ int main(void) {
         cmocka_unit_test(test_embed_golden),      cmocka_unit_test(test_conv_random_naive),
         cmocka_unit_test(test_convT_random_naive), cmocka_unit_test(test_attention_chunked),
         cmocka_unit_test(test_arena),             cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_vexp), cmocka_unit_test(test_arena_placement),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -278,7 +278,8 @@ static ae_status gn_silu(const ae_backend *be, ae_arena *A, const ae_gn *gn, con
 /* SR3 ResnetBlock + optional SelfAttention; *y is new. With `consume` the
  * block may overwrite and releases *x: the residual branch is computed first
  * so GroupNorm can run in place on x, which keeps one block-input-sized
- * tensor fewer alive (the up path's concatenated inputs are the largest). */
+ * tensor fewer alive (the up path's concatenated inputs are the largest),
+ * and x is released as soon as conv1 has read it. */
 static ae_status rblock_forward(const ae_backend *be, ae_arena *A, bench_stats *s, const rblock *r,
                                 ae_tensor *x, int consume, const ae_tensor *e, ae_tensor *y) {
     ae_tensor h, t, ev, res = {0};
@@ -289,15 +290,17 @@ static ae_status rblock_forward(const ae_backend *be, ae_arena *A, bench_stats *
     if (!st) st = gn_silu(be, A, &r->n1, x, &h);
     if (!st) st = conv(be, A, s, &r->c1, &h, &t);
     if (h.data != x->data) ae_arena_release(A, &h);
+    int x_dead = consume && r->has_skip; /* the residual branch already read x */
+    if (x_dead) ae_arena_release(A, x);
     if (!st) st = linear(be, A, s, &r->emb, e, &ev);
-    if (!st) st = ae_nn_scale_shift(be, A, &t, NULL, 0.0f, &ev, &t);
+    if (!st) st = ae_nn_scale_shift(be, A, &t, NULL, 1.0f, &ev, &t);
     ae_arena_release(A, &ev);
     if (!st) st = gn_silu(be, A, &r->n2, &t, &t);
     if (!st) st = conv(be, A, s, &r->c2, &t, y);
     ae_arena_release(A, &t);
     if (!st) st = ae_nn_add(be, A, y, r->has_skip ? &res : x, y);
     ae_arena_release(A, &res);
-    if (consume) ae_arena_release(A, x);
+    if (consume && !x_dead) ae_arena_release(A, x);
     if (st || !r->has_attn) return st;
     ae_tensor a;
     st = tensor_like(A, &a, y);

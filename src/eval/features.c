@@ -104,12 +104,9 @@ static ae_status body(ae_featnet *f, const float *xh, int h, int w) {
     const ae_srfast *m = &f->net;
     const ae_backend *be = f->be;
     ae_arena *A = f->A;
-    static const float zeros[1024];
-    ae_tensor x = {0}, hd = {0}, r = {0}, t1 = {0}, t2 = {0}, zero = {0};
+    ae_tensor x = {0}, hd = {0}, r = {0}, t1 = {0}, t2 = {0};
     ae_status st = ae_arena_tensor(A, &x, 1, 1, h, w);
     if (st == AE_OK) st = ae_nn_upload(be, A, &x, xh);
-    if (st == AE_OK) st = ae_arena_tensor(A, &zero, 1, m->channels, 1, 1);
-    if (st == AE_OK) st = ae_nn_upload(be, A, &zero, zeros);
     if (st == AE_OK) st = ae_conv_forward_new(be, A, &m->head, &x, &hd);
     if (st == AE_OK) st = ae_arena_tensor(A, &r, 1, m->channels, h, w);
     if (st == AE_OK) st = ae_nn_copy(be, A, &hd, &r);
@@ -117,7 +114,7 @@ static ae_status body(ae_featnet *f, const float *xh, int h, int w) {
         st = ae_conv_forward_new(be, A, &m->body[i][0], &r, &t1);
         if (st == AE_OK) st = ae_nn_activation(be, A, AE_ACT_RELU, 0.0f, &t1, &t1);
         if (st == AE_OK) st = ae_conv_forward_new(be, A, &m->body[i][1], &t1, &t2);
-        if (st == AE_OK) st = ae_nn_scale_shift(be, A, &t2, &zero, m->res_scale, NULL, &t2);
+        if (st == AE_OK) st = ae_nn_scale_shift(be, A, &t2, NULL, m->res_scale, NULL, &t2);
         if (st == AE_OK) st = ae_nn_add(be, A, &r, &t2, &r);
         ae_arena_release(A, &t1);
         ae_arena_release(A, &t2);

@@ -89,19 +89,15 @@ ae_status ae_srfast_forward(const ae_srfast *m, const ae_backend *be, ae_arena *
     ae_status st = ae_tensor_expect(x, 1, 1, -1, -1, "srfast input");
     if (st == AE_OK) st = ae_tensor_expect(y, 1, 1, x->h * m->scale, x->w * m->scale, "srfast output");
     if (st != AE_OK) return st;
-    ae_tensor h = {0}, r = {0}, t1 = {0}, t2 = {0}, u = {0}, p = {0}, zero = {0};
-    /* res_scale as scale_shift(x, scale = 0, scale_bias = res_scale): an explicit zero tensor */
-    static const float zeros[1024];
-    st = ae_arena_tensor(A, &zero, 1, m->channels, 1, 1);
-    if (st == AE_OK) st = ae_nn_upload(be, A, &zero, zeros);
-    if (st == AE_OK) st = ae_conv_forward_new(be, A, &m->head, x, &h);
+    ae_tensor h = {0}, r = {0}, t1 = {0}, t2 = {0}, u = {0}, p = {0};
+    st = ae_conv_forward_new(be, A, &m->head, x, &h);
     if (st == AE_OK) st = ae_arena_tensor(A, &r, 1, m->channels, x->h, x->w);
     if (st == AE_OK) st = ae_nn_copy(be, A, &h, &r);
     for (int i = 0; i < m->n_blocks && st == AE_OK; i++) {
         st = ae_conv_forward_new(be, A, &m->body[i][0], &r, &t1);
         if (st == AE_OK) st = ae_nn_activation(be, A, AE_ACT_RELU, 0.0f, &t1, &t1);
         if (st == AE_OK) st = ae_conv_forward_new(be, A, &m->body[i][1], &t1, &t2);
-        if (st == AE_OK) st = ae_nn_scale_shift(be, A, &t2, &zero, m->res_scale, NULL, &t2);
+        if (st == AE_OK) st = ae_nn_scale_shift(be, A, &t2, NULL, m->res_scale, NULL, &t2);
         if (st == AE_OK) st = ae_nn_add(be, A, &r, &t2, &r);
         ae_arena_release(A, &t1);
         ae_arena_release(A, &t2);
@@ -110,7 +106,6 @@ ae_status ae_srfast_forward(const ae_srfast *m, const ae_backend *be, ae_arena *
     if (st == AE_OK) st = ae_nn_add(be, A, &h, &t1, &h);
     ae_arena_release(A, &r);
     ae_arena_release(A, &t1);
-    ae_arena_release(A, &zero);
     int stages = m->scale == 4 ? 2 : 1;
     for (int i = 0; i < stages && st == AE_OK; i++) {
         st = ae_conv_forward_new(be, A, &m->up[i], &h, &u);

@@ -48,16 +48,7 @@ static ae_status check_part(const char *name, const ae_tensor *t, const ae_tenso
 }
 
 static void softmax_rows(float *s, size_t rows, size_t P) {
-    for (size_t r = 0; r < rows; r++) {
-        float *p = s + r * P, m = -INFINITY, sum = 0.0f;
-        for (size_t j = 0; j < P; j++) m = p[j] > m ? p[j] : m;
-        for (size_t j = 0; j < P; j++) {
-            p[j] = expf(p[j] - m);
-            sum += p[j];
-        }
-        float inv = 1.0f / sum;
-        for (size_t j = 0; j < P; j++) p[j] *= inv;
-    }
+    for (size_t r = 0; r < rows; r++) ae_softmax_row(s + r * P, (long)P);
 }
 
 ae_status ae_attention_cpu(const ae_backend *be, const ae_attn_desc *d, const ae_tensor *q,

@@ -53,6 +53,16 @@ ae_status ae_noise_embed_cpu(const ae_backend *be, const float *gamma, ae_tensor
  * 16..32 px levels of a U-Net). */
 #define AE_PAR_MIN 32768L
 
+/* Vectorised exp (vmath.c): max relative error against double exp stated by
+ * test_ops, for x in [-87.3, 88.3] (clamped outside). The _n loops work on n
+ * contiguous floats (y may equal x) on one thread; callers split the work. */
+float ae_vexpf(float x);
+void ae_vexp_n(const float *x, float *y, long n);
+void ae_silu_n(const float *x, float *y, long n);
+void ae_sigmoid_n(const float *x, float *y, long n);
+/* softmax of one row of n >= 1 floats, in place (max-subtracted) */
+void ae_softmax_row(float *p, long n);
+
 /* Checks shared by ops: AE_ERR_SHAPE "<op>: <what> expected AxBxCxD, got ...". */
 ae_status ae_check_same(const char *op, const ae_tensor *a, const ae_tensor *b);
 
@@ -62,10 +72,14 @@ ae_status ae_check_same(const char *op, const ae_tensor *a, const ae_tensor *b);
 void ae_blas_single_thread(void);
 
 /* Conv strategy, exposed for tests and the benchmark: AE_CONV_AUTO (implicit
- * GEMM for stride-1 convs with >= 32 input channels per group, else im2col),
- * or force one (implicit applies to stride-1 convs only). */
-enum { AE_CONV_AUTO = 0, AE_CONV_IMPLICIT = 1, AE_CONV_IM2COL = 2 };
+ * for every stride-1 conv where the direct AVX-512 kernel runs, else implicit
+ * GEMM for stride-1 convs with >= 32 input channels per group; im2col for the
+ * rest), or force one (implicit applies to stride-1 convs only; IMPLICIT uses
+ * the direct kernel where the CPU has AVX-512, IMPLICIT_SGEMM never does). */
+enum { AE_CONV_AUTO = 0, AE_CONV_IMPLICIT = 1, AE_CONV_IM2COL = 2, AE_CONV_IMPLICIT_SGEMM = 3 };
 void ae_conv2d_cpu_set_strategy(int s);
 int ae_conv2d_cpu_strategy(void);
+/* 1 if this CPU runs the direct AVX-512 conv kernel (stride-1 convs). */
+int ae_conv2d_cpu_direct_available(void);
 
 #endif

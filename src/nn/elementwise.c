@@ -58,7 +58,7 @@ ae_status ae_scale_shift_cpu(const ae_backend *be, const ae_tensor *x, const ae_
 #pragma omp parallel for schedule(static) if ((long)(NC * HW) >= AE_PAR_MIN)
     for (int nc = 0; nc < NC; nc++) {
         int n = nc / C, c = nc % C;
-        float s = scale ? scale_bias + scale->data[(scale->n == 1 ? 0 : n) * C + c] : 1.0f;
+        float s = scale_bias + (scale ? scale->data[(scale->n == 1 ? 0 : n) * C + c] : 0.0f);
         float t = shift ? shift->data[(shift->n == 1 ? 0 : n) * C + c] : 0.0f;
         const float *src = x->data + (size_t)nc * HW;
         float *dst = y->data + (size_t)nc * HW;

@@ -1,6 +1,6 @@
 /* pool.c - F.max_pool2d and F.avg_pool2d (ceil_mode=False, avg with
  * count_include_pad=True or, AE_POOL_AVG_EXCLUDE_PAD, False; max padding with
- * -inf) on the CPU. */
+ * -inf) on the CPU; the 2x2 stride-2 max pool has its own vectorised row loop. */
 #include <math.h>
 #include "astroenh/backend.h"
 #include "cpu_ops.h"
@@ -41,6 +41,29 @@ static float pool_window(const ae_pool_desc *d, const float *s, int H, int W, in
     return m;
 }
 
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define AE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define AE_CLONES
+#endif
+
+/* One output row of a 2x2 stride-2 unpadded max pool (the U-Net's): the
+ * window's max, NaN if the window holds a NaN (as pool_window); written
+ * branch-free so it vectorises. */
+AE_CLONES static void maxpool2x2_row(const float *r0, const float *r1, float *o, int ow) {
+    for (int i = 0; i < ow; i++) {
+        float a = r0[2 * i], b = r0[2 * i + 1], c = r1[2 * i], e = r1[2 * i + 1];
+        float m1 = a > b ? a : b, m2 = c > e ? c : e, m = m1 > m2 ? m1 : m2;
+        int nan = (a != a) | (b != b) | (c != c) | (e != e);
+        o[i] = nan ? NAN : m;
+    }
+}
+
+static int is_maxpool2x2(const ae_pool_desc *d) {
+    return d->kind == AE_POOL_MAX && d->kh == 2 && d->kw == 2 && d->stride_h == 2 && d->stride_w == 2 &&
+           d->pad_h == 0 && d->pad_w == 0;
+}
+
 ae_status ae_pool_cpu(const ae_backend *be, const ae_pool_desc *d, const ae_tensor *x, ae_tensor *y) {
     (void)be;
     int oh, ow;
@@ -59,6 +82,11 @@ ae_status ae_pool_cpu(const ae_backend *be, const ae_pool_desc *d, const ae_tens
     for (int nc = 0; nc < NC; nc++) {
         const float *s = x->data + (size_t)nc * x->h * x->w;
         float *o = y->data + (size_t)nc * oh * ow;
+        if (is_maxpool2x2(d)) {
+            for (int oy = 0; oy < oh; oy++)
+                maxpool2x2_row(s + (size_t)2 * oy * x->w, s + (size_t)(2 * oy + 1) * x->w, o + (size_t)oy * ow, ow);
+            continue;
+        }
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) o[(size_t)oy * ow + ox] = pool_window(d, s, x->h, x->w, oy, ox);
     }
