@@ -6,7 +6,9 @@
  * global image; at every step eps = UNet(concat(bicubic(LR), x_t), gamma) is
  * evaluated tile by tile at output resolution and the DDPM/DDIM update is
  * applied pixelwise, with noise from ae_noise_fill keyed by the global pixel
- * coordinate, so the noise never depends on the tiling. The arena is planned
+ * coordinate, so the noise never depends on the tiling. Residual-target
+ * models (SRDiff) sample x = (HR - bicubic) * c and return bicubic + x / c.
+ * The arena is planned
  * for the first tile shape and re-planned when a tile of another shape comes.
  */
 #include <stdlib.h>
@@ -155,6 +157,8 @@ ae_status up_run_sr3(up_state *s, const ae_image *disp, ae_image *out, int sampl
     for (size_t i = 0; i < nl; i++) lr[i] = disp->data[i] * 2.0f - 1.0f;
     ae_bicubic_up(pair, lr, c, disp->h, disp->w, s->scale);
     ae_noise_fill(x, c, H, W, 0, 0, s->seed, ae_noise_stream(sample, 0));
+    const float *up = s->sr3->residual ? pair : NULL; /* bicubic planes */
+    float c_res = s->sr3->residual_scale;
     ae_image pair_img = {.w = W, .h = H, .c = 2 * c, .data = pair};
     ae_image eps_img = {.w = W, .h = H, .c = c, .data = eps};
     int tile = s->tile > 0 ? s->tile * s->scale : SR3_TILE_DEFAULT;
@@ -165,9 +169,12 @@ ae_status up_run_sr3(up_state *s, const ae_image *disp, ae_image *out, int sampl
         if (st != AE_OK) break;
         if (s->sched.kind == AE_SAMPLER_DDPM && i > 0)
             ae_noise_fill(noise, c, H, W, 0, 0, s->seed, ae_noise_stream(sample, s->sched.steps - i));
-        ae_sampler_step(&s->sched, i, x, eps, noise, n);
+        ae_sampler_step(&s->sched, i, x, eps, noise, up, c_res, n);
     }
-    for (size_t i = 0; st == AE_OK && i < n; i++) out->data[i] = (x[i] + 1.0f) * 0.5f;
+    for (size_t i = 0; st == AE_OK && i < n; i++) {
+        float hr = up ? up[i] + x[i] / c_res : x[i];
+        out->data[i] = (hr + 1.0f) * 0.5f;
+    }
     free(pair);
     free(eps);
     return st;
