@@ -24,6 +24,7 @@
 #include "astroenh/sampler.h"
 #include "astroenh/upscale.h"
 #include "support/golden_util.h"
+#include "../src/upscale/upscale_internal.h"
 
 static ae_weights *IO;
 
@@ -238,6 +239,24 @@ static void test_stage_residual(void **st) {
     ae_backend_set_threads(0);
 }
 
+/* SR3 runs outputs of up to 512 px per side as one tile by default, so the
+ * result does not depend on the tiling there; --tile overrides; larger
+ * outputs tile at 256. The default equals an explicit whole-image tile. */
+static void test_default_tile(void **st) {
+    (void)st;
+    assert_int_equal(up_sr3_tile(0, 2, 512, 300), 512);
+    assert_int_equal(up_sr3_tile(0, 4, 20, 28), 28);
+    assert_int_equal(up_sr3_tile(0, 2, 514, 100), 256);
+    assert_int_equal(up_sr3_tile(64, 2, 512, 512), 128);
+    ae_image *a = NULL, *b = NULL;
+    assert_int_equal(run_stage(5, 1, 0, "ddim", 4, &a), AE_OK);
+    assert_int_equal(run_stage(5, 1, 14, "ddim", 4, &b), AE_OK); /* --tile 14: the whole 14 x 10 input */
+    assert_int_equal(count_diff(a, b), 0);
+    ae_image_free(a);
+    ae_image_free(b);
+    ae_backend_set_threads(0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedule),
@@ -247,6 +266,7 @@ int main(void) {
         cmocka_unit_test(test_noise),
         cmocka_unit_test(test_stage_determinism),
         cmocka_unit_test(test_stage_residual),
+        cmocka_unit_test(test_default_tile),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
