@@ -135,7 +135,7 @@ static int bench_sr3(const ae_backend *be, const opts *o) {
     for (int i = sch.steps - 1; i >= 0 && !rc; i--) {
         rc = sr3_eval(be, A, &m, pair, H, W, ae_schedule_gamma(&sch, i), eps) ? fail("SR3 step") : 0;
         if (i > 0) ae_noise_fill(noise, 1, H, W, 0, 0, 1, ae_noise_stream(0, sch.steps - i));
-        if (!rc) ae_sampler_step(&sch, i, x, eps, noise, n);
+        if (!rc) ae_sampler_step(&sch, i, x, eps, noise, m.residual ? pair : NULL, m.residual_scale, n);
     }
     double dt = now_s() - t0;
     if (!rc)

@@ -18,6 +18,10 @@ eval/sr_metrics.md from whatever parts exist):
           counter-based generator as the C sampler) for a plan of step
           counts, each on its own number of planes (subsampled: CPU cost),
           plus the baselines on exactly those planes.
+  tiles   how much SR3 output depends on --tile (GroupNorm statistics and
+          attention span a tile): one --size x --size test plane as the
+          input, the C binary with the same seed at several --tile values and
+          with the whole image as one tile; max/mean |diff| to the whole.
   speed   seconds per 128x128 output of the C binary (`astroenh upscale`
           end to end, one 64x64 (2x) or 32x32 (4x) grey 16-bit PNG; min of
           --reps runs) for fast and for SR3 at a few step counts; bicubic and
@@ -25,6 +29,7 @@ eval/sr_metrics.md from whatever parts exist):
 
   python3 scripts/eval_sr.py base --n-images 20
   python3 scripts/eval_sr.py sr3 --scale 2 --plan ddim50:4,100:4,500:1,1000:1,2000:1 --size 64
+  python3 scripts/eval_sr.py tiles --scale 2 --size 256 --tiles 64,128 --plan ddim10:1
   python3 scripts/eval_sr.py speed
   python3 scripts/eval_sr.py report
 """
@@ -77,6 +82,12 @@ def model(name):
     return sr_golden.load_shipped(os.path.join(REPO, "models", name + ".safetensors"))[0]
 
 
+def residual_scale(name):
+    """c of a target=residual SR3 file, None for a target=image one."""
+    meta = sr_golden.load_shipped(os.path.join(REPO, "models", name + ".safetensors"))[1]
+    return float(meta["residual_scale"]) if meta.get("target") == "residual" else None
+
+
 @torch.no_grad()
 def fast(lr, s, net=None):
     net = net or model("fast_x%d" % s)
@@ -84,8 +95,9 @@ def fast(lr, s, net=None):
 
 
 @torch.no_grad()
-def sr3(lr, s, steps, sampler, seed0=1000, unet=None):
+def sr3(lr, s, steps, sampler, seed0=1000, unet=None, c="file"):
     unet = unet or model("sr3_x%d" % s)
+    c = residual_scale("sr3_x%d" % s) if c == "file" else c
     up = M.bicubic_up(sr_data.to_net(lr), s)
     h, w = up.shape[-2:]
 
@@ -93,9 +105,9 @@ def sr3(lr, s, steps, sampler, seed0=1000, unet=None):
         return torch.from_numpy(np.stack([M.noise_field(seed0 + i, M.noise_stream(0, k), 1, h, w)
                                           for i in range(len(lr))]))
     if sampler == "ddim":
-        x = M.sample_ddim(unet, up, steps, noise_fn)
+        x = M.sample_ddim(unet, up, steps, noise_fn, residual_scale=c)
     else:
-        x = M.sample_ddpm(unet, up, M.respaced_betas(steps), noise_fn)
+        x = M.sample_ddpm(unet, up, M.respaced_betas(steps), noise_fn, residual_scale=c)
     return sr_data.from_net(x)
 
 
@@ -164,6 +176,12 @@ def part_base(a):
     save_part("base", res)
 
 
+def file_sha256(path):
+    import hashlib
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def parse_plan(plan):
     out = []
     for item in plan.split(","):
@@ -178,20 +196,57 @@ def part_sr3(a):
     lr, hr, names = sr_data.fixed_set("test", s, a.size, a.n_images)
     unet = model("sr3_x%d" % s)
     path = os.path.join(PARTS, "sr3_x%d.json" % s)
-    res = json.load(open(path)) if os.path.exists(path) else {"scale": s, "size": a.size, "runs": {}}
+    digest = file_sha256(os.path.join(REPO, "models", "sr3_x%d.safetensors" % s))
+    res = json.load(open(path)) if os.path.exists(path) else {}
+    if res.get("model_sha256") != digest or res.get("size") != a.size:  # results of other weights: redo
+        res = {"scale": s, "size": a.size, "model_sha256": digest, "runs": {}}
+    c = residual_scale("sr3_x%d" % s)
+    res["target"] = "residual (c = %g)" % c if c else "image"
     for sampler, steps, n in parse_plan(a.plan):
         key = "%s%d" % ("ddim" if sampler == "ddim" else "ddpm", steps)
         if key in res["runs"] and res["runs"][key]["n"] >= n:
             continue
         idx = np.linspace(0, len(hr) - 1, n).round().astype(int)
         t0 = time.time()
-        out = sr3(lr[idx], s, steps, sampler, unet=unet)
+        out = sr3(lr[idx], s, steps, sampler, unet=unet, c=c)
         r = {"n": int(n), "planes": [names[i] for i in idx], "seconds_torch": time.time() - t0,
              "sr3": metrics(out, hr[idx]), "bicubic": metrics(bicubic(lr[idx], s), hr[idx]),
              "lanczos": metrics(lanczos(lr[idx], s), hr[idx]), "fast": metrics(fast(lr[idx], s), hr[idx])}
         res["runs"][key] = r
         print(s, key, json.dumps(r["sr3"]), "bicubic", json.dumps(r["bicubic"]), flush=True)
         save_part("sr3_x%d" % s, res)
+
+
+def part_tiles(a):
+    """SR3 output vs --tile: one test plane of a.size x a.size as the INPUT (no
+    ground truth: only the differences are measured), C binary, 16-bit PNGs."""
+    s, size = a.scale, a.size
+    _, img, names = sr_data.fixed_set("test", 1, size, 1, channels=(1,))
+    (sampler, steps, _), = parse_plan(a.plan)
+    path = os.path.join(PARTS, "tiles.json")
+    res = json.load(open(path)) if os.path.exists(path) else {}
+    r = {"plane": names[0], "input_size": size, "sampler": sampler, "steps": steps, "seed": 1,
+         "model_sha256": file_sha256(os.path.join(REPO, "models", "sr3_x%d.safetensors" % s)), "runs": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "in.png")
+        write_png16(src, img[0, 0].numpy())
+        outs = {}
+        for tile in [int(t) for t in a.tiles.split(",") if int(t) < size] + [size]:
+            key = "whole" if tile == size else "tile %d" % tile
+            dst = os.path.join(tmp, "out%d.png" % tile)
+            args = ["--threads", str(a.threads), "--scale", str(s), "--model", "sr3", "--sampler", sampler,
+                    "--steps", str(steps), "--seed", "1", "--tile", str(tile), src, "-o", dst]
+            w, cpu = time_c(a.bin, args, 1, tmp)
+            outs[key] = read_png(dst)
+            r["runs"][key] = {"tile_input_px": tile, "tile_output_px": tile * s, "cpu_seconds": cpu}
+        up = bicubic(img, s)[0, 0].double().numpy()
+        for key, o in outs.items():
+            d = np.abs(o - outs["whole"])
+            r["runs"][key].update(max_abs_vs_whole=float(d.max()), mean_abs_vs_whole=float(d.mean()),
+                                  mean_abs_vs_bicubic=float(np.abs(o - up.clip(0, 1)).mean()))
+            print(s, key, r["runs"][key], flush=True)
+    res[str(s)] = r
+    save_part("tiles", res)
 
 
 def time_c(binary, args, reps, tmp):
@@ -280,6 +335,8 @@ def part_report(a):
         r = json.load(open(p))
         lines += ["## SR3 %dx (subsampled: %dx%d HR crops; each row with its baselines on the same planes)" %
                   (s, r["size"], r["size"]), "",
+                  "Model: models/sr3_x%d.safetensors, diffusion target %s, sha256 %s..." %
+                  (s, r.get("target", "image"), r.get("model_sha256", "?")[:12]), "",
                   "| sampler, steps | planes | method | PSNR | SSIM | L1 | L2 |", "|---|---|---|---|---|---|---|"]
         order = sorted(r["runs"], key=lambda k: (k.startswith("ddim"), -int(k[4:])))
         for k in order:
@@ -289,6 +346,23 @@ def part_report(a):
                 lines.append("| %s | %d | %s | %.2f | %.4f | %.4f | %.6f |" % (
                     k.replace("ddpm", "DDPM ").replace("ddim", "DDIM "), m["n"], meth, m["psnr"], m["ssim"],
                     m["l1"], m["l2"]))
+        lines.append("")
+    p = os.path.join(PARTS, "tiles.json")
+    if os.path.exists(p):
+        lines += ["## SR3 and the tile size", "",
+                  "GroupNorm statistics and the attention at the lowest resolution span a tile, so SR3's",
+                  "output depends on `--tile` (input px; 32 px of reflected context around each tile, tiles",
+                  "blended over the overlap). Input: one test plane (as the LR image), C binary, --seed 1;",
+                  "|diff| in [0,1] to the result with the whole image as one tile (16-bit PNG output), and,",
+                  "for scale, the mean |SR3 - bicubic| (how much SR3 changes the image at all).", "",
+                  "| scale | input | plane | sampler | --tile (out px) | max abs diff | mean abs diff |"
+                  " mean abs vs bicubic | CPU s |", "|---|---|---|---|---|---|---|---|---|"]
+        for s, r in sorted(json.load(open(p)).items()):
+            for key, run in r["runs"].items():
+                lines.append("| %sx | %d px | %s | %s %d | %s (%d) | %.2e | %.2e | %.2e | %.0f |" % (
+                    s, r["input_size"], r["plane"], r["sampler"].upper(), r["steps"], key, run["tile_output_px"],
+                    run["max_abs_vs_whole"], run["mean_abs_vs_whole"], run["mean_abs_vs_bicubic"],
+                    run["cpu_seconds"]))
         lines.append("")
     p = os.path.join(PARTS, "speed.json")
     if os.path.exists(p):
@@ -320,7 +394,7 @@ def part_report(a):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("part", choices=("base", "sr3", "speed", "report"))
+    ap.add_argument("part", choices=("base", "sr3", "tiles", "speed", "report"))
     ap.add_argument("--n-images", type=int, default=20)
     ap.add_argument("--size", type=int, default=128, help="HR crop side")
     ap.add_argument("--scale", type=int, choices=(2, 4), default=2)
@@ -330,6 +404,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--scales", default="2,4", help="speed: scales to time")
+    ap.add_argument("--tiles", default="64,128", help="tiles: --tile values (input px) besides the whole image")
     ap.add_argument("--sr3-steps", default="ddim:10,ddpm:20", help="C SR3 timings: sampler:steps,...")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -340,7 +415,8 @@ def main():
         priv = os.path.join(tempfile.mkdtemp(prefix="eval_sr_bin."), "astroenh")
         shutil.copy2(a.bin, priv)
         a.bin = priv
-    {"base": part_base, "sr3": part_sr3, "speed": part_speed, "report": part_report}[a.part](a)
+    {"base": part_base, "sr3": part_sr3, "tiles": part_tiles, "speed": part_speed,
+     "report": part_report}[a.part](a)
 
 
 if __name__ == "__main__":

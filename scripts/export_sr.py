@@ -26,25 +26,31 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS = ("fast_x2", "fast_x4", "sr3_x2", "sr3_x4")
 
 
-def arch_metadata(kind, cfg, scale):
+def arch_metadata(kind, cfg, scale, target="image", residual_scale=1.0):
     if kind == "fast":
         return {"arch": "srfast", "scale": str(cfg["scale"]), "channels": str(cfg["channels"]),
                 "n_blocks": str(cfg["n_blocks"]), "res_scale": repr(float(cfg["res_scale"])),
                 "io": "one plane, display values v mapped to 2v-1; output + bicubic(input)"}
-    return {"arch": "sr3", "scale": str(scale), "in_channel": str(cfg["in_channel"]),
+    meta = {"arch": "sr3", "scale": str(scale), "in_channel": str(cfg["in_channel"]),
             "out_channel": str(cfg["out_channel"]), "inner_channel": str(cfg["inner_channel"]),
             "channel_mults": ",".join(str(m) for m in cfg["channel_mults"]),
             "res_blocks": str(cfg["res_blocks"]), "norm_groups": str(cfg["groups"]),
             "dropout": repr(float(cfg["dropout"])), "attention": "lowest resolution, 1 head",
             "schedule": "linear betas 1e-6..1e-2, T=2000, gamma=sqrt(alpha_bar) continuous",
-            "parameterization": "epsilon; input concat(bicubic(LR), x_t) in [-1,1]"}
+            "parameterization": "epsilon; input concat(bicubic(LR), x_t) in [-1,1]",
+            "target": target}
+    if target == "residual":
+        meta["residual_scale"] = repr(float(residual_scale))
+        meta["parameterization"] = ("epsilon; input concat(bicubic(LR), x_t) in [-1,1]; x_0 = (HR - bicubic(LR)) "
+                                    "* residual_scale (SRDiff), output = bicubic(LR) + x_0 / residual_scale")
+    return meta
 
 
 def export_run(run, out):
     ck = sr_models.load_ckpt(os.path.join(run, "ckpt.pt"), "cpu")
     a = ck["args"]
     arrays, omitted = export.state_dict_arrays(ck["ema"])
-    meta = arch_metadata(a["model"], ck["cfg"], a["scale"])
+    meta = arch_metadata(a["model"], ck["cfg"], a["scale"], a.get("target", "image"), a.get("residual_scale", 1.0))
     counts = {}
     for split in ("train", "val", "test"):
         items = sr_data.astrodata.list_split(split, list(sr_data.SOURCES))
@@ -60,6 +66,7 @@ def export_run(run, out):
         "training_steps": str(ck["step"]), "batch": str(a["batch"]),
         "training_seconds": "%.0f" % ck["elapsed"], "learning_rate": repr(a["lr"]),
         "loss": "L1 on pixels" if a["model"] == "fast" else "L1 on epsilon",
+        "residual_scale_from": "1/std of HR - bicubic(LR) over 64 training batches of 16" if a.get("target") == "residual" else "",
         "ema_decay": "0.999", "seed": str(a["seed"]),
         "hardware": "%s, torch %s, %d thread(s)" % (platform.processor() or platform.machine(),
                                                    torch.__version__, a["threads"]),

@@ -4,13 +4,20 @@ test_srfast.c, test_sampler.c); called by gen_golden.py's gen_sr().
 Writes to tests/golden/:
   sr_tiny_fast.safetensors, sr_tiny_sr3.safetensors  tiny random-weight models
       (F32, with the __metadata__ the C loaders read)
+  sr_tiny_sr3_res.safetensors  the same SR3 weights marked target=residual,
+      residual_scale=RES_C (SRDiff-style residual diffusion)
+  sr_bad_sr3_res.safetensors  metadata-only model with target=residual and no
+      usable residual_scale (the loader must refuse it)
   sr_io.safetensors  inputs and outputs:
       tiny_fast.{x,y}, tiny_sr3.{lr,up,xt,eps}, sampler reference updates
-      tiny_sr3.{x_ddpm,x_ddim} (steps 100, i = 37, noise z), counter noise
+      tiny_sr3.{x_ddpm,x_ddim} (steps 100, i = 37, noise z) and their
+      residual-target twins tiny_sr3.{x_ddpm_res,x_ddim_res} (c = RES_C, the
+      x0 clamp taken from tiny_sr3.up), counter noise
       noise.field, and for each shipped model in models/ (fp16 weights read
       back as f32): <name>.{x,y} (fast) or <name>.{lr,up,xt,eps,z,x_prev} (sr3,
       one DDPM step of the 100-step schedule; x_t and z from the counter noise,
-      not from torch's generator).
+      not from torch's generator; for target=residual models x_t diffuses
+      (HR - up) * residual_scale and the steps clamp as the residual sampler).
 """
 import os
 import sys
@@ -24,6 +31,7 @@ import sr_models as M  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, STEP_I = 100, 37
+RES_C = 4.0
 
 
 def randomize(m, g):
@@ -35,13 +43,14 @@ def randomize(m, g):
                 p.copy_(0.2 * torch.randn(p.shape, generator=g))
 
 
-def sampler_ref(x, eps, z, steps, i, kind):
-    """One reverse step in float64, as sample_ddpm / sample_ddim."""
+def sampler_ref(x, eps, z, steps, i, kind, up=None, c=None):
+    """One reverse step in float64, as sample_ddpm / sample_ddim; c (with the
+    bicubic up) for a residual-target model, None for an image-target one."""
     ab_all = np.cumprod(1.0 - M.respaced_betas(steps))
     ab = ab_all[i]
     ab_prev = ab_all[i - 1] if i > 0 else 1.0
     x, eps, z = (t.double() for t in (x, eps, z))
-    x0 = ((x - np.sqrt(1 - ab) * eps) / np.sqrt(ab)).clamp(-1, 1)
+    x0 = M.clamp_x0((x - np.sqrt(1 - ab) * eps) / np.sqrt(ab), None if up is None else up.double(), c)
     if kind == "ddim":
         e = (x - np.sqrt(ab) * x0) / np.sqrt(1 - ab)
         return (np.sqrt(ab_prev) * x0 + np.sqrt(1 - ab_prev) * e).float()
@@ -64,18 +73,21 @@ def counter_noise(seed, stream, h, w):
     return torch.from_numpy(M.noise_field(seed, stream, 1, h, w))[None]
 
 
-def sr3_case(io, io_meta, name, unet, lr, gamma, seed):
+def sr3_case(io, io_meta, name, unet, lr, gamma, seed, c=None):
+    """c: residual_scale of a target=residual model, None for target=image."""
     up = M.bicubic_up(lr, 16 // lr.shape[-1])
     h, w = up.shape[-2:]
     hr = (up + 0.1 * torch.tanh(counter_noise(seed, 99, h, w))).clamp(-1, 1)
+    x0 = hr if c is None else M.to_target(hr, up, c)
     noise = counter_noise(seed, M.noise_stream(0, 0), h, w)
-    xt = gamma * hr + np.sqrt(1 - gamma * gamma) * noise
+    xt = gamma * x0 + np.sqrt(1 - gamma * gamma) * noise
     eps = unet(torch.cat([up, xt], 1), torch.tensor([gamma]))
     z = counter_noise(seed, M.noise_stream(0, 5), h, w)
     io_meta[name + ".gamma"] = repr(float(gamma))
     io.update({name + ".lr": lr, name + ".up": up, name + ".xt": xt, name + ".eps": eps, name + ".z": z,
-               name + ".x_ddpm": sampler_ref(xt, eps, z, STEPS, STEP_I, "ddpm"),
-               name + ".x_ddim": sampler_ref(xt, eps, z, STEPS, STEP_I, "ddim")})
+               name + ".x_ddpm": sampler_ref(xt, eps, z, STEPS, STEP_I, "ddpm", up, c),
+               name + ".x_ddim": sampler_ref(xt, eps, z, STEPS, STEP_I, "ddim", up, c)})
+    return up, xt, eps, z
 
 
 def load_shipped(path):
@@ -104,10 +116,20 @@ def generate(out_dir, write):
     io["tiny_fast.x"], io["tiny_fast.y"] = x, fast(x)
     unet = M.SR3UNet(inner_channel=8, groups=4, channel_mults=(1, 2), res_blocks=1).eval()
     randomize(unet, g)
-    write(os.path.join(out_dir, "sr_tiny_sr3.safetensors"), unet.state_dict(),
-          {"arch": "sr3", "scale": "2", "in_channel": "2", "out_channel": "1", "inner_channel": "8",
-           "channel_mults": "1,2", "res_blocks": "1", "norm_groups": "4"})
-    sr3_case(io, io_meta, "tiny_sr3", unet, torch.rand(1, 1, 8, 8, generator=g) * 2 - 1, 0.7, 11)
+    tiny_meta = {"arch": "sr3", "scale": "2", "in_channel": "2", "out_channel": "1", "inner_channel": "8",
+                 "channel_mults": "1,2", "res_blocks": "1", "norm_groups": "4"}
+    write(os.path.join(out_dir, "sr_tiny_sr3.safetensors"), unet.state_dict(), tiny_meta)
+    write(os.path.join(out_dir, "sr_tiny_sr3_res.safetensors"), unet.state_dict(),
+          dict(tiny_meta, target="residual", residual_scale=repr(RES_C)))
+    write(os.path.join(out_dir, "sr_bad_sr3_res.safetensors"), {"unused": torch.zeros(1)},
+          dict(tiny_meta, target="residual", residual_scale="0"))
+    up, xt, eps, z = sr3_case(io, io_meta, "tiny_sr3", unet, torch.rand(1, 1, 8, 8, generator=g) * 2 - 1, 0.7, 11)
+    # the same x_t and eps stepped as a residual-target model: x0 is large
+    # (x_t / gamma ~ 1.5) against the per-pixel bounds c (+-1 - up), so the clamp
+    # differs from the image one on many pixels
+    io_meta["tiny_sr3.res_c"] = repr(RES_C)
+    io["tiny_sr3.x_ddpm_res"] = sampler_ref(xt, eps, z, STEPS, STEP_I, "ddpm", up, RES_C)
+    io["tiny_sr3.x_ddim_res"] = sampler_ref(xt, eps, z, STEPS, STEP_I, "ddim", up, RES_C)
     io["noise.field"] = torch.from_numpy(M.noise_field(123456789, M.noise_stream(2, 7), 2, 5, 6, 3, 1000))
     io_meta["noise.seed"], io_meta["noise.stream"] = "123456789", str(M.noise_stream(2, 7))
     for name in ("fast_x2", "fast_x4", "sr3_x2", "sr3_x4"):
@@ -122,5 +144,8 @@ def generate(out_dir, write):
             x = test_image(12, 16, s)
             io[name + ".x"], io[name + ".y"] = x, m(x)
         else:
-            sr3_case(io, io_meta, name, m, test_image(16 // s, 16 // s, s), 0.5, 21 + s)
+            c = float(meta["residual_scale"]) if meta.get("target") == "residual" else None
+            if c is not None:
+                io_meta[name + ".residual_scale"] = meta["residual_scale"]
+            sr3_case(io, io_meta, name, m, test_image(16 // s, 16 // s, s), 0.5, 21 + s, c)
     write(os.path.join(out_dir, "sr_io.safetensors"), io, io_meta)

@@ -224,12 +224,20 @@ def respaced_betas(steps, n_train=2000, start=1e-6, end=1e-2):
 class SR3(nn.Module):
     """The diffusion wrapper used for training: continuous gamma drawn
     piecewise-uniformly between consecutive sqrt(alpha_bar) of the T-step
-    training schedule (SR3, section 2.4)."""
+    training schedule (SR3, section 2.4).
 
-    def __init__(self, unet, n_train=2000, start=1e-6, end=1e-2):
+    target "image" diffuses HR itself (SR3); target "residual" diffuses
+    x0 = (HR - bicubic(LR)) * residual_scale (SRDiff, Li et al. 2022): the
+    network only has to model the detail bicubic misses, and an untrained
+    eps prediction falls back to bicubic instead of to noise."""
+
+    def __init__(self, unet, n_train=2000, start=1e-6, end=1e-2, target="image", residual_scale=1.0):
         super().__init__()
         import numpy as np
+        if target not in ("image", "residual"):
+            raise ValueError("target must be image or residual, not %r" % target)
         self.unet = unet
+        self.target, self.residual_scale = target, float(residual_scale)
         ab = np.cumprod(1.0 - linear_betas(n_train, start, end))
         self.register_buffer("sqrt_ab_prev",
                              torch.tensor(np.sqrt(np.append(1.0, ab)), dtype=torch.float32),
@@ -244,7 +252,8 @@ class SR3(nn.Module):
         gamma = lo + (hi - lo) * torch.rand(b, device=hr.device)
         noise = torch.randn_like(hr)
         g = gamma.view(b, 1, 1, 1)
-        x_t = g * hr + torch.sqrt(1 - g * g) * noise
+        x0 = to_target(hr, lr_up, self.residual_scale) if self.target == "residual" else hr
+        x_t = g * x0 + torch.sqrt(1 - g * g) * noise
         eps = self.unet(torch.cat([lr_up, x_t], dim=1), gamma)
         return F.l1_loss(eps, noise)
 
@@ -287,11 +296,33 @@ class SRFast(nn.Module):
 
 
 # ------------------------------------------------------------------ samplers
+def to_target(hr, lr_up, residual_scale):
+    """HR image -> residual diffusion target (HR - bicubic(LR)) * c."""
+    return (hr - lr_up) * residual_scale
+
+
+def from_target(x0, lr_up, residual_scale):
+    """Residual diffusion target -> HR image: bicubic(LR) + x0 / c."""
+    return lr_up + x0 / residual_scale
+
+
+def clamp_x0(x0, lr_up, residual_scale):
+    """Clamps a predicted x0 to the range that maps to HR in [-1, 1]: [-1, 1]
+    for the image target, per pixel [c(-1-up), c(1-up)] for the residual one.
+    residual_scale None = image target."""
+    if residual_scale is None:
+        return x0.clamp(-1, 1)
+    c = residual_scale
+    return torch.maximum(torch.minimum(x0, c * (1 - lr_up)), c * (-1 - lr_up))
+
+
 @torch.no_grad()
-def sample_ddpm(unet, lr_up, betas, noise_fn):
+def sample_ddpm(unet, lr_up, betas, noise_fn, residual_scale=None):
     """Ancestral DDPM sampling over `betas` (possibly re-spaced).
     noise_fn(k) returns the noise tensor for draw k (k = 0: x_T, k = i: step i's
-    posterior noise), so C and Python can share the same noise."""
+    posterior noise), so C and Python can share the same noise.
+    residual_scale: None for image-target weights, c for residual-target ones
+    (then the result is bicubic + x0 / c)."""
     import numpy as np
     alphas = 1.0 - betas
     ab = np.cumprod(alphas)
@@ -300,8 +331,7 @@ def sample_ddpm(unet, lr_up, betas, noise_fn):
     for i in reversed(range(n)):
         gamma = torch.full((x.shape[0],), float(np.sqrt(ab[i])), device=x.device)
         eps = unet(torch.cat([lr_up, x], dim=1), gamma)
-        x0 = (x - np.sqrt(1 - ab[i]) * eps) / np.sqrt(ab[i])
-        x0 = x0.clamp(-1, 1)
+        x0 = clamp_x0((x - np.sqrt(1 - ab[i]) * eps) / np.sqrt(ab[i]), lr_up, residual_scale)
         ab_prev = ab[i - 1] if i > 0 else 1.0
         c0 = np.sqrt(ab_prev) * betas[i] / (1 - ab[i])
         ct = np.sqrt(alphas[i]) * (1 - ab_prev) / (1 - ab[i])
@@ -311,12 +341,13 @@ def sample_ddpm(unet, lr_up, betas, noise_fn):
             x = mean + math.sqrt(var) * noise_fn(n - i)
         else:
             x = mean
-    return x
+    return x if residual_scale is None else from_target(x, lr_up, residual_scale)
 
 
 @torch.no_grad()
-def sample_ddim(unet, lr_up, steps, noise_fn, n_train=2000, start=1e-6, end=1e-2):
-    """Deterministic DDIM (eta = 0) over `steps` evenly spaced training indices."""
+def sample_ddim(unet, lr_up, steps, noise_fn, n_train=2000, start=1e-6, end=1e-2, residual_scale=None):
+    """Deterministic DDIM (eta = 0) over `steps` evenly spaced training indices.
+    residual_scale as in sample_ddpm."""
     import numpy as np
     ab_all = np.cumprod(1.0 - linear_betas(n_train, start, end))
     idx = np.round(np.linspace(0, n_train - 1, steps)).astype(np.int64)
@@ -326,10 +357,10 @@ def sample_ddim(unet, lr_up, steps, noise_fn, n_train=2000, start=1e-6, end=1e-2
         ab_prev = ab_all[idx[j - 1]] if j > 0 else 1.0
         gamma = torch.full((x.shape[0],), float(np.sqrt(ab)), device=x.device)
         eps = unet(torch.cat([lr_up, x], dim=1), gamma)
-        x0 = ((x - np.sqrt(1 - ab) * eps) / np.sqrt(ab)).clamp(-1, 1)
+        x0 = clamp_x0((x - np.sqrt(1 - ab) * eps) / np.sqrt(ab), lr_up, residual_scale)
         eps = (x - np.sqrt(ab) * x0) / np.sqrt(1 - ab)
         x = np.sqrt(ab_prev) * x0 + np.sqrt(1 - ab_prev) * eps
-    return x
+    return x if residual_scale is None else from_target(x, lr_up, residual_scale)
 
 
 def load_ckpt(path, map_location):

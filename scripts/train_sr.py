@@ -10,7 +10,11 @@ until the cumulative training time reaches --minutes. Writes runs/<name>/log.csv
 (step, elapsed, train loss, val metrics) and copies it with a PNG of the curves
 to eval/train_sr_<name>.csv/.png. Fast: L1 on pixels. SR3: L1 on epsilon with
 continuous gamma (sr_models.SR3.loss); validation = epsilon L1 at fixed
-gammas/noise, plus PSNR of a DDIM sample at the end.
+gammas/noise, plus PSNR of a DDIM-20 sample vs bicubic (at every validation
+for --target residual, at the end for --target image).
+SR3 --target residual (SRDiff) diffuses (HR - bicubic(LR)) * c, c = 1 / std of
+that residual over 64 training batches, measured once at the start of a run
+and kept in the checkpoint (export_sr.py writes it to the metadata).
 """
 import argparse
 import copy
@@ -47,6 +51,8 @@ def parse():
     ap.add_argument("--blocks", type=int, default=8)
     ap.add_argument("--val-every", type=float, default=60.0, help="seconds between validations")
     ap.add_argument("--ckpt-sec", type=float, default=60.0)
+    ap.add_argument("--target", choices=("image", "residual"), default="image",
+                    help="SR3: diffuse the HR image (SR3) or its residual over bicubic (SRDiff)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = time only)")
     a = ap.parse_args()
     if a.model == "fast":
@@ -71,6 +77,7 @@ class Validator:
         self.a, self.dev = a, dev
         size = 64 if a.model == "sr3" else 128
         n = 4 if a.model == "sr3" else 12
+        self.c = a.residual_scale if a.model == "sr3" and a.target == "residual" else None
         lr, hr, _ = sr_data.fixed_set("val", a.scale, size, n)
         self.lr, self.hr = lr.to(dev), hr.to(dev)
         g = torch.Generator().manual_seed(99)
@@ -88,10 +95,11 @@ class Validator:
         up = sr_models.bicubic_up(lr_n, a.scale)
         hr_n = sr_data.to_net(self.hr)
         g = self.gam.view(-1, 1, 1, 1)
-        x_t = g * hr_n + torch.sqrt(1 - g * g) * self.noise
+        x0 = hr_n if self.c is None else sr_models.to_target(hr_n, up, self.c)
+        x_t = g * x0 + torch.sqrt(1 - g * g) * self.noise
         eps = net(torch.cat([up, x_t], 1), self.gam)
         m = {"val_eps_l1": float((eps - self.noise).abs().mean())}
-        if final:
+        if final or self.c is not None:
             gen = torch.Generator().manual_seed(7)
             noises = {}
 
@@ -99,10 +107,24 @@ class Validator:
                 if k not in noises:
                     noises[k] = torch.randn(hr_n.shape, generator=gen).to(self.dev)
                 return noises[k]
-            out = sr_data.from_net(sr_models.sample_ddim(net, up, 20, noise_fn))
+            out = sr_data.from_net(sr_models.sample_ddim(net, up, 20, noise_fn, residual_scale=self.c))
             m["val_psnr_ddim20"] = float(sr_data.psnr(out, self.hr).mean())
             m["val_psnr_bicubic"] = float(sr_data.psnr(sr_data.from_net(up), self.hr).mean())
         return m
+
+
+def measure_residual_scale(data, scale, n_batches=64, b=16):
+    """1 / std of (HR - bicubic(LR)) in network units over training batches;
+    the data RNG is restored so that training sees the same batches."""
+    st = data.state()
+    sq, n = 0.0, 0
+    for _ in range(n_batches):
+        lr, hr = data.batch(b)
+        r = sr_data.to_net(hr) - sr_models.bicubic_up(sr_data.to_net(lr), scale)
+        sq += float((r.double() ** 2).sum())
+        n += r.numel()
+    data.set_state(st)
+    return 1.0 / math.sqrt(sq / n)
 
 
 def load_ckpt(path, dev):
@@ -156,7 +178,6 @@ def main():
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
-    diff = sr_models.SR3(net).to(dev) if a.model == "sr3" else None
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     data = sr_data.SRTrainData("train", a.scale, a.patch, a.seed)
     a.n_train_images = len(data.images)
@@ -170,10 +191,20 @@ def main():
         data.set_state(ck["data_rng"])
         torch.set_rng_state(ck["torch_rng"])
         step, elapsed = ck["step"], ck["elapsed"]
+        a.target = ck["args"].get("target", "image")
+        a.residual_scale = ck["args"].get("residual_scale", 1.0)
         print("resumed %s at step %d (%.0f s)" % (name, step, elapsed), flush=True)
         if ck.get("done") and elapsed >= a.minutes * 60.0:
             print("%s already done" % name)
             return
+    if not hasattr(a, "residual_scale"):
+        a.residual_scale = 1.0
+        if a.model == "sr3" and a.target == "residual":
+            a.residual_scale = measure_residual_scale(data, a.scale)
+            print("residual scale c = %.4f (residual std %.5f in [-1,1] units)"
+                  % (a.residual_scale, 1 / a.residual_scale), flush=True)
+    diff = (sr_models.SR3(net, target=a.target, residual_scale=a.residual_scale).to(dev)
+            if a.model == "sr3" else None)
     val = Validator(a, dev)
     new_log = not os.path.exists(log_path)
     logf = open(log_path, "a", newline="")

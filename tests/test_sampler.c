@@ -5,6 +5,8 @@
  * DDPM and one DDIM step of the 100-step re-spaced schedule computed in
  * float64 by PyTorch, and the numpy twin of the counter-based noise. The
  * stage runs use the tiny random-weight SR3 model of the golden set.
+ * The residual-target (SRDiff) steps clamp x0 per pixel to c (+-1 - up)
+ * (tiny_sr3.x_*_res, and the shipped models when they are residual ones).
  * Tile invariance of the noise is checked here; that of the whole result
  * only holds for the fast net (test_srfast.c): SR3's GroupNorm statistics
  * and attention span the tile.
@@ -22,6 +24,7 @@
 #include "astroenh/sampler.h"
 #include "astroenh/upscale.h"
 #include "support/golden_util.h"
+#include "../src/upscale/upscale_internal.h"
 
 static ae_weights *IO;
 
@@ -60,29 +63,61 @@ static void test_schedule(void **st) {
     assert_non_null(strstr(ae_error_message(), "2001"));
 }
 
-static void check_step(ae_sampler_kind kind, const char *ref_name) {
+static ae_tensor field(const char *name, const char *f) {
+    char key[96];
+    snprintf(key, sizeof key, "%s.%s", name, f);
+    return golden_tensor(IO, key);
+}
+
+/* One step of case `name` (xt, eps, z, up) against the reference `ref`;
+ * c > 0: residual target with scale c, c == 0: image target. */
+static void check_step(ae_sampler_kind kind, const char *name, const char *ref, float c) {
     ae_schedule s;
     assert_int_equal(ae_schedule_create(&s, kind, golden_int(IO, "steps"), AE_SR3_T, AE_SR3_BETA0, AE_SR3_BETA1),
                      AE_OK);
-    ae_tensor xt = golden_tensor(IO, "tiny_sr3.xt"), eps = golden_tensor(IO, "tiny_sr3.eps");
-    ae_tensor z = golden_tensor(IO, "tiny_sr3.z"), ref = golden_tensor(IO, ref_name);
+    ae_tensor xt = field(name, "xt"), eps = field(name, "eps"), z = field(name, "z"), up = field(name, "up");
+    ae_tensor want = field(name, ref);
     size_t n = ae_tensor_numel(&xt);
     float *x = malloc(n * sizeof *x);
     memcpy(x, xt.data, n * sizeof *x);
-    ae_sampler_step(&s, golden_int(IO, "step_i"), x, eps.data, z.data, n);
-    assert_int_equal(golden_compare(ref_name, x, ref.data, n, 1e-6f, 1e-5f), 0);
+    ae_sampler_step(&s, golden_int(IO, "step_i"), x, eps.data, z.data, c > 0 ? up.data : NULL, c > 0 ? c : 1.0f, n);
+    assert_int_equal(golden_compare(ref, x, want.data, n, 1e-6f, 1e-5f), 0);
     free(x);
     ae_schedule_free(&s);
 }
 
 static void test_step_ddpm(void **st) {
     (void)st;
-    check_step(AE_SAMPLER_DDPM, "tiny_sr3.x_ddpm");
+    check_step(AE_SAMPLER_DDPM, "tiny_sr3", "x_ddpm", 0.0f);
 }
 
 static void test_step_ddim(void **st) {
     (void)st;
-    check_step(AE_SAMPLER_DDIM, "tiny_sr3.x_ddim");
+    check_step(AE_SAMPLER_DDIM, "tiny_sr3", "x_ddim", 0.0f);
+}
+
+/* Residual target: the same x_t/eps, x0 clamped to c (+-1 - up). The
+ * references differ from the image-target ones on most pixels, so a sampler
+ * that ignored up/c would fail here. Shipped residual models too. */
+static void test_step_residual(void **st) {
+    (void)st;
+    float c = strtof(ae_weights_meta(IO, "tiny_sr3.res_c"), NULL);
+    assert_true(c > 0);
+    ae_tensor a = field("tiny_sr3", "x_ddpm"), b = field("tiny_sr3", "x_ddpm_res");
+    size_t differ = 0;
+    for (size_t k = 0; k < ae_tensor_numel(&a); k++) differ += fabsf(a.data[k] - b.data[k]) > 1e-3f;
+    assert_true(differ > ae_tensor_numel(&a) / 2);
+    check_step(AE_SAMPLER_DDPM, "tiny_sr3", "x_ddpm_res", c);
+    check_step(AE_SAMPLER_DDIM, "tiny_sr3", "x_ddim_res", c);
+    const char *shipped[2] = {"sr3_x2", "sr3_x4"};
+    for (int i = 0; i < 2; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s.residual_scale", shipped[i]);
+        const char *v = ae_weights_meta(IO, key);
+        if (!v) continue;
+        check_step(AE_SAMPLER_DDPM, shipped[i], "x_ddpm", strtof(v, NULL));
+        check_step(AE_SAMPLER_DDIM, shipped[i], "x_ddim", strtof(v, NULL));
+    }
 }
 
 /* The same noise as the numpy twin; windows equal crops of the global field. */
@@ -117,16 +152,15 @@ static void test_noise(void **st) {
     free(g);
 }
 
-/* Runs `upscale --model sr3` with the tiny model on a fixed 14 x 10 image. */
-static ae_status run_stage(unsigned long long seed, int threads, int tile, const char *sampler, int steps,
-                           ae_image **out) {
+/* Runs `upscale --model sr3` with a tiny model on a fixed 14 x 10 image. */
+static ae_status run_stage_with(const char *weights, unsigned long long seed, int threads, int tile,
+                                const char *sampler, int steps, ae_image **out) {
     const ae_stage_def *d = &ae_stage_upscale;
     void *opts = calloc(1, d->opts_size), *state = NULL;
     d->opts_init(opts);
     char stp[16];
     snprintf(stp, sizeof stp, "%d", steps);
-    char *argv[] = {"--model", "sr3", "--sampler", (char *)sampler, "--steps", stp, "--weights",
-                    "tests/golden/sr_tiny_sr3.safetensors"};
+    char *argv[] = {"--model", "sr3", "--sampler", (char *)sampler, "--steps", stp, "--weights", (char *)weights};
     for (int i = 0; i < 8; i += 2) assert_int_equal(d->parse_opt(opts, 8, argv, i), 2);
     ae_global_opts g = {.device = "cpu", .threads = threads, .seed = seed, .tile = tile};
     ae_backend_set_threads(threads);
@@ -145,6 +179,11 @@ static ae_status run_stage(unsigned long long seed, int threads, int tile, const
     if (state) d->release(state);
     free(opts);
     return st;
+}
+
+static ae_status run_stage(unsigned long long seed, int threads, int tile, const char *sampler, int steps,
+                           ae_image **out) {
+    return run_stage_with("tests/golden/sr_tiny_sr3.safetensors", seed, threads, tile, sampler, steps, out);
 }
 
 static size_t count_diff(const ae_image *a, const ae_image *b) {
@@ -177,13 +216,57 @@ static void test_stage_determinism(void **st) {
     ae_backend_set_threads(0);
 }
 
+/* The residual-target twin of the tiny model: deterministic for a seed, a
+ * different function from the image-target one, and its output stays in
+ * [0,1] because the last step returns bicubic + clamped x0 / c. */
+static void test_stage_residual(void **st) {
+    (void)st;
+    const char *samplers[2] = {"ddpm", "ddim"};
+    for (int k = 0; k < 2; k++) {
+        ae_image *a = NULL, *b = NULL, *img = NULL;
+        assert_int_equal(run_stage_with("tests/golden/sr_tiny_sr3_res.safetensors", 5, 1, 0, samplers[k], 8, &a),
+                         AE_OK);
+        assert_int_equal(run_stage_with("tests/golden/sr_tiny_sr3_res.safetensors", 5, 1, 0, samplers[k], 8, &b),
+                         AE_OK);
+        assert_int_equal(run_stage(5, 1, 0, samplers[k], 8, &img), AE_OK);
+        assert_int_equal(count_diff(a, b), 0);
+        assert_true(count_diff(a, img) > 100);
+        for (size_t i = 0; i < ae_image_npix(a); i++) assert_true(a->data[i] >= -1e-6f && a->data[i] <= 1 + 1e-6f);
+        ae_image_free(a);
+        ae_image_free(b);
+        ae_image_free(img);
+    }
+    ae_backend_set_threads(0);
+}
+
+/* SR3 runs outputs of up to 512 px per side as one tile by default, so the
+ * result does not depend on the tiling there; --tile overrides; larger
+ * outputs tile at 256. The default equals an explicit whole-image tile. */
+static void test_default_tile(void **st) {
+    (void)st;
+    assert_int_equal(up_sr3_tile(0, 2, 512, 300), 512);
+    assert_int_equal(up_sr3_tile(0, 4, 20, 28), 28);
+    assert_int_equal(up_sr3_tile(0, 2, 514, 100), 256);
+    assert_int_equal(up_sr3_tile(64, 2, 512, 512), 128);
+    ae_image *a = NULL, *b = NULL;
+    assert_int_equal(run_stage(5, 1, 0, "ddim", 4, &a), AE_OK);
+    assert_int_equal(run_stage(5, 1, 14, "ddim", 4, &b), AE_OK); /* --tile 14: the whole 14 x 10 input */
+    assert_int_equal(count_diff(a, b), 0);
+    ae_image_free(a);
+    ae_image_free(b);
+    ae_backend_set_threads(0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_step_ddpm),
         cmocka_unit_test(test_step_ddim),
+        cmocka_unit_test(test_step_residual),
         cmocka_unit_test(test_noise),
         cmocka_unit_test(test_stage_determinism),
+        cmocka_unit_test(test_stage_residual),
+        cmocka_unit_test(test_default_tile),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

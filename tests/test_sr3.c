@@ -126,11 +126,35 @@ static void test_bad_input(void **st) {
     free(m);
 }
 
+/* metadata target: absent = image; residual needs a residual_scale > 0. */
+static void test_target_meta(void **st) {
+    (void)st;
+    ae_weights *W = NULL;
+    ae_sr3 *m = calloc(1, sizeof *m);
+    assert_int_equal(ae_weights_open(&W, "tests/golden/sr_tiny_sr3.safetensors"), AE_OK);
+    assert_int_equal(ae_sr3_load(m, W), AE_OK);
+    assert_int_equal(m->residual, 0);
+    assert_true(m->residual_scale == 1.0f);
+    ae_weights_close(W);
+    assert_int_equal(ae_weights_open(&W, "tests/golden/sr_tiny_sr3_res.safetensors"), AE_OK);
+    assert_int_equal(ae_sr3_load(m, W), AE_OK);
+    assert_int_equal(m->residual, 1);
+    assert_true(m->residual_scale == strtof(ae_weights_meta(W, "residual_scale"), NULL));
+    ae_weights_close(W);
+    assert_int_equal(ae_weights_open(&W, "tests/golden/sr_bad_sr3_res.safetensors"), AE_OK);
+    assert_int_equal(ae_sr3_load(m, W), AE_ERR_FORMAT);
+    assert_non_null(strstr(ae_error_message(), "residual_scale"));
+    assert_non_null(strstr(ae_error_message(), "sr_bad_sr3_res"));
+    ae_weights_close(W);
+    free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny),
         cmocka_unit_test(test_shipped),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_target_meta),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -42,14 +42,18 @@ void ae_schedule_free(ae_schedule *s);
 float ae_schedule_gamma(const ae_schedule *s, int i);
 
 /* One reverse step from step i to i-1 over n values, in place on x (x_t):
- * x0 = clamp((x - sqrt(1-ab_i) eps) / sqrt(ab_i), -1, 1), then
+ * x0 = clamp((x - sqrt(1-ab_i) eps) / sqrt(ab_i), lo, hi), where
+ *   up == NULL (target=image): lo = -1, hi = 1;
+ *   up != NULL (target=residual, x0 = (HR - up) * c, up = bicubic(LR) [n]):
+ *   lo = c (-1 - up), hi = c (1 - up), i.e. HR = up + x0 / c in [-1, 1];
+ * then
  *   DDPM: x = c0 x0 + ct x + sqrt(var) noise  (posterior q(x_{t-1} | x_t, x0);
  *         no noise at i = 0; noise may be NULL only then)
  *   DDIM: x = sqrt(ab_prev) x0 + sqrt(1-ab_prev) eps'  (eta = 0,
  *         eps' = (x - sqrt(ab_i) x0) / sqrt(1-ab_i)); noise unused.
  * ab_prev = ab[i-1], or 1 at i = 0. Coefficients in double. */
 void ae_sampler_step(const ae_schedule *s, int i, float *x, const float *eps, const float *noise,
-                     size_t n);
+                     const float *up, float c, size_t n);
 
 /* A standard normal value for (seed, stream, channel, y, x). Streams used by
  * the SR3 sampler: ae_noise_stream(sample, draw), draw 0 = x_T, draw k >= 1

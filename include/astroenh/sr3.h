@@ -9,6 +9,11 @@
  * from __metadata__: "arch" = "sr3", "scale", "inner_channel",
  * "channel_mults" ("1,2,4"), "res_blocks", "norm_groups", "in_channel",
  * "out_channel".
+ *
+ * "target" says what the model diffuses: "image" (or absent: SR3, x0 = HR)
+ * or "residual" (SRDiff, Li et al. 2022: x0 = (HR - bicubic(LR)) * c with
+ * c = "residual_scale", a finite number > 0); the sampler then returns
+ * bicubic + x0 / c (ae_sampler_step, src/upscale/drive.c).
  */
 #ifndef ASTROENH_SR3_H
 #define ASTROENH_SR3_H
@@ -41,6 +46,8 @@ typedef struct {
 typedef struct ae_sr3 {
     int scale, in_channel, out_channel, inner, groups, res_blocks, n_levels;
     int mults[AE_SR3_MAX_LEVELS];
+    int residual;         /* 1: target=residual, 0: target=image */
+    float residual_scale; /* c of the residual target; 1 for image */
     ae_linear mlp1, mlp2;
     ae_sr3_layer downs[AE_SR3_MAX_LAYERS], mid[2], ups[AE_SR3_MAX_LAYERS];
     int n_downs, n_ups;

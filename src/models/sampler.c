@@ -54,16 +54,21 @@ void ae_schedule_free(ae_schedule *s) {
 
 float ae_schedule_gamma(const ae_schedule *s, int i) { return (float)sqrt(s->ab[i]); }
 
+/* The x0 clamp of ae_sampler_step for value k. */
+static inline double clamp_x0(double x0, const float *up, double c, size_t k) {
+    double lo = up ? c * (-1.0 - up[k]) : -1.0, hi = up ? c * (1.0 - up[k]) : 1.0;
+    return x0 < lo ? lo : x0 > hi ? hi : x0;
+}
+
 void ae_sampler_step(const ae_schedule *s, int i, float *x, const float *eps, const float *noise,
-                     size_t n) {
+                     const float *up, float c, size_t n) {
     double ab = s->ab[i], ab_prev = i > 0 ? s->ab[i - 1] : 1.0;
     double sa = sqrt(ab), s1a = sqrt(1.0 - ab);
     if (s->kind == AE_SAMPLER_DDIM) {
         double sp = sqrt(ab_prev), s1p = sqrt(1.0 - ab_prev);
 #pragma omp parallel for schedule(static)
         for (size_t k = 0; k < n; k++) {
-            double x0 = ((double)x[k] - s1a * eps[k]) / sa;
-            x0 = x0 < -1.0 ? -1.0 : x0 > 1.0 ? 1.0 : x0;
+            double x0 = clamp_x0(((double)x[k] - s1a * eps[k]) / sa, up, c, k);
             double e = ((double)x[k] - sa * x0) / s1a;
             x[k] = (float)(sp * x0 + s1p * e);
         }
@@ -75,8 +80,7 @@ void ae_sampler_step(const ae_schedule *s, int i, float *x, const float *eps, co
     double sd = i > 0 ? sqrt(beta * (1.0 - ab_prev) / (1.0 - ab)) : 0.0;
 #pragma omp parallel for schedule(static)
     for (size_t k = 0; k < n; k++) {
-        double x0 = ((double)x[k] - s1a * eps[k]) / sa;
-        x0 = x0 < -1.0 ? -1.0 : x0 > 1.0 ? 1.0 : x0;
+        double x0 = clamp_x0(((double)x[k] - s1a * eps[k]) / sa, up, c, k);
         double v = c0 * x0 + ct * x[k];
         if (i > 0) v += sd * noise[k];
         x[k] = (float)v;

@@ -7,6 +7,7 @@
  * nearest x2 + conv Upsample, final GroupNorm-SiLU-conv. FiLM is
  * FeatureWiseAffine with affine level: (1 + scale) * h + shift.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,25 @@ static ae_status conv_layer(ae_sr3_layer *L, ae_sr3_kind kind, ae_weights *W, co
     return ae_conv_load(&L->conv, W, pfx, cin, cout, 3, stride, 1, 1, 1, 1);
 }
 
+/* "target" = image (default, older files) | residual + "residual_scale". */
+static ae_status load_target(ae_sr3 *m, ae_weights *W) {
+    const char *t = ae_weights_meta(W, "target"), *c = ae_weights_meta(W, "residual_scale");
+    m->residual = 0;
+    m->residual_scale = 1.0f;
+    if (!t || !strcmp(t, "image")) return AE_OK;
+    if (strcmp(t, "residual") != 0)
+        return ae_error_set(AE_ERR_FORMAT, "%s: metadata \"target\" is \"%s\", want image or residual",
+                            ae_weights_path(W), t);
+    char *end = NULL;
+    double v = c ? strtod(c, &end) : 0.0;
+    if (!c || end == c || *end != '\0' || !isfinite(v) || v <= 0.0 || v > 1e6)
+        return ae_error_set(AE_ERR_FORMAT, "%s: target=residual needs metadata \"residual_scale\" > 0, got %s",
+                            ae_weights_path(W), c ? c : "none");
+    m->residual = 1;
+    m->residual_scale = (float)v;
+    return AE_OK;
+}
+
 static ae_status load_meta(ae_sr3 *m, ae_weights *W) {
     const char *arch = ae_weights_meta(W, "arch");
     if (!arch || strcmp(arch, "sr3") != 0)
@@ -87,6 +107,7 @@ static ae_status load_meta(ae_sr3 *m, ae_weights *W) {
     if (st == AE_OK) st = meta_int(W, "res_blocks", 1, 8, &m->res_blocks);
     if (st == AE_OK) st = meta_int(W, "norm_groups", 1, 1024, &m->groups);
     if (st == AE_OK) st = parse_mults(m, W);
+    if (st == AE_OK) st = load_target(m, W);
     if (st == AE_OK && m->inner % 2)
         st = ae_error_set(AE_ERR_FORMAT, "%s: inner_channel %d must be even", ae_weights_path(W), m->inner);
     if (st == AE_OK && (m->n_levels * (m->res_blocks + 1) + 1 > AE_SR3_MAX_LAYERS ||

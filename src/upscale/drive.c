@@ -6,7 +6,9 @@
  * global image; at every step eps = UNet(concat(bicubic(LR), x_t), gamma) is
  * evaluated tile by tile at output resolution and the DDPM/DDIM update is
  * applied pixelwise, with noise from ae_noise_fill keyed by the global pixel
- * coordinate, so the noise never depends on the tiling. The arena is planned
+ * coordinate, so the noise never depends on the tiling. Residual-target
+ * models (SRDiff) sample x = (HR - bicubic) * c and return bicubic + x / c.
+ * The arena is planned
  * for the first tile shape and re-planned when a tile of another shape comes.
  */
 #include <stdlib.h>
@@ -15,6 +17,16 @@
 #include "astroenh/upscale.h"
 #include "upscale_internal.h"
 
+/* SR3's GroupNorm statistics and lowest-resolution attention span a tile, so
+ * its output depends on the tiling (eval/sr_metrics.md, "SR3 and the tile
+ * size"). By default an output of up to SR3_WHOLE_MAX px per side runs as one
+ * tile, which makes the result independent of --tile for the sizes the models
+ * were trained and evaluated on; larger outputs are cut into SR3_TILE_DEFAULT
+ * tiles because the attention's cost grows with the square of the tile's
+ * pixels (measured, 1 thread, 2 DDIM steps: a 512x512 output takes 26 CPU s
+ * per step whole against 12 s in 256 px tiles; whole-image peak RSS 377 MB
+ * against 139 MB, inside the 1 GiB activation budget of tile.h). */
+#define SR3_WHOLE_MAX 512    /* output pixels */
 #define SR3_TILE_DEFAULT 256 /* output pixels */
 #define SR3_OVERLAP 32
 
@@ -111,6 +123,12 @@ typedef struct {
     float gamma;
 } sr3_ctx;
 
+int up_sr3_tile(int tile_opt, int scale, int out_h, int out_w) {
+    int side = out_h > out_w ? out_h : out_w;
+    if (tile_opt > 0) return tile_opt * scale;
+    return side <= SR3_WHOLE_MAX ? side : SR3_TILE_DEFAULT;
+}
+
 /* in: 2c x h x w ([bicubic c planes][x_t c planes]), out: c x h x w. Pads to
  * the U-Net's multiple by reflection and crops back. */
 static ae_status sr3_tile(void *ctx, const float *in, int c_in, int h, int w, float *out, int c_out,
@@ -155,9 +173,11 @@ ae_status up_run_sr3(up_state *s, const ae_image *disp, ae_image *out, int sampl
     for (size_t i = 0; i < nl; i++) lr[i] = disp->data[i] * 2.0f - 1.0f;
     ae_bicubic_up(pair, lr, c, disp->h, disp->w, s->scale);
     ae_noise_fill(x, c, H, W, 0, 0, s->seed, ae_noise_stream(sample, 0));
+    const float *up = s->sr3->residual ? pair : NULL; /* bicubic planes */
+    float c_res = s->sr3->residual_scale;
     ae_image pair_img = {.w = W, .h = H, .c = 2 * c, .data = pair};
     ae_image eps_img = {.w = W, .h = H, .c = c, .data = eps};
-    int tile = s->tile > 0 ? s->tile * s->scale : SR3_TILE_DEFAULT;
+    int tile = up_sr3_tile(s->tile, s->scale, H, W);
     ae_status st = AE_OK;
     for (int i = s->sched.steps - 1; i >= 0 && st == AE_OK; i--) {
         sr3_ctx k = {s, ae_schedule_gamma(&s->sched, i)};
@@ -165,9 +185,12 @@ ae_status up_run_sr3(up_state *s, const ae_image *disp, ae_image *out, int sampl
         if (st != AE_OK) break;
         if (s->sched.kind == AE_SAMPLER_DDPM && i > 0)
             ae_noise_fill(noise, c, H, W, 0, 0, s->seed, ae_noise_stream(sample, s->sched.steps - i));
-        ae_sampler_step(&s->sched, i, x, eps, noise, n);
+        ae_sampler_step(&s->sched, i, x, eps, noise, up, c_res, n);
     }
-    for (size_t i = 0; st == AE_OK && i < n; i++) out->data[i] = (x[i] + 1.0f) * 0.5f;
+    for (size_t i = 0; st == AE_OK && i < n; i++) {
+        float hr = up ? up[i] + x[i] / c_res : x[i];
+        out->data[i] = (hr + 1.0f) * 0.5f;
+    }
     free(pair);
     free(eps);
     return st;
