@@ -10,6 +10,7 @@
  * direct for any template (ae_ncc_map, used for Moffat and as reference).
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "astroenh/denoise.h"
@@ -79,19 +80,36 @@ ae_status ae_ncc_map(float *ncc, float *amp, const float *img, int h, int w, con
     return AE_OK;
 }
 
-/* out = in correlated with outer(k, k), k[2r+1], zero outside; tmp[h][w]. */
+/* out = in correlated with outer(k, k), k[2r+1], zero outside; tmp[h][w].
+ * Both passes run tap by tap over contiguous rows (the horizontal one on a
+ * zero-padded copy of the row), so that the inner loops vectorise. */
 static void conv_sep(float *out, const float *in, float *tmp, int h, int w, const float *k, int r) {
     int par = (size_t)h * w * (size_t)(2 * r + 1) > (1u << 26); /* threads only pay off on big frames */
-#pragma omp parallel for schedule(static) if (par)
-    for (int y = 0; y < h; y++) {
-        const float *row = in + (size_t)y * w;
-        float *t = tmp + (size_t)y * w;
-        for (int x = 0; x < w; x++) {
-            int a = x - r < 0 ? -(x - r) : 0, b = x + r >= w ? 2 * r - (x + r - w + 1) : 2 * r;
-            float s = 0.0f;
-            for (int i = a; i <= b; i++) s += k[i] * row[x - r + i];
-            t[x] = s;
+#pragma omp parallel if (par)
+    {
+        float *pad = calloc((size_t)w + 2 * r, sizeof *pad);
+#pragma omp for schedule(static)
+        for (int y = 0; y < h; y++) {
+            const float *row = in + (size_t)y * w;
+            float *t = tmp + (size_t)y * w;
+            if (!pad) { /* out of memory: the same sums, unvectorised */
+                for (int x = 0; x < w; x++) {
+                    float s = 0.0f;
+                    for (int i = 0; i <= 2 * r; i++)
+                        if (x - r + i >= 0 && x - r + i < w) s += k[i] * row[x - r + i];
+                    t[x] = s;
+                }
+                continue;
+            }
+            memcpy(pad + r, row, (size_t)w * sizeof *pad);
+            for (int x = 0; x < w; x++) t[x] = 0.0f;
+            for (int i = 0; i <= 2 * r; i++) {
+                const float *src = pad + i;
+                float ki = k[i];
+                for (int x = 0; x < w; x++) t[x] += ki * src[x];
+            }
         }
+        free(pad);
     }
 #pragma omp parallel for schedule(static) if (par)
     for (int y = 0; y < h; y++) {
@@ -141,13 +159,68 @@ static void box_sum(float *out, const float *in, float *tmp, int h, int w, int r
 }
 
 /* Sums of 1, k, k^2 over the part of a (2r+1) window at position x that
- * lies inside [0, n): a[n][3]. */
+ * lies inside [0, n): a[x], a[n + x], a[2n + x]. */
 static void edge_sums(double *a, int n, const float *k, int r) {
     for (int x = 0; x < n; x++) {
         double s0 = 0, s1 = 0, s2 = 0;
         for (int i = 0; i <= 2 * r; i++)
             if (x - r + i >= 0 && x - r + i < n) s0 += 1, s1 += k[i], s2 += (double)k[i] * k[i];
-        a[3 * x] = s0, a[3 * x + 1] = s1, a[3 * x + 2] = s2;
+        a[x] = s0, a[n + x] = s1, a[2 * (size_t)n + x] = s2;
+    }
+}
+
+/* The helpers below are static and inlined: the AVX argument-passing ABI
+ * that GCC warns about never applies to them. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float v8sf __attribute__((vector_size(32)));
+typedef int32_t v8si __attribute__((vector_size(32)));
+
+static inline v8sf ld8(const float *p) {
+    v8sf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void st8(float *p, v8sf v) { memcpy(p, &v, sizeof v); }
+static inline v8sf sel8(v8si m, v8sf a, v8sf b) { return (v8sf)(((v8si)a & m) | ((v8si)b & ~m)); }
+
+/* 1/sqrt(x) for normal x > 0: the bit-level first guess refined by three
+ * Newton steps (relative error below 1e-6, float rounding). */
+static inline v8sf rsqrt8(v8sf x) {
+    v8sf y = (v8sf)(0x5f375a86 - ((v8si)x >> 1));
+    for (int i = 0; i < 3; i++) y = y * (1.5f - 0.5f * x * y * y);
+    return y;
+}
+
+/* fit_window over one row, on per-pixel template sums n, st, stt, in
+ * float eight pixels at a time (the inputs are float sums already); the
+ * sqrt is a Newton reciprocal square root because GCC does not vectorise
+ * sqrtf under the default -fmath-errno. Cloned for x86-64-v3. */
+__attribute__((target_clones("arch=x86-64-v3", "default"))) static void
+fit_row(float *ncc, float *amp, int w, const float *n, const float *st, const float *stt, const float *si,
+        const float *sii, const float *sit, int nmin) {
+    int x = 0;
+    const v8sf one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = {0};
+    for (; x + 8 <= w; x += 8) {
+        v8sf cn = ld8(n + x), t1 = ld8(st + x), t2 = ld8(stt + x), s1 = ld8(si + x), s2 = ld8(sii + x);
+        v8si has = cn >= (float)nmin;
+        v8sf in = one / sel8(has, cn, one);
+        v8sf cov = ld8(sit + x) - t1 * s1 * in, vt = t2 - t1 * t1 * in, vi = s2 - s1 * s1 * in;
+        v8si ok = has & (vt > 1e-6f * t2) & (vi > 1e-6f * s2 + 1e-30f);
+        vt = sel8(ok, vt, one), vi = sel8(ok, vi, one);
+        v8sf r = cov * rsqrt8(vt) * rsqrt8(vi), a = cov / vt;
+        r = sel8(r > 1.0f, one, sel8(r < -1.0f, -one, r));
+        st8(ncc + x, sel8(ok, r, zero));
+        st8(amp + x, sel8(ok, a, zero));
+    }
+    for (; x < w; x++) {
+        float cn = n[x], t1 = st[x], t2 = stt[x], s1 = si[x], s2 = sii[x];
+        ncc[x] = amp[x] = 0.0f;
+        if (!(cn >= (float)nmin)) continue;
+        float cov = sit[x] - t1 * s1 / cn, vt = t2 - t1 * t1 / cn, vi = s2 - s1 * s1 / cn;
+        if (!(vt > 1e-6f * t2) || !(vi > 1e-6f * s2 + 1e-30f)) continue;
+        float r = cov / sqrtf(vt) / sqrtf(vi);
+        ncc[x] = r > 1.0f ? 1.0f : r < -1.0f ? -1.0f : r;
+        amp[x] = cov / vt;
     }
 }
 
@@ -211,14 +284,20 @@ ae_status ae_ncc_map_sep_ws(float *ncc, float *amp, const float *img, int h, int
     edge_sums(ex, w, k, r);
     edge_sums(ey, h, k, r);
     int nmin = ((2 * r + 1) * (2 * r + 1) + 1) / 2;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            size_t p = (size_t)y * w + x;
-            double n, t1, t2;
-            if (nnan) n = (double)lrintf(sn[p]), t1 = st[p], t2 = stt[p];
-            else n = ex[3 * x] * ey[3 * y], t1 = ex[3 * x + 1] * ey[3 * y + 1], t2 = ex[3 * x + 2] * ey[3 * y + 2];
-            fit_window(n, t1, t2, s[p], v[p], i2[p], nmin, &ncc[p], amp ? &amp[p] : NULL);
+    for (int y = 0; y < h; y++) {
+        size_t o = (size_t)y * w;
+        if (nnan) {
+            for (int x = 0; x < w; x++) sn[o + x] = rintf(sn[o + x]);
+        } else { /* no NaN: the template sums over the window inside the image factorise */
+            for (int x = 0; x < w; x++) {
+                sn[o + x] = (float)(ex[x] * ey[y]);
+                st[o + x] = (float)(ex[w + x] * ey[h + y]);
+                stt[o + x] = (float)(ex[2 * (size_t)w + x] * ey[2 * (size_t)h + y]);
+            }
         }
+        /* tmp is free now: it takes amp when the caller wants none */
+        fit_row(ncc + o, amp ? amp + o : tmp + o, w, sn + o, st + o, stt + o, s + o, v + o, i2 + o, nmin);
+    }
     for (size_t p = 0; p < hw; p++)
         if (!isfinite(img[p])) ncc[p] = 0.0f;
     return AE_OK;
