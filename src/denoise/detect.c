@@ -144,9 +144,9 @@ static float lap_plus(const float *p, int h, int w, int y, int x) {
     if (!isfinite(dn)) dn = c;
     if (!isfinite(lf)) lf = c;
     if (!isfinite(rt)) rt = c;
-    float s = fmaxf(0.0f, 2 * c - up - lf) + fmaxf(0.0f, 2 * c - up - rt) + fmaxf(0.0f, 2 * c - dn - lf) +
-              fmaxf(0.0f, 2 * c - dn - rt);
-    return s / 4.0f;
+    float a = 2 * c - up - lf, b = 2 * c - up - rt, d = 2 * c - dn - lf, e = 2 * c - dn - rt;
+    /* clipped at 0 with comparisons: GCC calls libm for fmaxf here */
+    return ((a > 0 ? a : 0.0f) + (b > 0 ? b : 0.0f) + (d > 0 ? d : 0.0f) + (e > 0 ? e : 0.0f)) / 4.0f;
 }
 
 /* S' = S - median5(S) at (y, x), S = L+ / (2 sigma); S is cached in sm. */

@@ -20,10 +20,10 @@
 enum { KNOWN = 0, BAND = 1, INSIDE = 2, BLOCKED = 3 };
 
 #ifndef BH_OMEGA
-#define BH_OMEGA 1.0f
+#define BH_OMEGA 1.6f
 #endif
 #ifndef BH_MAX_SWEEPS
-#define BH_MAX_SWEEPS 100
+#define BH_MAX_SWEEPS 40
 #endif
 
 void ae_inpaint_opts_default(ae_inpaint_opts *o) {
@@ -75,10 +75,17 @@ static hnode heap_pop(heap *h) {
 }
 
 typedef struct {
+    int dy, dx;
+    float inv_r, inv_r2;
+} disc_off;
+
+typedef struct {
     float *img;
     int c, h, w, radius;
     uint8_t *flag;
     float *T;
+    disc_off *off;
+    int noff;
 } fmm;
 
 static float solve_eik(const fmm *f, int y1, int x1, int y2, int x2) {
@@ -111,31 +118,55 @@ static void grad_at(const fmm *f, const float *v, int y, int x, float *gy, float
 #undef USABLE
 }
 
-/* Fills pixel (y, x) of every channel from usable pixels within the radius. */
+/* Fills pixel (y, x) of every channel from usable pixels within the radius.
+ * The disc's offsets come from f->off (with 1/r and 1/r^2), and the
+ * neighbour's one-sided/central difference pattern is decided once for all
+ * channels: the same sums as grad_at per channel, in a fraction of the time. */
 static void fill_pixel(fmm *f, int y, int x) {
-    int h = f->h, w = f->w, R = f->radius;
+    int h = f->h, w = f->w;
     size_t hw = (size_t)h * w, p = (size_t)y * w + x;
     float gty, gtx;
     grad_at(f, f->T, y, x, &gty, &gtx);
     double num[3] = {0, 0, 0}, den = 0;
-    for (int j = y - R; j <= y + R; j++)
-        for (int i = x - R; i <= x + R; i++) {
-            if (j < 0 || j >= h || i < 0 || i >= w || f->flag[(size_t)j * w + i] > BAND) continue;
-            float ry = (float)(y - j), rx = (float)(x - i), r2 = ry * ry + rx * rx;
-            if (r2 > (float)(R * R) || r2 == 0) continue;
-            size_t q = (size_t)j * w + i;
-            float dir = (ry * gty + rx * gtx) / sqrtf(r2);
-            if (fabsf(dir) <= 0.01f) dir = 1e-6f;
-            float wt = fabsf(dir / r2 / (1.0f + fabsf(f->T[q] - f->T[p])));
-            for (int ch = 0; ch < f->c; ch++) {
-                float *v = f->img + ch * hw, giy, gix;
-                grad_at(f, v, j, i, &giy, &gix);
-                num[ch] += wt * (v[q] + giy * ry + gix * rx);
-            }
-            den += wt;
+    const uint8_t *fl = f->flag;
+    for (int k = 0; k < f->noff; k++) {
+        const disc_off *o = &f->off[k];
+        int j = y - o->dy, i = x - o->dx;
+        if (j < 0 || j >= h || i < 0 || i >= w) continue;
+        size_t q = (size_t)j * w + i;
+        if (fl[q] > BAND) continue;
+        float dir = (o->dy * gty + o->dx * gtx) * o->inv_r;
+        if (fabsf(dir) <= 0.01f) dir = 1e-6f;
+        float wt = fabsf(dir * o->inv_r2 / (1.0f + fabsf(f->T[q] - f->T[p])));
+#define USABLE(yy, xx) ((yy) >= 0 && (yy) < h && (xx) >= 0 && (xx) < w && fl[(size_t)(yy) * w + (xx)] <= BAND)
+        int l = USABLE(j, i - 1), r = USABLE(j, i + 1), u = USABLE(j - 1, i), d = USABLE(j + 1, i);
+#undef USABLE
+        /* difference weights: g = a * v[q + s1] - b * v[q - s2] style, as grad_at */
+        size_t xp = r ? q + 1 : q, xm = l ? q - 1 : q, yp = d ? q + w : q, ym = u ? q - w : q;
+        float kx = l && r ? 0.5f : (l || r) ? 1.0f : 0.0f, ky = u && d ? 0.5f : (u || d) ? 1.0f : 0.0f;
+        for (int ch = 0; ch < f->c; ch++) {
+            const float *v = f->img + ch * hw;
+            float gix = kx * (v[xp] - v[xm]), giy = ky * (v[yp] - v[ym]);
+            num[ch] += wt * (v[q] + giy * (float)o->dy + gix * (float)o->dx);
         }
+        den += wt;
+    }
     if (den > 0)
         for (int ch = 0; ch < f->c; ch++) f->img[ch * hw + p] = (float)(num[ch] / den);
+}
+
+/* The offsets (dy, dx) != 0 with dy^2 + dx^2 <= R^2, in raster order. */
+static disc_off *make_disc(int R, int *n) {
+    disc_off *o = ae_malloc((size_t)(2 * R + 1) * (2 * R + 1) * sizeof *o, "inpaint disc");
+    *n = 0;
+    if (!o) return NULL;
+    for (int dy = R; dy >= -R; dy--) /* j = y - dy ascending, as the direct loop visits them */
+        for (int dx = R; dx >= -R; dx--) {
+            float r2 = (float)(dy * dy + dx * dx);
+            if (r2 > (float)(R * R) || r2 == 0) continue;
+            o[(*n)++] = (disc_off){dy, dx, 1.0f / sqrtf(r2), 1.0f / r2};
+        }
+    return o;
 }
 
 static ae_status fmm_init(fmm *f, const uint8_t *mask, heap *hp) {
@@ -166,10 +197,11 @@ ae_status ae_inpaint_telea(float *img, int c, int h, int w, const uint8_t *mask,
         return ae_error_set(AE_ERR_ARG, "ae_inpaint_telea: bad arguments (c=%d, %dx%d, radius %d)", c, w, h, radius);
     if ((size_t)h * w > (size_t)INT32_MAX) return ae_error_set(AE_ERR_NOMEM, "inpaint: image too large");
     size_t hw = (size_t)h * w;
-    fmm f = {img, c, h, w, radius, ae_malloc(hw, "inpaint flags"), NULL};
+    fmm f = {img, c, h, w, radius, ae_malloc(hw, "inpaint flags"), NULL, NULL, 0};
     f.T = f.flag ? ae_malloc(hw * sizeof *f.T, "inpaint distances") : NULL;
+    f.off = f.T ? make_disc(radius, &f.noff) : NULL;
     heap hp = {0};
-    ae_status st = f.T ? fmm_init(&f, mask, &hp) : AE_ERR_NOMEM;
+    ae_status st = f.off ? fmm_init(&f, mask, &hp) : AE_ERR_NOMEM;
     static const int dy[4] = {-1, 1, 0, 0}, dx[4] = {0, 0, -1, 1};
     while (st == AE_OK && hp.n) {
         hnode nd = heap_pop(&hp);
@@ -190,6 +222,7 @@ ae_status ae_inpaint_telea(float *img, int c, int h, int w, const uint8_t *mask,
         }
     }
     free(hp.a);
+    free(f.off);
     free(f.T);
     free(f.flag);
     return st;
