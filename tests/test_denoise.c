@@ -306,6 +306,35 @@ static void test_detect_stars_spare_galaxy(void **st) {
     free(p);
 }
 
+/* Faint round background galaxies (sigma 3.3 px, just wider than the
+ * largest artifact scale) off the main object are kept, compact dots of
+ * similar significance are found: the compact fit must beat the extended
+ * probes by a margin (EXT_MARGIN in points.c). */
+static void test_detect_background_galaxies_kept(void **st) {
+    (void)st;
+    int h = 160, w = 160;
+    float *p = noise_plane(h, w, 1.0f, 10.0f);
+    const star dots[] = {{30.2f, 30.7f, 1.0f, 12}, {125.5f, 40.1f, 2.0f, 8}, {40.0f, 120.3f, 1.5f, 10}};
+    const star gals[] = {{120.0f, 120.0f, 3.3f, 6}, {80.0f, 25.0f, 3.3f, 8}, {25.0f, 75.0f, 3.6f, 6}};
+    for (int i = 0; i < 3; i++) add_gauss(p, h, w, dots[i].x, dots[i].y, dots[i].s, dots[i].amp);
+    for (int i = 0; i < 3; i++) add_gauss(p, h, w, gals[i].x, gals[i].y, gals[i].s, gals[i].amp);
+    ae_detect_opts o;
+    ae_detect_opts_default(&o);
+    o.sigma[0] = 1.0f;
+    o.threshold = 7.0f; /* the CLI's default */
+    ae_detections d = {0};
+    uint8_t *mask = malloc((size_t)h * w);
+    assert_int_equal(ae_detect_artifacts(p, 1, h, w, &o, &d, mask), AE_OK);
+    for (size_t k = 0; k < d.n; k++)
+        printf("  det %zu: (%.1f, %.1f) s=%.1f snr=%.1f %s\n", k, d.items[k].x, d.items[k].y, d.items[k].scale,
+               d.items[k].snr, ae_art_kind_name(d.items[k].kind));
+    for (int i = 0; i < 3; i++) assert_true(find_det(&d, dots[i].x, dots[i].y, 1.5f) >= 0);
+    for (int i = 0; i < 3; i++) assert_true(find_det(&d, gals[i].x, gals[i].y, 4.0f) < 0);
+    ae_detections_free(&d);
+    free(mask);
+    free(p);
+}
+
 static void test_detect_hot_pixels(void **st) {
     (void)st;
     int h = 64, w = 64;
@@ -540,6 +569,7 @@ int main(void) {
         cmocka_unit_test(test_bilateral_edges_and_args),
         cmocka_unit_test(test_ncc_against_formula),
         cmocka_unit_test(test_detect_stars_spare_galaxy),
+        cmocka_unit_test(test_detect_background_galaxies_kept),
         cmocka_unit_test(test_detect_hot_pixels),
         cmocka_unit_test(test_detect_cosmic_ray),
         cmocka_unit_test(test_detect_colours),

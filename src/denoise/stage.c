@@ -42,7 +42,7 @@ static void opts_init(void *p) {
     o->strength = 1.0f;
     o->sigma_s = 2.0f;
     o->sigma_r = 0.0f; /* 0: from the noise */
-    o->threshold = 5.0f;
+    o->threshold = 7.0f;
     o->texture = 1;
 }
 
@@ -371,7 +371,7 @@ static const char options_help[] =
     "  --strength K      scales the bilateral range sigma (default 1; 0 = no smoothing)\n"
     "  --sigma-s PX      bilateral spatial sigma in pixels (default 2)\n"
     "  --sigma-r V       bilateral range sigma in data units (default: the measured noise sigma)\n"
-    "  --threshold K     detection significance in noise sigmas (default 5)\n"
+    "  --threshold K     detection significance in noise sigmas (default 7)\n"
     "  --fill-nan        inpaint NaN (blank) pixels too (default: they stay NaN)\n"
     "  --no-texture      fill holes smoothly, without noise matched to their surroundings\n"
     "  --mask-out FILE   write the artifact mask (PNG or FITS by extension; {} = output stem)\n"
