@@ -414,6 +414,16 @@ static void test_detect_colours(void **st) {
     assert_int_equal(d.items[b].kind, AE_ART_BLUE_DOT);
     assert_int_equal(d.items[s].kind, AE_ART_STAR);
     assert_int_equal(d.count[AE_ART_RED_DOT], 1);
+    assert_true(mask[75 * w + 30]);
+    ae_detections_free(&d);
+    /* keep_stars: the coloured dots go, the white star stays unmasked */
+    o.keep_stars = 1;
+    d = (ae_detections){0}; /* the per-kind counts add up across calls */
+    assert_int_equal(ae_detect_artifacts(img, 3, h, w, &o, &d, mask), AE_OK);
+    assert_true(find_det(&d, 20, 20, 1) >= 0 && find_det(&d, 70, 25, 1) >= 0);
+    assert_true(find_det(&d, 30, 75, 1) < 0 && d.count[AE_ART_STAR] == 0);
+    assert_false(mask[75 * w + 30]);
+    assert_true(mask[20 * w + 20] && mask[25 * w + 70]);
     ae_detections_free(&d);
     free(mask), free(img);
 }

@@ -330,6 +330,7 @@ static ae_status judge(const point_ctx *pc, const scale_maps *m, int x, int y, a
     float pk = peak_above_ring(pc, x, y, s, a, buf);
     if (!(pk > 0)) return AE_OK;
     ae_art_kind kind = colour_kind(a, pc->c);
+    if (kind == AE_ART_STAR && o->keep_stars) return AE_OK;
     if (seg == 1) { /* on the central source's outskirts: must look foreign */
         int foreign = pc->c == 3 && colour_distance(a, pc->pm->gal_rgb) > 0.25f;
         if (!foreign && !(ncc >= 0.85f && snr >= 2.0f * o->threshold)) return AE_OK;
