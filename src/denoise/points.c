@@ -72,14 +72,17 @@ static ae_status scan_scales(const float *L, const float *sigmap, int h, int w, 
                              scale_maps *m) {
     static const float art[N_ART_SCALES] = {0.7f, 1.0f, 1.5f, 2.2f, 3.0f};
     size_t hw = (size_t)h * w, nws = ae_ncc_sep_scratch_size(h, w);
-    float *ncc = ae_malloc(2 * hw * sizeof *ncc, "ncc maps");
+    float *ncc = ae_malloc(3 * hw * sizeof *ncc, "ncc maps");
     void *ws = ncc && nws ? ae_malloc(nws, "ncc scratch") : NULL;
     if (!ws) {
         free(ncc);
         return AE_ERR_NOMEM;
     }
-    float *amp = ncc + hw, k[2 * 64 + 1];
-    for (size_t p = 0; p < hw; p++) m->snr[p] = 0, m->ncc[p] = 0, m->scale[p] = 0, m->snr_ext[p] = 0;
+    float *amp = ncc + hw, *isig = ncc + 2 * hw, k[2 * 64 + 1];
+    for (size_t p = 0; p < hw; p++) {
+        m->snr[p] = 0, m->ncc[p] = 0, m->scale[p] = 0, m->snr_ext[p] = 0;
+        isig[p] = 1.0f / sigmap[p];
+    }
     for (int si = 0; si < N_ART_SCALES + N_EXT_SCALES; si++) {
         int ext = si >= N_ART_SCALES;
         float s = ext ? max_scale * (si == N_ART_SCALES ? 1.7f : 2.8f) : art[si];
@@ -95,13 +98,21 @@ static ae_status scan_scales(const float *L, const float *sigmap, int h, int w, 
             return st;
         }
         float norm = template_norm(r, s) / matched_noise_scale(amp, sigmap, hw, template_norm(r, s), ws);
-        for (size_t p = 0; p < hw; p++) {
-            if (ncc[p] < ncc_lo) continue;
-            float snr = amp[p] * norm / sigmap[p];
-            if (ext) {
-                if (snr > m->snr_ext[p]) m->snr_ext[p] = snr;
-            } else if (snr > m->snr[p]) {
-                m->snr[p] = snr, m->ncc[p] = ncc[p], m->scale[p] = s;
+        /* Best significance over scales, among correlations >= ncc_lo; the
+         * maps start at 0, so a rejected pixel's 0 never wins. Written
+         * without branches so that it vectorises. */
+        if (ext) {
+            for (size_t p = 0; p < hw; p++) {
+                float snr = ncc[p] >= ncc_lo ? amp[p] * norm * isig[p] : 0.0f;
+                m->snr_ext[p] = snr > m->snr_ext[p] ? snr : m->snr_ext[p];
+            }
+        } else {
+            for (size_t p = 0; p < hw; p++) {
+                float snr = ncc[p] >= ncc_lo ? amp[p] * norm * isig[p] : 0.0f;
+                int up = snr > m->snr[p];
+                m->snr[p] = up ? snr : m->snr[p];
+                m->ncc[p] = up ? ncc[p] : m->ncc[p];
+                m->scale[p] = up ? s : m->scale[p];
             }
         }
     }
