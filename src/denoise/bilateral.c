@@ -16,42 +16,36 @@
 
 #define NAN_SENTINEL 1e15f
 
-/* Eight lanes: one AVX2 register in the x86-64-v3 clone of row_taps, two
- * SSE registers in the default one. */
-/* The helpers below are static and inlined: the AVX argument-passing ABI
- * that GCC warns about never applies to them. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float v8sf __attribute__((vector_size(32)));
-typedef int32_t v8si __attribute__((vector_size(32)));
-#define LANES 8
+typedef float v4sf __attribute__((vector_size(16)));
+typedef int32_t v4si __attribute__((vector_size(16)));
 
-/* exp(-t) for t >= 0, eight at a time (GCC/Clang vector extensions, so the
+/* exp(-t) for t >= 0, four at a time (GCC/Clang vector extensions, so the
  * compiler need not prove anything to vectorise): x = -t log2(e) split into
  * floor and fraction; 2^(f-0.5) by its degree-5 Taylor series times sqrt(2);
  * t >= 80 gives 0. */
-static inline v8sf exp_neg8(v8sf t) {
-    const v8sf lim = {80.0f, 80.0f, 80.0f, 80.0f, 80.0f, 80.0f, 80.0f, 80.0f};
-    v8si ok = t < lim;
-    t = (v8sf)(((v8si)t & ok) | ((v8si)lim & ~ok));
-    v8sf x = -t * 1.44269504f;
-    v8si xi = __builtin_convertvector(x, v8si);
-    xi += (__builtin_convertvector(xi, v8sf) > x);
-    v8sf g = x - __builtin_convertvector(xi, v8sf) - 0.5f;
-    v8sf p = g * 1.3333558e-3f + 9.6181291e-3f;
+static inline v4sf exp_neg4(v4sf t) {
+    const v4sf lim = {80.0f, 80.0f, 80.0f, 80.0f};
+    v4si ok = t < lim;
+    t = (v4sf)(((v4si)t & ok) | ((v4si)lim & ~ok));
+    v4sf x = -t * 1.44269504f;
+    v4si xi = __builtin_convertvector(x, v4si);
+    xi += (__builtin_convertvector(xi, v4sf) > x);
+    v4sf g = x - __builtin_convertvector(xi, v4sf) - 0.5f;
+    v4sf p = g * 1.3333558e-3f + 9.6181291e-3f;
     p = p * g + 5.5504109e-2f;
     p = p * g + 2.4022651e-1f;
     p = p * g + 6.9314718e-1f;
     p = p * g + 1.0f;
-    v8sf s = (v8sf)((xi + 127) << 23);
-    return (v8sf)((v8si)(p * s * 1.41421356f) & ok);
+    v4sf s = (v4sf)((xi + 127) << 23);
+    return (v4sf)((v4si)(p * s * 1.41421356f) & ok);
 }
 
-static inline v8sf ld8(const float *p) {
-    v8sf v;
+static inline v4sf ld4(const float *p) {
+    v4sf v;
     memcpy(&v, p, sizeof v);
     return v;
 }
-static inline void st8(float *p, v8sf v) { memcpy(p, &v, sizeof v); }
+static inline void st4(float *p, v4sf v) { memcpy(p, &v, sizeof v); }
 
 typedef struct {
     int dy, dx;
@@ -60,20 +54,21 @@ typedef struct {
 
 /* Accumulates one tap over x in [x0,x1): a = centre rows, b = shifted
  * rows (c of each), num[c][w], den[w]. The hot loop of the filter: cloned
- * for x86-64-v3 (AVX2 + FMA, chosen at run time where the CPU has them). */
+ * for x86-64-v3 (VEX encoding and FMA where the CPU has them; the vectors
+ * stay 16 bytes, whose calling convention needs no AVX). */
 __attribute__((target_clones("arch=x86-64-v3", "default"))) static void row_taps(float *num, float *den, const float *const a[3], const float *const b[3], int c, int w,
                      int x0, int x1, float ws, float inv) {
     int x = x0;
-    for (; x + LANES <= x1; x += LANES) {
-        v8sf d2 = {0}, bv[3];
+    for (; x + 4 <= x1; x += 4) {
+        v4sf d2 = {0, 0, 0, 0}, bv[3];
         for (int ch = 0; ch < c; ch++) {
-            bv[ch] = ld8(b[ch] + x);
-            v8sf d = ld8(a[ch] + x) - bv[ch];
+            bv[ch] = ld4(b[ch] + x);
+            v4sf d = ld4(a[ch] + x) - bv[ch];
             d2 += d * d;
         }
-        v8sf wt = ws * exp_neg8(d2 * inv);
-        st8(den + x, ld8(den + x) + wt);
-        for (int ch = 0; ch < c; ch++) st8(num + (size_t)ch * w + x, ld8(num + (size_t)ch * w + x) + wt * bv[ch]);
+        v4sf wt = ws * exp_neg4(d2 * inv);
+        st4(den + x, ld4(den + x) + wt);
+        for (int ch = 0; ch < c; ch++) st4(num + (size_t)ch * w + x, ld4(num + (size_t)ch * w + x) + wt * bv[ch]);
     }
     for (; x < x1; x++) {
         float d2 = 0.0f;

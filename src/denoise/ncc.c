@@ -179,48 +179,48 @@ static void edge_sums(double *a, int n, const float *k, int r) {
     }
 }
 
-/* The helpers below are static and inlined: the AVX argument-passing ABI
- * that GCC warns about never applies to them. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-typedef float v8sf __attribute__((vector_size(32)));
-typedef int32_t v8si __attribute__((vector_size(32)));
+/* 16-byte vectors: their calling convention is the same with and without
+ * AVX, so the helpers below may be called from the AVX2 clone (GCC and
+ * clang reject or warn about 32-byte vector arguments there). */
+typedef float v4sf __attribute__((vector_size(16)));
+typedef int32_t v4si __attribute__((vector_size(16)));
 
-static inline v8sf ld8(const float *p) {
-    v8sf v;
+static inline v4sf ld4(const float *p) {
+    v4sf v;
     memcpy(&v, p, sizeof v);
     return v;
 }
-static inline void st8(float *p, v8sf v) { memcpy(p, &v, sizeof v); }
-static inline v8sf sel8(v8si m, v8sf a, v8sf b) { return (v8sf)(((v8si)a & m) | ((v8si)b & ~m)); }
+static inline void st4(float *p, v4sf v) { memcpy(p, &v, sizeof v); }
+static inline v4sf sel4(v4si m, v4sf a, v4sf b) { return (v4sf)(((v4si)a & m) | ((v4si)b & ~m)); }
 
 /* 1/sqrt(x) for normal x > 0: the bit-level first guess refined by three
  * Newton steps (relative error below 1e-6, float rounding). */
-static inline v8sf rsqrt8(v8sf x) {
-    v8sf y = (v8sf)(0x5f375a86 - ((v8si)x >> 1));
+static inline v4sf rsqrt4(v4sf x) {
+    v4sf y = (v4sf)(0x5f375a86 - ((v4si)x >> 1));
     for (int i = 0; i < 3; i++) y = y * (1.5f - 0.5f * x * y * y);
     return y;
 }
 
 /* fit_window over one row, on per-pixel template sums n, st, stt, in
- * float eight pixels at a time (the inputs are float sums already); the
+ * float four pixels at a time (the inputs are float sums already); the
  * sqrt is a Newton reciprocal square root because GCC does not vectorise
  * sqrtf under the default -fmath-errno. Cloned for x86-64-v3. */
 __attribute__((target_clones("arch=x86-64-v3", "default"))) static void
 fit_row(float *ncc, float *amp, int w, const float *n, const float *st, const float *stt, const float *si,
         const float *sii, const float *sit, int nmin) {
     int x = 0;
-    const v8sf one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = {0};
-    for (; x + 8 <= w; x += 8) {
-        v8sf cn = ld8(n + x), t1 = ld8(st + x), t2 = ld8(stt + x), s1 = ld8(si + x), s2 = ld8(sii + x);
-        v8si has = cn >= (float)nmin;
-        v8sf in = one / sel8(has, cn, one);
-        v8sf cov = ld8(sit + x) - t1 * s1 * in, vt = t2 - t1 * t1 * in, vi = s2 - s1 * s1 * in;
-        v8si ok = has & (vt > 1e-6f * t2) & (vi > 1e-6f * s2 + 1e-30f);
-        vt = sel8(ok, vt, one), vi = sel8(ok, vi, one);
-        v8sf r = cov * rsqrt8(vt) * rsqrt8(vi), a = cov / vt;
-        r = sel8(r > 1.0f, one, sel8(r < -1.0f, -one, r));
-        st8(ncc + x, sel8(ok, r, zero));
-        st8(amp + x, sel8(ok, a, zero));
+    const v4sf one = {1, 1, 1, 1}, zero = {0};
+    for (; x + 4 <= w; x += 4) {
+        v4sf cn = ld4(n + x), t1 = ld4(st + x), t2 = ld4(stt + x), s1 = ld4(si + x), s2 = ld4(sii + x);
+        v4si has = cn >= (float)nmin;
+        v4sf in = one / sel4(has, cn, one);
+        v4sf cov = ld4(sit + x) - t1 * s1 * in, vt = t2 - t1 * t1 * in, vi = s2 - s1 * s1 * in;
+        v4si ok = has & (vt > 1e-6f * t2) & (vi > 1e-6f * s2 + 1e-30f);
+        vt = sel4(ok, vt, one), vi = sel4(ok, vi, one);
+        v4sf r = cov * rsqrt4(vt) * rsqrt4(vi), a = cov / vt;
+        r = sel4(r > 1.0f, one, sel4(r < -1.0f, -one, r));
+        st4(ncc + x, sel4(ok, r, zero));
+        st4(amp + x, sel4(ok, a, zero));
     }
     for (; x < w; x++) {
         float cn = n[x], t1 = st[x], t2 = stt[x], s1 = si[x], s2 = sii[x];
