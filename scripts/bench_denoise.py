@@ -321,7 +321,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--noise", type=float, default=4.0, help="added Gaussian noise sigma, in 1/255")
-    ap.add_argument("--variants", default="--method artifacts;--no-texture",
+    ap.add_argument("--variants", default="--method artifacts;--no-texture;--keep-stars",
                     help="extra astroenh option sets, ';'-separated, each one more table row")
     ap.add_argument("--tune", type=int, default=6, help="images used to tune OpenCV's parameters")
     ap.add_argument("--big", type=int, default=2048, help="side of the large-frame bilateral timing (0: skip)")

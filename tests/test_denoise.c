@@ -306,6 +306,35 @@ static void test_detect_stars_spare_galaxy(void **st) {
     free(p);
 }
 
+/* Faint round background galaxies (sigma 3.3 px, just wider than the
+ * largest artifact scale) off the main object are kept, compact dots of
+ * similar significance are found: the compact fit must beat the extended
+ * probes by a margin (EXT_MARGIN in points.c). */
+static void test_detect_background_galaxies_kept(void **st) {
+    (void)st;
+    int h = 160, w = 160;
+    float *p = noise_plane(h, w, 1.0f, 10.0f);
+    const star dots[] = {{30.2f, 30.7f, 1.0f, 12}, {125.5f, 40.1f, 2.0f, 8}, {40.0f, 120.3f, 1.5f, 10}};
+    const star gals[] = {{120.0f, 120.0f, 3.3f, 6}, {80.0f, 25.0f, 3.3f, 8}, {25.0f, 75.0f, 3.6f, 6}};
+    for (int i = 0; i < 3; i++) add_gauss(p, h, w, dots[i].x, dots[i].y, dots[i].s, dots[i].amp);
+    for (int i = 0; i < 3; i++) add_gauss(p, h, w, gals[i].x, gals[i].y, gals[i].s, gals[i].amp);
+    ae_detect_opts o;
+    ae_detect_opts_default(&o);
+    o.sigma[0] = 1.0f;
+    o.threshold = 7.0f; /* the CLI's default */
+    ae_detections d = {0};
+    uint8_t *mask = malloc((size_t)h * w);
+    assert_int_equal(ae_detect_artifacts(p, 1, h, w, &o, &d, mask), AE_OK);
+    for (size_t k = 0; k < d.n; k++)
+        printf("  det %zu: (%.1f, %.1f) s=%.1f snr=%.1f %s\n", k, d.items[k].x, d.items[k].y, d.items[k].scale,
+               d.items[k].snr, ae_art_kind_name(d.items[k].kind));
+    for (int i = 0; i < 3; i++) assert_true(find_det(&d, dots[i].x, dots[i].y, 1.5f) >= 0);
+    for (int i = 0; i < 3; i++) assert_true(find_det(&d, gals[i].x, gals[i].y, 4.0f) < 0);
+    ae_detections_free(&d);
+    free(mask);
+    free(p);
+}
+
 static void test_detect_hot_pixels(void **st) {
     (void)st;
     int h = 64, w = 64;
@@ -355,6 +384,38 @@ static void test_detect_cosmic_ray(void **st) {
     free(mask), free(sig), free(p);
 }
 
+/* A track in one channel of an RGB frame whose channels differ in sky and
+ * noise: ae_detect_artifacts finds it on the channel maximum in sigmas. */
+static void test_detect_cosmic_ray_one_channel(void **st) {
+    (void)st;
+    int h = 80, w = 80;
+    size_t hw = (size_t)h * w;
+    float *img = malloc(3 * hw * sizeof *img);
+    const float level[3] = {120.0f, 40.0f, 10.0f}, sigma[3] = {4.0f, 1.0f, 0.5f};
+    for (int ch = 0; ch < 3; ch++) {
+        float *p = noise_plane(h, w, sigma[ch], level[ch]);
+        memcpy(img + ch * hw, p, hw * sizeof *p);
+        free(p);
+    }
+    for (int t = 0; t < 14; t++) img[2 * hw + (size_t)(40 + t / 2) * w + 15 + t] += 12.0f; /* blue only: 24 sigma */
+    ae_detect_opts o;
+    ae_detect_opts_default(&o);
+    for (int ch = 0; ch < 3; ch++) o.sigma[ch] = sigma[ch];
+    ae_detections d = {0};
+    uint8_t *mask = malloc(hw);
+    assert_int_equal(ae_detect_artifacts(img, 3, h, w, &o, &d, mask), AE_OK);
+    int hit = 0;
+    for (int t = 0; t < 14; t++) hit += mask[(40 + t / 2) * w + 15 + t] != 0;
+    size_t masked = 0;
+    for (size_t q = 0; q < hw; q++) masked += mask[q] != 0;
+    printf("one-channel cosmic ray: %d of 14 track pixels masked, %zu masked in all, %zu cosmic-ray groups\n", hit,
+           masked, d.count[AE_ART_COSMIC_RAY]);
+    assert_true(hit >= 13 && d.count[AE_ART_COSMIC_RAY] >= 1);
+    assert_true(masked < 60); /* the noise elsewhere, 4x higher in red, is left alone */
+    ae_detections_free(&d);
+    free(mask), free(img);
+}
+
 static void test_detect_colours(void **st) {
     (void)st;
     int h = 96, w = 96;
@@ -385,6 +446,16 @@ static void test_detect_colours(void **st) {
     assert_int_equal(d.items[b].kind, AE_ART_BLUE_DOT);
     assert_int_equal(d.items[s].kind, AE_ART_STAR);
     assert_int_equal(d.count[AE_ART_RED_DOT], 1);
+    assert_true(mask[75 * w + 30]);
+    ae_detections_free(&d);
+    /* keep_stars: the coloured dots go, the white star stays unmasked */
+    o.keep_stars = 1;
+    d = (ae_detections){0}; /* the per-kind counts add up across calls */
+    assert_int_equal(ae_detect_artifacts(img, 3, h, w, &o, &d, mask), AE_OK);
+    assert_true(find_det(&d, 20, 20, 1) >= 0 && find_det(&d, 70, 25, 1) >= 0);
+    assert_true(find_det(&d, 30, 75, 1) < 0 && d.count[AE_ART_STAR] == 0);
+    assert_false(mask[75 * w + 30]);
+    assert_true(mask[20 * w + 20] && mask[25 * w + 70]);
     ae_detections_free(&d);
     free(mask), free(img);
 }
@@ -540,8 +611,10 @@ int main(void) {
         cmocka_unit_test(test_bilateral_edges_and_args),
         cmocka_unit_test(test_ncc_against_formula),
         cmocka_unit_test(test_detect_stars_spare_galaxy),
+        cmocka_unit_test(test_detect_background_galaxies_kept),
         cmocka_unit_test(test_detect_hot_pixels),
         cmocka_unit_test(test_detect_cosmic_ray),
+        cmocka_unit_test(test_detect_cosmic_ray_one_channel),
         cmocka_unit_test(test_detect_colours),
         cmocka_unit_test(test_telea_properties),
         cmocka_unit_test(test_biharmonic_quadratic),

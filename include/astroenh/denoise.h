@@ -110,6 +110,8 @@ typedef struct {
     float cr_objlim;     /* L.A.Cosmic contrast limit vs fine structure (4) */
     float max_scale;     /* largest artifact template sigma in px (3) */
     int protect_core;    /* 1: never flag the central extended source's core */
+    int keep_stars;      /* 1: leave white-ish PSF sources (kind star) alone: only coloured
+                            dots, hot pixels and cosmic rays are detected and masked */
     float sigma[3];      /* noise sigma per channel (required, > 0) */
 } ae_detect_opts;
 

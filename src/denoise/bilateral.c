@@ -53,8 +53,10 @@ typedef struct {
 } tap;
 
 /* Accumulates one tap over x in [x0,x1): a = centre rows, b = shifted
- * rows (c of each), num[c][w], den[w]. */
-static void row_taps(float *num, float *den, const float *const a[3], const float *const b[3], int c, int w,
+ * rows (c of each), num[c][w], den[w]. The hot loop of the filter: cloned
+ * for x86-64-v3 (VEX encoding and FMA where the CPU has them; the vectors
+ * stay 16 bytes, whose calling convention needs no AVX). */
+__attribute__((target_clones("arch=x86-64-v3", "default"))) static void row_taps(float *num, float *den, const float *const a[3], const float *const b[3], int c, int w,
                      int x0, int x1, float ws, float inv) {
     int x = x0;
     for (; x + 4 <= x1; x += 4) {

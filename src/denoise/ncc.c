@@ -10,6 +10,7 @@
  * direct for any template (ae_ncc_map, used for Moffat and as reference).
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "astroenh/denoise.h"
@@ -79,19 +80,39 @@ ae_status ae_ncc_map(float *ncc, float *amp, const float *img, int h, int w, con
     return AE_OK;
 }
 
-/* out = in correlated with outer(k, k), k[2r+1], zero outside; tmp[h][w]. */
+/* o[x] += k * t[x]: the inner loop of both correlation passes, cloned for
+ * x86-64-v3 (8 floats a step, FMA). */
+__attribute__((target_clones("arch=x86-64-v3", "default"))) static void axpy(float *restrict o, const float *restrict t,
+                                                                            float k, int w) {
+    for (int x = 0; x < w; x++) o[x] += k * t[x];
+}
+
+/* out = in correlated with outer(k, k), k[2r+1], zero outside; tmp[h][w].
+ * Both passes run tap by tap over contiguous rows (the horizontal one on a
+ * zero-padded copy of the row), so that the inner loops vectorise. */
 static void conv_sep(float *out, const float *in, float *tmp, int h, int w, const float *k, int r) {
     int par = (size_t)h * w * (size_t)(2 * r + 1) > (1u << 26); /* threads only pay off on big frames */
-#pragma omp parallel for schedule(static) if (par)
-    for (int y = 0; y < h; y++) {
-        const float *row = in + (size_t)y * w;
-        float *t = tmp + (size_t)y * w;
-        for (int x = 0; x < w; x++) {
-            int a = x - r < 0 ? -(x - r) : 0, b = x + r >= w ? 2 * r - (x + r - w + 1) : 2 * r;
-            float s = 0.0f;
-            for (int i = a; i <= b; i++) s += k[i] * row[x - r + i];
-            t[x] = s;
+#pragma omp parallel if (par)
+    {
+        float *pad = calloc((size_t)w + 2 * r, sizeof *pad);
+#pragma omp for schedule(static)
+        for (int y = 0; y < h; y++) {
+            const float *row = in + (size_t)y * w;
+            float *t = tmp + (size_t)y * w;
+            if (!pad) { /* out of memory: the same sums, unvectorised */
+                for (int x = 0; x < w; x++) {
+                    float s = 0.0f;
+                    for (int i = 0; i <= 2 * r; i++)
+                        if (x - r + i >= 0 && x - r + i < w) s += k[i] * row[x - r + i];
+                    t[x] = s;
+                }
+                continue;
+            }
+            memcpy(pad + r, row, (size_t)w * sizeof *pad);
+            for (int x = 0; x < w; x++) t[x] = 0.0f;
+            for (int i = 0; i <= 2 * r; i++) axpy(t, pad + i, k[i], w);
         }
+        free(pad);
     }
 #pragma omp parallel for schedule(static) if (par)
     for (int y = 0; y < h; y++) {
@@ -99,55 +120,117 @@ static void conv_sep(float *out, const float *in, float *tmp, int h, int w, cons
         for (int x = 0; x < w; x++) o[x] = 0.0f;
         for (int i = 0; i <= 2 * r; i++) {
             int yy = y - r + i;
-            if (yy < 0 || yy >= h) continue;
-            const float *t = tmp + (size_t)yy * w;
-            float ki = k[i];
-            for (int x = 0; x < w; x++) o[x] += ki * t[x];
+            if (yy >= 0 && yy < h) axpy(o, tmp + (size_t)yy * w, k[i], w);
         }
     }
 }
 
-/* out = box sum of in over the (2r+1)^2 window (zero outside), by running
- * sums in double: O(1) per pixel. tmp[h][w]. */
-static void box_sum(float *out, const float *in, float *tmp, int h, int w, int r) {
+/* out1, out2 = box sums of in1, in2 over the (2r+1)^2 window (zero
+ * outside), by running sums in double: O(1) per pixel. The two horizontal
+ * running sums are interleaved so that their dependency chains overlap.
+ * tmp1, tmp2 [h][w]. */
+static void box_sum2(float *out1, float *out2, const float *in1, const float *in2, float *tmp1, float *tmp2, int h,
+                     int w, int r) {
     for (int y = 0; y < h; y++) {
-        const float *row = in + (size_t)y * w;
-        float *t = tmp + (size_t)y * w;
-        double acc = 0;
-        for (int x = 0; x < r && x < w; x++) acc += row[x];
+        const float *r1 = in1 + (size_t)y * w, *r2 = in2 + (size_t)y * w;
+        float *t1 = tmp1 + (size_t)y * w, *t2 = tmp2 + (size_t)y * w;
+        double a1 = 0, a2 = 0;
+        for (int x = 0; x < r && x < w; x++) a1 += r1[x], a2 += r2[x];
         for (int x = 0; x < w; x++) {
-            if (x + r < w) acc += row[x + r];
-            if (x - r - 1 >= 0) acc -= row[x - r - 1];
-            t[x] = (float)acc;
+            if (x + r < w) a1 += r1[x + r], a2 += r2[x + r];
+            if (x - r - 1 >= 0) a1 -= r1[x - r - 1], a2 -= r2[x - r - 1];
+            t1[x] = (float)a1, t2[x] = (float)a2;
         }
     }
-    double *acc = calloc((size_t)w, sizeof *acc);
-    if (!acc) { /* fall back to the O(r) path */
+    double *acc = calloc(2 * (size_t)w, sizeof *acc);
+    if (!acc) { /* out of memory: the O(r) path */
         float one[2 * 64 + 1];
         for (int i = 0; i <= 2 * r; i++) one[i] = 1.0f;
-        conv_sep(out, in, tmp, h, w, one, r);
+        conv_sep(out1, in1, tmp1, h, w, one, r);
+        conv_sep(out2, in2, tmp1, h, w, one, r);
         return;
     }
-    for (int y = 0; y < r && y < h; y++)
-        for (int x = 0; x < w; x++) acc[x] += tmp[(size_t)y * w + x];
-    for (int y = 0; y < h; y++) {
-        if (y + r < h)
-            for (int x = 0; x < w; x++) acc[x] += tmp[(size_t)(y + r) * w + x];
-        if (y - r - 1 >= 0)
-            for (int x = 0; x < w; x++) acc[x] -= tmp[(size_t)(y - r - 1) * w + x];
-        for (int x = 0; x < w; x++) out[(size_t)y * w + x] = (float)acc[x];
+    const float *tmp[2] = {tmp1, tmp2};
+    float *out[2] = {out1, out2};
+    for (int k = 0; k < 2; k++) {
+        double *ac = acc + (size_t)k * w;
+        const float *t = tmp[k];
+        for (int y = 0; y < r && y < h; y++)
+            for (int x = 0; x < w; x++) ac[x] += t[(size_t)y * w + x];
+        for (int y = 0; y < h; y++) {
+            if (y + r < h)
+                for (int x = 0; x < w; x++) ac[x] += t[(size_t)(y + r) * w + x];
+            if (y - r - 1 >= 0)
+                for (int x = 0; x < w; x++) ac[x] -= t[(size_t)(y - r - 1) * w + x];
+            for (int x = 0; x < w; x++) out[k][(size_t)y * w + x] = (float)ac[x];
+        }
     }
     free(acc);
 }
 
 /* Sums of 1, k, k^2 over the part of a (2r+1) window at position x that
- * lies inside [0, n): a[n][3]. */
+ * lies inside [0, n): a[x], a[n + x], a[2n + x]. */
 static void edge_sums(double *a, int n, const float *k, int r) {
     for (int x = 0; x < n; x++) {
         double s0 = 0, s1 = 0, s2 = 0;
         for (int i = 0; i <= 2 * r; i++)
             if (x - r + i >= 0 && x - r + i < n) s0 += 1, s1 += k[i], s2 += (double)k[i] * k[i];
-        a[3 * x] = s0, a[3 * x + 1] = s1, a[3 * x + 2] = s2;
+        a[x] = s0, a[n + x] = s1, a[2 * (size_t)n + x] = s2;
+    }
+}
+
+/* 16-byte vectors: their calling convention is the same with and without
+ * AVX, so the helpers below may be called from the AVX2 clone (GCC and
+ * clang reject or warn about 32-byte vector arguments there). */
+typedef float v4sf __attribute__((vector_size(16)));
+typedef int32_t v4si __attribute__((vector_size(16)));
+
+static inline v4sf ld4(const float *p) {
+    v4sf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void st4(float *p, v4sf v) { memcpy(p, &v, sizeof v); }
+static inline v4sf sel4(v4si m, v4sf a, v4sf b) { return (v4sf)(((v4si)a & m) | ((v4si)b & ~m)); }
+
+/* 1/sqrt(x) for normal x > 0: the bit-level first guess refined by three
+ * Newton steps (relative error below 1e-6, float rounding). */
+static inline v4sf rsqrt4(v4sf x) {
+    v4sf y = (v4sf)(0x5f375a86 - ((v4si)x >> 1));
+    for (int i = 0; i < 3; i++) y = y * (1.5f - 0.5f * x * y * y);
+    return y;
+}
+
+/* fit_window over one row, on per-pixel template sums n, st, stt, in
+ * float four pixels at a time (the inputs are float sums already); the
+ * sqrt is a Newton reciprocal square root because GCC does not vectorise
+ * sqrtf under the default -fmath-errno. Cloned for x86-64-v3. */
+__attribute__((target_clones("arch=x86-64-v3", "default"))) static void
+fit_row(float *ncc, float *amp, int w, const float *n, const float *st, const float *stt, const float *si,
+        const float *sii, const float *sit, int nmin) {
+    int x = 0;
+    const v4sf one = {1, 1, 1, 1}, zero = {0};
+    for (; x + 4 <= w; x += 4) {
+        v4sf cn = ld4(n + x), t1 = ld4(st + x), t2 = ld4(stt + x), s1 = ld4(si + x), s2 = ld4(sii + x);
+        v4si has = cn >= (float)nmin;
+        v4sf in = one / sel4(has, cn, one);
+        v4sf cov = ld4(sit + x) - t1 * s1 * in, vt = t2 - t1 * t1 * in, vi = s2 - s1 * s1 * in;
+        v4si ok = has & (vt > 1e-6f * t2) & (vi > 1e-6f * s2 + 1e-30f);
+        vt = sel4(ok, vt, one), vi = sel4(ok, vi, one);
+        v4sf r = cov * rsqrt4(vt) * rsqrt4(vi), a = cov / vt;
+        r = sel4(r > 1.0f, one, sel4(r < -1.0f, -one, r));
+        st4(ncc + x, sel4(ok, r, zero));
+        st4(amp + x, sel4(ok, a, zero));
+    }
+    for (; x < w; x++) {
+        float cn = n[x], t1 = st[x], t2 = stt[x], s1 = si[x], s2 = sii[x];
+        ncc[x] = amp[x] = 0.0f;
+        if (!(cn >= (float)nmin)) continue;
+        float cov = sit[x] - t1 * s1 / cn, vt = t2 - t1 * t1 / cn, vi = s2 - s1 * s1 / cn;
+        if (!(vt > 1e-6f * t2) || !(vi > 1e-6f * s2 + 1e-30f)) continue;
+        float r = cov / sqrtf(vt) / sqrtf(vi);
+        ncc[x] = r > 1.0f ? 1.0f : r < -1.0f ? -1.0f : r;
+        amp[x] = cov / vt;
     }
 }
 
@@ -169,7 +252,7 @@ ae_status ae_ncc_map_sep(float *ncc, float *amp, const float *img, int h, int w,
 
 size_t ae_ncc_sep_scratch_size(int h, int w) {
     size_t hw, a, b;
-    if (h <= 0 || w <= 0 || ae_mul_size((size_t)h, (size_t)w, &hw) || ae_mul3_size(hw, 8, sizeof(float), &a) ||
+    if (h <= 0 || w <= 0 || ae_mul_size((size_t)h, (size_t)w, &hw) || ae_mul3_size(hw, 9, sizeof(float), &a) ||
         ae_mul3_size((size_t)w + h, 3, sizeof(double), &b) || a + b < a)
         return 0;
     return a + b;
@@ -183,7 +266,7 @@ ae_status ae_ncc_map_sep_ws(float *ncc, float *amp, const float *img, int h, int
     double *es = work; /* doubles first, for alignment */
     float *buf = (float *)(es + 3 * ((size_t)w + h));
     float *v = buf, *iv = buf + hw, *i2 = buf + 2 * hw, *tmp = buf + 3 * hw;
-    float *sn = buf + 4 * hw, *st = buf + 5 * hw, *stt = buf + 6 * hw, *s = buf + 7 * hw;
+    float *sn = buf + 4 * hw, *st = buf + 5 * hw, *stt = buf + 6 * hw, *s = buf + 7 * hw, *tmp2 = buf + 8 * hw;
     float k2[2 * 64 + 1], one[2 * 64 + 1];
     for (int i = 0; i <= 2 * r; i++) k2[i] = k[i] * k[i], one[i] = 1.0f;
     /* Subtract an offset so that the float sums of squares stay accurate. */
@@ -204,21 +287,26 @@ ae_status ae_ncc_map_sep_ws(float *ncc, float *amp, const float *img, int h, int
         conv_sep(st, v, tmp, h, w, k, r);
         conv_sep(stt, v, tmp, h, w, k2, r);
     }
-    box_sum(s, iv, tmp, h, w, r);  /* si */
-    box_sum(v, i2, tmp, h, w, r);  /* sii (v no longer needed) */
+    box_sum2(s, v, iv, i2, tmp, tmp2, h, w, r); /* si, sii (v no longer needed) */
     conv_sep(i2, iv, tmp, h, w, k, r); /* sit */
     double *ex = es, *ey = es + 3 * (size_t)w;
     edge_sums(ex, w, k, r);
     edge_sums(ey, h, k, r);
     int nmin = ((2 * r + 1) * (2 * r + 1) + 1) / 2;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            size_t p = (size_t)y * w + x;
-            double n, t1, t2;
-            if (nnan) n = (double)lrintf(sn[p]), t1 = st[p], t2 = stt[p];
-            else n = ex[3 * x] * ey[3 * y], t1 = ex[3 * x + 1] * ey[3 * y + 1], t2 = ex[3 * x + 2] * ey[3 * y + 2];
-            fit_window(n, t1, t2, s[p], v[p], i2[p], nmin, &ncc[p], amp ? &amp[p] : NULL);
+    for (int y = 0; y < h; y++) {
+        size_t o = (size_t)y * w;
+        if (nnan) {
+            for (int x = 0; x < w; x++) sn[o + x] = rintf(sn[o + x]);
+        } else { /* no NaN: the template sums over the window inside the image factorise */
+            for (int x = 0; x < w; x++) {
+                sn[o + x] = (float)(ex[x] * ey[y]);
+                st[o + x] = (float)(ex[w + x] * ey[h + y]);
+                stt[o + x] = (float)(ex[2 * (size_t)w + x] * ey[2 * (size_t)h + y]);
+            }
         }
+        /* tmp is free now: it takes amp when the caller wants none */
+        fit_row(ncc + o, amp ? amp + o : tmp + o, w, sn + o, st + o, stt + o, s + o, v + o, i2 + o, nmin);
+    }
     for (size_t p = 0; p < hw; p++)
         if (!isfinite(img[p])) ncc[p] = 0.0f;
     return AE_OK;

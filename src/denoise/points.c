@@ -18,6 +18,14 @@
 
 #define N_ART_SCALES 5
 #define N_EXT_SCALES 2
+/* A compact candidate must beat the extended probes' significance by
+ * 1/EXT_MARGIN. At 1 (ties go to extended), most false detections in DECaLS
+ * cutouts were faint background galaxies best matched at the largest
+ * artifact scale with an extended significance 0.6-0.8 of it; injected dots
+ * sit at a median 0.35. 0.75 was chosen on the validation split (false
+ * detections -20, true -4 of 312); the price: round sources wider than
+ * ~2.5 px sigma count as extended and are kept. */
+#define EXT_MARGIN 0.75f
 
 typedef struct {
     float *snr, *ncc, *scale;    /* best artifact-scale significance, its ncc and scale */
@@ -50,7 +58,7 @@ static float template_norm(int r, float s) {
  * survey cutouts), never below 1. buf holds hw floats. */
 static float matched_noise_scale(const float *amp, const float *sigmap, size_t hw, float norm, void *buf) {
     float *z = buf;
-    size_t step = hw > (1u << 16) ? hw >> 16 : 1, n = 0; /* 64k samples suffice */
+    size_t step = hw > (1u << 13) ? hw >> 13 : 1, n = 0; /* 8k samples: ~1.5% error, once per scale */
     for (size_t p = 0; p < hw; p += step)
         if (isfinite(amp[p])) z[n++] = amp[p] * norm / sigmap[p];
     if (n < 64) return 1.0f;
@@ -64,14 +72,17 @@ static ae_status scan_scales(const float *L, const float *sigmap, int h, int w, 
                              scale_maps *m) {
     static const float art[N_ART_SCALES] = {0.7f, 1.0f, 1.5f, 2.2f, 3.0f};
     size_t hw = (size_t)h * w, nws = ae_ncc_sep_scratch_size(h, w);
-    float *ncc = ae_malloc(2 * hw * sizeof *ncc, "ncc maps");
+    float *ncc = ae_malloc(3 * hw * sizeof *ncc, "ncc maps");
     void *ws = ncc && nws ? ae_malloc(nws, "ncc scratch") : NULL;
     if (!ws) {
         free(ncc);
         return AE_ERR_NOMEM;
     }
-    float *amp = ncc + hw, k[2 * 64 + 1];
-    for (size_t p = 0; p < hw; p++) m->snr[p] = 0, m->ncc[p] = 0, m->scale[p] = 0, m->snr_ext[p] = 0;
+    float *amp = ncc + hw, *isig = ncc + 2 * hw, k[2 * 64 + 1];
+    for (size_t p = 0; p < hw; p++) {
+        m->snr[p] = 0, m->ncc[p] = 0, m->scale[p] = 0, m->snr_ext[p] = 0;
+        isig[p] = 1.0f / sigmap[p];
+    }
     for (int si = 0; si < N_ART_SCALES + N_EXT_SCALES; si++) {
         int ext = si >= N_ART_SCALES;
         float s = ext ? max_scale * (si == N_ART_SCALES ? 1.7f : 2.8f) : art[si];
@@ -87,13 +98,21 @@ static ae_status scan_scales(const float *L, const float *sigmap, int h, int w, 
             return st;
         }
         float norm = template_norm(r, s) / matched_noise_scale(amp, sigmap, hw, template_norm(r, s), ws);
-        for (size_t p = 0; p < hw; p++) {
-            if (ncc[p] < ncc_lo) continue;
-            float snr = amp[p] * norm / sigmap[p];
-            if (ext) {
-                if (snr > m->snr_ext[p]) m->snr_ext[p] = snr;
-            } else if (snr > m->snr[p]) {
-                m->snr[p] = snr, m->ncc[p] = ncc[p], m->scale[p] = s;
+        /* Best significance over scales, among correlations >= ncc_lo; the
+         * maps start at 0, so a rejected pixel's 0 never wins. Written
+         * without branches so that it vectorises. */
+        if (ext) {
+            for (size_t p = 0; p < hw; p++) {
+                float snr = ncc[p] >= ncc_lo ? amp[p] * norm * isig[p] : 0.0f;
+                m->snr_ext[p] = snr > m->snr_ext[p] ? snr : m->snr_ext[p];
+            }
+        } else {
+            for (size_t p = 0; p < hw; p++) {
+                float snr = ncc[p] >= ncc_lo ? amp[p] * norm * isig[p] : 0.0f;
+                int up = snr > m->snr[p];
+                m->snr[p] = up ? snr : m->snr[p];
+                m->ncc[p] = up ? ncc[p] : m->ncc[p];
+                m->scale[p] = up ? s : m->scale[p];
             }
         }
     }
@@ -312,7 +331,7 @@ static ae_status judge(const point_ctx *pc, const scale_maps *m, int x, int y, a
     const ae_detect_opts *o = pc->o;
     size_t p = (size_t)y * pc->w + x;
     float s = m->scale[p], ncc = m->ncc[p], snr = m->snr[p];
-    if (m->snr_ext[p] > snr) return AE_OK;               /* better explained as extended */
+    if (m->snr_ext[p] > EXT_MARGIN * snr) return AE_OK; /* better explained as extended */
     uint8_t seg = pc->pm->seg[p];
     if (seg == 2 && o->protect_core) return AE_OK;       /* on the protected core */
     float mn = moffat_ncc(pc->L, pc->h, pc->w, y, x, s, buf);
@@ -322,6 +341,7 @@ static ae_status judge(const point_ctx *pc, const scale_maps *m, int x, int y, a
     float pk = peak_above_ring(pc, x, y, s, a, buf);
     if (!(pk > 0)) return AE_OK;
     ae_art_kind kind = colour_kind(a, pc->c);
+    if (kind == AE_ART_STAR && o->keep_stars) return AE_OK;
     if (seg == 1) { /* on the central source's outskirts: must look foreign */
         int foreign = pc->c == 3 && colour_distance(a, pc->pm->gal_rgb) > 0.25f;
         if (!foreign && !(ncc >= 0.85f && snr >= 2.0f * o->threshold)) return AE_OK;
@@ -377,23 +397,44 @@ static ae_status luminance(float *L, const float *img, int c, size_t hw) {
     return AE_OK;
 }
 
-/* L.A.Cosmic on each channel (a cosmic ray or a hot pixel often hits one
- * filter only, and the luminance would dilute it 3x), with each channel's
- * noise map; never on the protected core. sigmap is reused as scratch. */
-static ae_status cosmic_per_channel(const float *img, int c, const float *L, float *sigmap, const uint8_t *seg,
-                                    int h, int w, const ae_detect_opts *o, ae_detections *dets, uint8_t *mask) {
+/* L.A.Cosmic once, on the per-pixel maximum over channels of the excess
+ * over each channel's sky in its own noise sigmas (RGB; the luminance for
+ * one channel): a cosmic ray or a hot pixel often hits one filter only, and
+ * the luminance would dilute it 3x. One pass instead of one per channel:
+ * on the benchmark's validation split F1 0.865 -> 0.871 (cosmic rays and hot
+ * pixels 0.898 -> 0.915), and 0.2 s less CPU for 40 images. Never on the
+ * protected core. sigmap is reused as scratch; zbuf holds h*w floats. */
+static ae_status cosmic_rays(const float *img, int c, const float *L, float *sigmap, float *zbuf,
+                                    const uint8_t *seg, int h, int w, const ae_detect_opts *o, ae_detections *dets,
+                                    uint8_t *mask) {
     size_t hw = (size_t)h * w;
-    ae_status st = AE_OK;
-    for (int ch = 0; ch < c && st == AE_OK; ch++) {
-        const float *plane = c == 1 ? L : img + ch * hw;
-        st = ae_noise_map(sigmap, plane, h, w, 32, o->sigma[ch]);
-        if (st != AE_OK) break;
-        if (o->protect_core)
-            for (size_t q = 0; q < hw; q++)
-                if (seg[q] == 2) sigmap[q] = INFINITY;
-        st = ae_detect_cosmic(plane, sigmap, h, w, o->cr_sigclip, o->cr_objlim, dets, mask);
+    const float *plane = L;
+    float floor_sigma = o->sigma[0];
+    if (c == 3) {
+        float sky[3];
+        for (int ch = 0; ch < 3; ch++) {
+            size_t n = 0, step = hw > 16384 ? hw / 16384 : 1;
+            for (size_t q = 0; q < hw; q += step)
+                if (isfinite(img[ch * hw + q])) sigmap[n++] = img[ch * hw + q];
+            sky[ch] = n ? ae_select_kth(sigmap, n, n / 2) : 0.0f;
+        }
+        for (size_t q = 0; q < hw; q++) {
+            float z = -INFINITY;
+            for (int ch = 0; ch < 3; ch++) {
+                float v = (img[ch * hw + q] - sky[ch]) / o->sigma[ch];
+                z = v > z ? v : z;
+            }
+            zbuf[q] = isfinite(img[q]) && isfinite(img[hw + q]) && isfinite(img[2 * hw + q]) ? z : NAN;
+        }
+        plane = zbuf;
+        floor_sigma = 1.0f;
     }
-    return st;
+    ae_status st = ae_noise_map(sigmap, plane, h, w, 32, floor_sigma);
+    if (st != AE_OK) return st;
+    if (o->protect_core)
+        for (size_t q = 0; q < hw; q++)
+            if (seg[q] == 2) sigmap[q] = INFINITY;
+    return ae_detect_cosmic(plane, sigmap, h, w, o->cr_sigclip, o->cr_objlim, dets, mask);
 }
 
 ae_status ae_detect_artifacts(const float *img, int c, int h, int w, const ae_detect_opts *o,
@@ -431,7 +472,7 @@ ae_status ae_detect_artifacts(const float *img, int c, int h, int w, const ae_de
         point_ctx pc = {img, L, sigmap, c, h, w, o, &pm};
         st = find_points(&pc, &m, dets, mask);
     }
-    if (st == AE_OK && o->cr_sigclip > 0) st = cosmic_per_channel(img, c, L, sigmap, seg, h, w, o, dets, mask);
+    if (st == AE_OK && o->cr_sigclip > 0) st = cosmic_rays(img, c, L, sigmap, m.snr, seg, h, w, o, dets, mask); /* m is free now */
     free(seg);
     free(buf);
     return st;
