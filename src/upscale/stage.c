@@ -171,6 +171,9 @@ static ae_status prepare(void *p, const ae_global_opts *g, void **state) {
     s->model = o->model;
     s->scale = o->scale;
     s->tile = g->tile;
+    if (o->model == UP_MODEL_SR3 && g->tile > 0 && !g->quiet)
+        fprintf(stderr, "astroenh: upscale: --tile does not apply to --model sr3 (its tiling is fixed so "
+                        "that a seed gives the same image whatever --tile says)\n");
     s->seed = g->seed;
     if (o->weights) snprintf(s->path, sizeof s->path, "%s", o->weights);
     else {

@@ -43,9 +43,10 @@ typedef struct {
  * out (c x h*s x w*s, preallocated), tile by tile. */
 ae_status up_run_fast(up_state *s, const ae_image *disp, ae_image *out);
 
-/* The SR3 tile side in output pixels: --tile (input px, > 0) times the
- * scale, else the whole output when its longer side is <= 512, else 256. */
-int up_sr3_tile(int tile_opt, int scale, int out_h, int out_w);
+/* The SR3 tile side in output pixels, a function of the output's size only
+ * (--tile does not apply to SR3): the whole output when its longer side is
+ * <= 512, else 256. */
+int up_sr3_tile(int out_h, int out_w);
 
 /* SR3 sampling of one sample (noise streams of `sample`) into out. */
 ae_status up_run_sr3(up_state *s, const ae_image *disp, ae_image *out, int sample);
