@@ -18,15 +18,15 @@
 
 #define ATTN_WS_FLOATS (1u << 20) /* scores per thread: 4 MiB */
 
-/* Query rows per work item: bounded scores, and >= 2 items per thread. */
-static size_t attn_rows(size_t P, int nt) {
-    size_t r = ATTN_WS_FLOATS / (P ? P : 1), per = (P + 2 * (size_t)nt - 1) / (2 * (size_t)nt);
+/* Query rows per work item: bounded scores, AE_SPLIT_ITEMS items per head. */
+static size_t attn_rows(size_t P) {
+    size_t r = ATTN_WS_FLOATS / (P ? P : 1), per = (P + AE_SPLIT_ITEMS - 1) / AE_SPLIT_ITEMS;
     if (r > per) r = per;
     if (r < 1) r = 1;
     return r < P ? r : P;
 }
 
-static size_t attn_ws_floats(size_t P, int nt) { return (size_t)nt * attn_rows(P, nt) * P; }
+static size_t attn_ws_floats(size_t P, int nt) { return (size_t)nt * attn_rows(P) * P; }
 
 size_t ae_attention_ws_cpu(const ae_backend *be, const ae_attn_desc *d, const ae_tensor *q) {
     (void)be;
@@ -70,7 +70,7 @@ ae_status ae_attention_cpu(const ae_backend *be, const ae_attn_desc *d, const ae
         return ae_error_set(AE_ERR_ARG, "attention: workspace of %zu bytes, %zu needed", ws_bytes,
                             attn_ws_floats(P, nt) * sizeof(float));
     ae_blas_single_thread();
-    size_t rc = attn_rows(P, nt);
+    size_t rc = attn_rows(P);
     long blocks = (long)((P + rc - 1) / rc), items = (long)q->n * d->heads * blocks;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (items > 1)
     for (long it = 0; it < items; it++) {

@@ -144,9 +144,9 @@ static int use_implicit(const ae_conv2d_desc *d) {
 static size_t round_up(size_t v, size_t m) { return (v + m - 1) / m * m; }
 
 /* Output columns per work item: at most TILE_FLOATS of col per thread, and
- * at least two items per thread so a core lost to another process evens out. */
-static size_t tile_cols(size_t K, size_t N, int nt) {
-    size_t nc = TILE_FLOATS / (K ? K : 1), per = (N + 2 * (size_t)nt - 1) / (2 * (size_t)nt);
+ * AE_SPLIT_ITEMS items so a core lost to another process evens out. */
+static size_t tile_cols(size_t K, size_t N) {
+    size_t nc = TILE_FLOATS / (K ? K : 1), per = (N + AE_SPLIT_ITEMS - 1) / AE_SPLIT_ITEMS;
     if (nc > per) nc = per;
     if (nc < MIN_TILE_COLS) nc = MIN_TILE_COLS;
     return nc < N ? nc : N;
@@ -154,11 +154,11 @@ static size_t tile_cols(size_t K, size_t N, int nt) {
 
 /* Implicit GEMM: per work item `rc` output rows; per thread a padded copy of
  * the input rows and a padded-width output block; shared repacked weights. */
-static void implicit_plan(const ae_conv2d_desc *d, int W, int oh, int nt, size_t *rc,
+static void implicit_plan(const ae_conv2d_desc *d, int W, int oh, size_t *rc,
                           size_t *per_thread, size_t *shared) {
     size_t cin_g = (size_t)(d->cin / d->groups), cout_g = (size_t)(d->cout / d->groups);
     size_t Wp = (size_t)W + 2 * (size_t)d->pad_w, ext = (size_t)d->dil_h * (d->kh - 1);
-    size_t r = TILE_FLOATS / ((cin_g + cout_g) * Wp), per = ((size_t)oh + 2 * nt - 1) / (2 * (size_t)nt);
+    size_t r = TILE_FLOATS / ((cin_g + cout_g) * Wp), per = ((size_t)oh + AE_SPLIT_ITEMS - 1) / AE_SPLIT_ITEMS;
     if (r > per) r = per;
     if (r < 1) r = 1;
     *rc = r;
@@ -171,11 +171,11 @@ static size_t conv_ws_floats(const ae_conv2d_desc *d, const ae_tensor *x, int oh
     if (is_pointwise(d)) return 0;
     if (use_implicit(d)) {
         size_t rc, per, shared;
-        implicit_plan(d, x->w, oh, nt, &rc, &per, &shared);
+        implicit_plan(d, x->w, oh, &rc, &per, &shared);
         return shared + (size_t)nt * per;
     }
     size_t K = (size_t)(d->cin / d->groups) * d->kh * d->kw, N = (size_t)oh * ow;
-    return (size_t)nt * K * tile_cols(K, N, nt);
+    return (size_t)nt * K * tile_cols(K, N);
 }
 
 size_t ae_conv2d_ws_cpu(const ae_backend *be, const ae_conv2d_desc *d, const ae_tensor *x) {
@@ -231,7 +231,7 @@ static void conv_im2col(const ae_conv2d_desc *d, const ae_tensor *x, const float
                         ae_tensor *y, float *ws, int nt) {
     int G = d->groups, cin_g = d->cin / G, cout_g = d->cout / G, pw = is_pointwise(d);
     size_t HW = (size_t)x->h * x->w, N = (size_t)y->h * y->w, K = (size_t)cin_g * d->kh * d->kw;
-    size_t nc = tile_cols(K, N, nt), tiles = (N + nc - 1) / nc;
+    size_t nc = tile_cols(K, N), tiles = (N + nc - 1) / nc;
     long items = (long)x->n * G * (long)tiles;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (items > 1)
     for (long it = 0; it < items; it++) {
@@ -350,7 +350,7 @@ static void conv_implicit(const ae_conv2d_desc *d, const ae_tensor *x, const flo
                           ae_tensor *y, float *ws, int nt) {
     int G = d->groups, cin_g = d->cin / G, cout_g = d->cout / G, taps = d->kh * d->kw;
     size_t rc, per, shared, HW = (size_t)x->h * x->w, N = (size_t)y->h * y->w;
-    implicit_plan(d, x->w, y->h, nt, &rc, &per, &shared);
+    implicit_plan(d, x->w, y->h, &rc, &per, &shared);
     long blocks = (y->h + (long)rc - 1) / (long)rc, items = (long)x->n * blocks;
     int direct = use_direct(d) && taps <= 64;
     for (int g = 0; g < G; g++) {

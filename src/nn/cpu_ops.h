@@ -53,6 +53,14 @@ ae_status ae_noise_embed_cpu(const ae_backend *be, const float *gamma, ae_tensor
  * 16..32 px levels of a U-Net). */
 #define AE_PAR_MIN 32768L
 
+/* How many work items ops split their output into (rows of attention scores,
+ * column tiles of im2col, row blocks of the implicit/direct conv). A constant,
+ * not the thread count: where the split falls can change the rounding of some
+ * kernels (OpenBLAS's small-matrix paths), and results must not depend on
+ * --threads (the seed promise of `astroenh upscale`). 16 items keep up to 8
+ * threads busy with two items each. */
+#define AE_SPLIT_ITEMS 16
+
 /* Vectorised exp (vmath.c): max relative error against double exp stated by
  * test_ops, for x in [-87.3, 88.3] (clamped outside). The _n loops work on n
  * contiguous floats (y may equal x) on one thread; callers split the work. */
