@@ -10,8 +10,10 @@
 #include <string.h>
 #include "astroenh/denoise.h"
 
-float ae_select_kth(float *x, size_t n, size_t k) {
-    /* Wirth's selection; indices signed so that j may pass below l. */
+/* Wirth's selection; indices signed so that j may pass below l. Its data-
+ * dependent branches mispredict on about every other comparison; it stays
+ * for NaN input and for sigma_of, whose sum runs in the order it leaves. */
+static float select_wirth(float *x, size_t n, size_t k) {
     long l = 0, m = (long)n - 1, kk = (long)k;
     while (l < m) {
         float piv = x[kk];
@@ -29,6 +31,50 @@ float ae_select_kth(float *x, size_t n, size_t k) {
         } while (i <= j);
         if (j < kk) l = i;
         if (kk < i) m = j;
+    }
+    return x[k];
+}
+
+/* Moves the elements of x[l..m) for which (x < piv), or (x <= piv) when
+ * le, to the front, without branches (Lomuto's scheme: the swap happens
+ * always, the front index advances by the comparison); returns the first
+ * index past them. */
+static size_t partition(float *x, size_t l, size_t m, float piv, int le) {
+    size_t j = l;
+    for (size_t i = l; i < m; i++) {
+        float t = x[i];
+        size_t in = le ? !(piv < t) : t < piv;
+        x[i] = x[j];
+        x[j] = t;
+        j += in;
+    }
+    return j;
+}
+
+static float median3(float a, float b, float c) {
+    float lo = a < b ? a : b, hi = a < b ? b : a;
+    return c < lo ? lo : c > hi ? hi : c;
+}
+
+/* Quickselect on a median-of-3 pivot value with a three-way split (below,
+ * equal, above), so that runs of equal values, common in 8-bit data, end
+ * it at once. The k-th smallest value is the same whatever the method, so
+ * the result equals Wirth's (a zero may come back with the other sign). */
+float ae_select_kth(float *x, size_t n, size_t k) {
+    int nan = 0;
+    for (size_t i = 0; i < n; i++) nan |= x[i] != x[i];
+    if (nan) return select_wirth(x, n, k);
+    size_t l = 0, m = n;
+    while (m - l > 1) {
+        float piv = median3(x[l], x[l + (m - l) / 2], x[m - 1]);
+        size_t lt = partition(x, l, m, piv, 0);
+        if (k < lt) {
+            m = lt;
+            continue;
+        }
+        size_t le = partition(x, lt, m, piv, 1);
+        if (k < le) return piv;
+        l = le;
     }
     return x[k];
 }
@@ -52,7 +98,7 @@ static size_t residuals(const float *p, int h, int w, int y0, int y1, int x0, in
 /* Sigma from n residuals (reorders r). */
 static float sigma_of(float *r, size_t n) {
     if (n < 16) return 0.0f;
-    float med = ae_select_kth(r, n, n / 2);
+    float med = select_wirth(r, n, n / 2);
     double rms = 0.0;
     for (size_t i = 0; i < n; i++) {
         rms += (double)(r[i] - med) * (r[i] - med);
