@@ -95,18 +95,21 @@ static size_t residuals(const float *p, int h, int w, int y0, int y1, int x0, in
     return n;
 }
 
-/* Sigma from n residuals (reorders r). */
-static float sigma_of(float *r, size_t n) {
+/* Sigma from n residuals r (reorders r); tmp holds n floats. The MAD is
+ * found on a copy by the fast selection; only when it is 0 does the RMS
+ * fallback run, on r in the order Wirth's selection leaves (the order its
+ * double sum has always been taken in). */
+static float sigma_of(float *r, size_t n, float *tmp) {
     if (n < 16) return 0.0f;
-    float med = select_wirth(r, n, n / 2);
-    double rms = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        rms += (double)(r[i] - med) * (r[i] - med);
-        r[i] = fabsf(r[i] - med);
-    }
-    float mad = ae_select_kth(r, n, n / 2);
+    memcpy(tmp, r, n * sizeof *tmp);
+    float med = ae_select_kth(tmp, n, n / 2);
+    for (size_t i = 0; i < n; i++) tmp[i] = fabsf(tmp[i] - med);
+    float mad = ae_select_kth(tmp, n, n / 2);
     const float k = 1.4826f / sqrtf(1.25f);
     if (mad > 0.0f) return k * mad;
+    med = select_wirth(r, n, n / 2);
+    double rms = 0.0;
+    for (size_t i = 0; i < n; i++) rms += (double)(r[i] - med) * (r[i] - med);
     return (float)sqrt(rms / (double)n) / sqrtf(1.25f);
 }
 
@@ -121,10 +124,10 @@ ae_status ae_noise_sigma(const float *plane, int h, int w, float *sigma) {
     int step = 1;
     while (npix / ((size_t)step * step) > (1u << 14)) step++;
     size_t cap = ((size_t)(h / step) + 1) * ((size_t)(w / step) + 1);
-    float *r = ae_malloc(cap * sizeof *r, "noise residuals");
+    float *r = ae_malloc(2 * cap * sizeof *r, "noise residuals");
     if (!r) return AE_ERR_NOMEM;
     size_t n = residuals(plane, h, w, 1, h - 1, 1, w - 1, step, r);
-    *sigma = sigma_of(r, n);
+    *sigma = sigma_of(r, n, r + cap);
     free(r);
     return AE_OK;
 }
@@ -133,14 +136,15 @@ ae_status ae_noise_map(float *map, const float *plane, int h, int w, int block, 
     if (!map || !plane || h <= 0 || w <= 0 || block < 4)
         return ae_error_set(AE_ERR_ARG, "ae_noise_map: bad arguments");
     int by = (h + block - 1) / block, bx = (w + block - 1) / block;
-    float *r = ae_malloc((size_t)(block + 2) * (block + 2) * sizeof *r, "noise block");
+    size_t cap = (size_t)(block + 2) * (block + 2);
+    float *r = ae_malloc(2 * cap * sizeof *r, "noise block");
     if (!r) return AE_ERR_NOMEM;
     for (int j = 0; j < by; j++)
         for (int i = 0; i < bx; i++) {
             int y0 = j * block, x0 = i * block;
             int y1 = y0 + block < h ? y0 + block : h, x1 = x0 + block < w ? x0 + block : w;
             size_t n = residuals(plane, h, w, y0, y1, x0, x1, 2, r); /* 1/4 of the block suffices */
-            float s = sigma_of(r, n);
+            float s = sigma_of(r, n, r + cap);
             if (!(s > floor_sigma)) s = floor_sigma;
             for (int y = y0; y < y1; y++)
                 for (int x = x0; x < x1; x++) map[(size_t)y * w + x] = s;
