@@ -138,6 +138,22 @@ static void conv_sep(float *out, const float *in, float *tmp, int h, int w, cons
     }
 }
 
+/* The vertical half of box_sum2: out = running sums of t over 2r+1 rows,
+ * in the double accumulators ac[w] (zeroed); cloned for x86-64-v4/-v3,
+ * whose wider vectors do the same additions per column. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
+box_cols(float *restrict out, const float *restrict t, double *restrict ac, int h, int w, int r) {
+    for (int y = 0; y < r && y < h; y++)
+        for (int x = 0; x < w; x++) ac[x] += t[(size_t)y * w + x];
+    for (int y = 0; y < h; y++) {
+        if (y + r < h)
+            for (int x = 0; x < w; x++) ac[x] += t[(size_t)(y + r) * w + x];
+        if (y - r - 1 >= 0)
+            for (int x = 0; x < w; x++) ac[x] -= t[(size_t)(y - r - 1) * w + x];
+        for (int x = 0; x < w; x++) out[(size_t)y * w + x] = (float)ac[x];
+    }
+}
+
 /* out1, out2 = box sums of in1, in2 over the (2r+1)^2 window (zero
  * outside), by running sums in double: O(1) per pixel. The two horizontal
  * running sums are interleaved so that their dependency chains overlap.
@@ -163,21 +179,8 @@ static void box_sum2(float *out1, float *out2, const float *in1, const float *in
         conv_sep(out2, in2, tmp1, h, w, one, r);
         return;
     }
-    const float *tmp[2] = {tmp1, tmp2};
-    float *out[2] = {out1, out2};
-    for (int k = 0; k < 2; k++) {
-        double *ac = acc + (size_t)k * w;
-        const float *t = tmp[k];
-        for (int y = 0; y < r && y < h; y++)
-            for (int x = 0; x < w; x++) ac[x] += t[(size_t)y * w + x];
-        for (int y = 0; y < h; y++) {
-            if (y + r < h)
-                for (int x = 0; x < w; x++) ac[x] += t[(size_t)(y + r) * w + x];
-            if (y - r - 1 >= 0)
-                for (int x = 0; x < w; x++) ac[x] -= t[(size_t)(y - r - 1) * w + x];
-            for (int x = 0; x < w; x++) out[k][(size_t)y * w + x] = (float)ac[x];
-        }
-    }
+    box_cols(out1, tmp1, acc, h, w, r);
+    box_cols(out2, tmp2, acc + w, h, w, r);
     free(acc);
 }
 
@@ -368,7 +371,7 @@ ae_status ae_ncc_map_sep_ws(float *ncc, float *amp, const float *img, int h, int
         /* tmp is free now: it takes amp when the caller wants none */
         fit(ncc + o, amp ? amp + o : tmp + o, w, sn + o, st + o, stt + o, s + o, v + o, i2 + o, nmin);
     }
-    for (size_t p = 0; p < hw; p++)
+    for (size_t p = 0; p < hw && nnan; p++)
         if (!isfinite(img[p])) ncc[p] = 0.0f;
     return AE_OK;
 }
