@@ -308,50 +308,81 @@ ae_status ae_ncc_map_sep(float *ncc, float *amp, const float *img, int h, int w,
     if (!n) return ae_error_set(AE_ERR_NOMEM, "ncc: image %dx%d too large", w, h);
     void *work = ae_malloc(n, "ncc scratch");
     if (!work) return AE_ERR_NOMEM;
-    ae_status st = ae_ncc_map_sep_ws(ncc, amp, img, h, w, k, r, work);
+    ae_status st = ae_ncc_sep_prepare(img, h, w, work);
+    if (st == AE_OK) st = ae_ncc_map_sep_ws(ncc, amp, img, h, w, k, r, work);
     free(work);
     return st;
 }
 
+/* The scratch: this header, 3 (w + h) doubles of edge sums, then float
+ * planes: v (validity), iv (image - offset), i2 (iv^2), which depend on the
+ * image only, and tmp, sn, st, stt, s, tmp2 of each call, and 3 rows. */
+typedef struct {
+    size_t nnan;
+} ncc_prep;
+
 size_t ae_ncc_sep_scratch_size(int h, int w) {
     size_t hw, a, b;
-    if (h <= 0 || w <= 0 || ae_mul_size((size_t)h, (size_t)w, &hw) || ae_mul3_size(hw, 9, sizeof(float), &a) ||
-        ae_mul3_size((size_t)w + h, 3, sizeof(double), &b) || a + b < a)
+    if (h <= 0 || w <= 0 || ae_mul_size((size_t)h, (size_t)w, &hw) || hw > SIZE_MAX / 16 - (size_t)w ||
+        ae_mul3_size(9 * hw + 3 * (size_t)w, 1, sizeof(float), &a) ||
+        ae_mul3_size((size_t)w + h, 3, sizeof(double), &b) || a + b < a || a + b + 64 < a + b)
         return 0;
-    return a + b;
+    return 64 + a + b;
+}
+
+static float *scratch_planes(void *work, int h, int w) {
+    double *es = (double *)((char *)work + 64);
+    return (float *)(es + 3 * ((size_t)w + h));
+}
+
+/* v, iv, i2 from img; an offset is subtracted so that the float sums of
+ * squares stay accurate. */
+static void prepare_planes(const float *img, size_t hw, float *v, float *iv, float *i2, size_t *nnan) {
+    double off = 0.0;
+    size_t cnt = 0;
+    for (size_t p = 0; p < hw; p += 97)
+        if (isfinite(img[p])) off += img[p], cnt++;
+    off = cnt ? off / cnt : 0.0;
+    *nnan = 0;
+    for (size_t p = 0; p < hw; p++) {
+        int ok = isfinite(img[p]);
+        *nnan += !ok;
+        v[p] = ok ? 1.0f : 0.0f;
+        iv[p] = ok ? (float)(img[p] - off) : 0.0f;
+        i2[p] = iv[p] * iv[p];
+    }
+}
+
+ae_status ae_ncc_sep_prepare(const float *img, int h, int w, void *work) {
+    if (!img || !work || h <= 0 || w <= 0) return ae_error_set(AE_ERR_ARG, "ae_ncc_sep_prepare: bad arguments");
+    size_t hw = (size_t)h * w;
+    float *buf = scratch_planes(work, h, w);
+    prepare_planes(img, hw, buf, buf + hw, buf + 2 * hw, &((ncc_prep *)work)->nnan);
+    return AE_OK;
 }
 
 ae_status ae_ncc_map_sep_ws(float *ncc, float *amp, const float *img, int h, int w, const float *k, int r,
                             void *work) {
     if (!ncc || !img || !k || !work || h <= 0 || w <= 0 || r < 0 || r > 64)
         return ae_error_set(AE_ERR_ARG, "ae_ncc_map_sep: bad arguments (radius %d, at most 64)", r);
-    size_t hw = (size_t)h * w;
-    double *es = work; /* doubles first, for alignment */
-    float *buf = (float *)(es + 3 * ((size_t)w + h));
+    size_t hw = (size_t)h * w, nnan = ((const ncc_prep *)work)->nnan;
+    double *es = (double *)((char *)work + 64);
+    float *buf = scratch_planes(work, h, w);
     float *v = buf, *iv = buf + hw, *i2 = buf + 2 * hw, *tmp = buf + 3 * hw;
     float *sn = buf + 4 * hw, *st = buf + 5 * hw, *stt = buf + 6 * hw, *s = buf + 7 * hw, *tmp2 = buf + 8 * hw;
+    float *sii = v, *sit = i2; /* with NaN: v and i2 are overwritten, and restored at the end */
     float k2[2 * 64 + 1], one[2 * 64 + 1];
     for (int i = 0; i <= 2 * r; i++) k2[i] = k[i] * k[i], one[i] = 1.0f;
-    /* Subtract an offset so that the float sums of squares stay accurate. */
-    double off = 0.0;
-    size_t cnt = 0, nnan = 0;
-    for (size_t p = 0; p < hw; p += 97)
-        if (isfinite(img[p])) off += img[p], cnt++;
-    off = cnt ? off / cnt : 0.0;
-    for (size_t p = 0; p < hw; p++) {
-        int ok = isfinite(img[p]);
-        nnan += !ok;
-        v[p] = ok ? 1.0f : 0.0f;
-        iv[p] = ok ? (float)(img[p] - off) : 0.0f;
-        i2[p] = iv[p] * iv[p];
-    }
     if (nnan) {
         conv_sep(sn, v, tmp, h, w, one, r);
         conv_sep(st, v, tmp, h, w, k, r);
         conv_sep(stt, v, tmp, h, w, k2, r);
+    } else { /* sn, st, stt are made a row at a time below: their planes are free */
+        sii = sn, sit = st;
+        sn = buf + 9 * hw, st = sn + w, stt = st + w;
     }
-    box_sum2(s, v, iv, i2, tmp, tmp2, h, w, r); /* si, sii (v no longer needed) */
-    conv_sep(i2, iv, tmp, h, w, k, r); /* sit */
+    box_sum2(s, sii, iv, i2, tmp, tmp2, h, w, r); /* si, sii */
+    conv_sep(sit, iv, tmp, h, w, k, r);
     double *ex = es, *ey = es + 3 * (size_t)w;
     edge_sums(ex, w, k, r);
     edge_sums(ey, h, k, r);
@@ -359,19 +390,25 @@ ae_status ae_ncc_map_sep_ws(float *ncc, float *amp, const float *img, int h, int
     fit_row_fn fit = pick_fit_row();
     for (int y = 0; y < h; y++) {
         size_t o = (size_t)y * w;
+        /* tmp is free now: it takes amp when the caller wants none */
+        float *a = amp ? amp + o : tmp + o;
         if (nnan) {
             for (int x = 0; x < w; x++) sn[o + x] = rintf(sn[o + x]);
+            fit(ncc + o, a, w, sn + o, st + o, stt + o, s + o, sii + o, sit + o, nmin);
         } else { /* no NaN: the template sums over the window inside the image factorise */
             for (int x = 0; x < w; x++) {
-                sn[o + x] = (float)(ex[x] * ey[y]);
-                st[o + x] = (float)(ex[w + x] * ey[h + y]);
-                stt[o + x] = (float)(ex[2 * (size_t)w + x] * ey[2 * (size_t)h + y]);
+                sn[x] = (float)(ex[x] * ey[y]);
+                st[x] = (float)(ex[w + x] * ey[h + y]);
+                stt[x] = (float)(ex[2 * (size_t)w + x] * ey[2 * (size_t)h + y]);
             }
+            fit(ncc + o, a, w, sn, st, stt, s + o, sii + o, sit + o, nmin);
         }
-        /* tmp is free now: it takes amp when the caller wants none */
-        fit(ncc + o, amp ? amp + o : tmp + o, w, sn + o, st + o, stt + o, s + o, v + o, i2 + o, nmin);
     }
-    for (size_t p = 0; p < hw && nnan; p++)
-        if (!isfinite(img[p])) ncc[p] = 0.0f;
+    if (nnan) {
+        for (size_t p = 0; p < hw; p++)
+            if (!isfinite(img[p])) ncc[p] = 0.0f;
+        size_t n2;
+        prepare_planes(img, hw, v, iv, i2, &n2); /* for the next call */
+    }
     return AE_OK;
 }
