@@ -57,6 +57,24 @@ static void test_select_kth(void **st) {
         size_t k = (size_t)(urand() * n);
         assert_true(ae_select_kth(a, n, k) == b[k]);
     }
+    /* Larger arrays, with and without ties; x must stay a permutation. Own
+     * generator, so that the later tests see the same urand() stream. */
+    static float a[5000], b[5000];
+    uint64_t s = 12345;
+    for (int trial = 0; trial < 60; trial++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        size_t n = 1 + (size_t)(s >> 33) % 5000;
+        for (size_t i = 0; i < n; i++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            uint32_t u = (uint32_t)(s >> 32);
+            a[i] = b[i] = trial % 2 ? (float)(u % 20) : (float)u / 4294967296.0f - 0.5f;
+        }
+        qsort(b, n, sizeof *b, cmp_float);
+        size_t k = (size_t)(s >> 40) % n;
+        assert_true(ae_select_kth(a, n, k) == b[k]);
+        qsort(a, n, sizeof *a, cmp_float);
+        assert_memory_equal(a, b, n * sizeof *a);
+    }
 }
 
 static void test_noise_sigma(void **st) {

@@ -70,8 +70,11 @@ void ae_ncc_at(const float *img, int h, int w, int y, int x, const float *tmpl, 
  * O(r) per pixel; sums in float after subtracting the image mean. */
 ae_status ae_ncc_map_sep(float *ncc, float *amp, const float *img, int h, int w, const float *k, int r);
 /* The same with caller-provided scratch of ae_ncc_sep_scratch_size(h, w)
- * bytes (0 on overflow), for repeated calls on one frame. */
+ * bytes (0 on overflow), for repeated calls on one frame: the scratch must
+ * have been set up for img by ae_ncc_sep_prepare (the per-image planes are
+ * kept there for all calls with that img, unchanged, and that h, w). */
 size_t ae_ncc_sep_scratch_size(int h, int w);
+ae_status ae_ncc_sep_prepare(const float *img, int h, int w, void *work);
 ae_status ae_ncc_map_sep_ws(float *ncc, float *amp, const float *img, int h, int w, const float *k, int r,
                             void *work);
 

@@ -374,10 +374,10 @@ static ae_status label_holes(const uint8_t *mask, int h, int w, int *lab, hole *
     return AE_OK;
 }
 
-/* Noise sigma of channel v in the ring 2..6 px around hole `id`: MAD of
- * Laplacian residuals whose 5 pixels are all outside every hole. */
-static float ring_sigma(const float *v, const int *lab, int h, int w, const hole *ho, int id, float *buf,
-                        size_t cap) {
+/* The ring 2..6 px around hole `id`: the pixels whose Laplacian residual
+ * has all 5 pixels outside every hole, in raster order, into pos (cap at
+ * most); returns their count. The same for every channel. */
+static size_t ring_pixels(const int *lab, int h, int w, const hole *ho, int id, int *pos, size_t cap) {
     size_t n = 0;
     const int R = 6;
     for (int y = ho->y0 - R; y <= ho->y1 + R; y++)
@@ -391,13 +391,24 @@ static float ring_sigma(const float *v, const int *lab, int h, int w, const hole
                 for (int i = -1; i <= 1; i++)
                     if (y + j >= 0 && y + j < h && x + i >= 0 && x + i < w && lab[(size_t)(y + j) * w + x + i] == id) near = 1;
             if (near) continue;
-            float r = v[p] - 0.25f * (v[p - 1] + v[p + 1] + v[p - w] + v[p + w]);
-            if (isfinite(r)) buf[n++] = r;
+            pos[n++] = (int)p;
         }
-    if (n < 8) return 0.0f;
-    float med = ae_select_kth(buf, n, n / 2);
-    for (size_t i = 0; i < n; i++) buf[i] = fabsf(buf[i] - med);
-    return 1.4826f / sqrtf(1.25f) * ae_select_kth(buf, n, n / 2);
+    return n;
+}
+
+/* Noise sigma of channel v over the ring pixels pos[n]: MAD of their
+ * Laplacian residuals; buf holds n floats. */
+static float ring_sigma(const float *v, int w, const int *pos, size_t n, float *buf) {
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t p = (size_t)pos[k];
+        float r = v[p] - 0.25f * (v[p - 1] + v[p + 1] + v[p - w] + v[p + w]);
+        if (isfinite(r)) buf[m++] = r;
+    }
+    if (m < 8) return 0.0f;
+    float med = ae_select_kth(buf, m, m / 2);
+    for (size_t i = 0; i < m; i++) buf[i] = fabsf(buf[i] - med);
+    return 1.4826f / sqrtf(1.25f) * ae_select_kth(buf, m, m / 2);
 }
 
 static ae_status add_texture(float *img, int c, int h, int w, const int *lab, const hole *hs, size_t nh,
@@ -407,14 +418,16 @@ static ae_status add_texture(float *img, int c, int h, int w, const int *lab, co
         size_t bw = (size_t)(hs[k].x1 - hs[k].x0 + 13), bh = (size_t)(hs[k].y1 - hs[k].y0 + 13);
         if (bw * bh > cap) cap = bw * bh;
     }
-    float *buf = ae_malloc(cap * sizeof *buf, "ring residuals");
+    float *buf = ae_malloc(cap * (sizeof *buf + sizeof(int)), "ring residuals");
     if (!buf) return AE_ERR_NOMEM;
+    int *pos = (int *)(buf + cap);
     for (size_t k = 0; k < nh; k++) {
         const hole *ho = &hs[k];
         uint64_t s = seed ^ ((uint64_t)ho->first * 0x9e3779b97f4a7c15ull);
+        size_t n = ring_pixels(lab, h, w, ho, (int)k + 1, pos, cap);
         for (int ch = 0; ch < c; ch++) {
             float *v = img + ch * hw;
-            float sig = ring_sigma(v, lab, h, w, ho, (int)k + 1, buf, cap);
+            float sig = ring_sigma(v, w, pos, n, buf);
             if (!(sig > 0)) continue;
             for (int y = ho->y0; y <= ho->y1; y++)
                 for (int x = ho->x0; x <= ho->x1; x++)

@@ -80,15 +80,33 @@ ae_status ae_ncc_map(float *ncc, float *amp, const float *img, int h, int w, con
     return AE_OK;
 }
 
-/* o[x] += k * t[x]: the inner loop of both correlation passes, cloned for
- * x86-64-v3 (8 floats a step, FMA). */
-__attribute__((target_clones("arch=x86-64-v3", "default"))) static void axpy(float *restrict o, const float *restrict t,
-                                                                            float k, int w) {
-    for (int x = 0; x < w; x++) o[x] += k * t[x];
+/* o[x] = sum over i < n of k[i] * src[i * stride + x], x < w, the
+ * terms added in order of i from 0.0f: one tap pass of either direction.
+ * 32 outputs stay in registers over all the taps (several independent
+ * vector chains), so each tap costs one load instead of a load, an add and
+ * a store of o. Cloned for x86-64-v4 and -v3. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
+dot_taps(float *restrict o, const float *restrict src, size_t stride, const float *restrict k, int n, int w) {
+    enum { B = 32 };
+    int x = 0;
+    for (; x + B <= w; x += B) {
+        float acc[B] = {0};
+        for (int i = 0; i < n; i++) {
+            const float *sv = src + (size_t)i * stride + x;
+            float ki = k[i];
+            for (int l = 0; l < B; l++) acc[l] += ki * sv[l];
+        }
+        for (int l = 0; l < B; l++) o[x + l] = acc[l];
+    }
+    for (; x < w; x++) {
+        float acc = 0.0f;
+        for (int i = 0; i < n; i++) acc += k[i] * src[(size_t)i * stride + x];
+        o[x] = acc;
+    }
 }
 
 /* out = in correlated with outer(k, k), k[2r+1], zero outside; tmp[h][w].
- * Both passes run tap by tap over contiguous rows (the horizontal one on a
+ * Both passes sum the taps over contiguous rows (the horizontal one on a
  * zero-padded copy of the row), so that the inner loops vectorise. */
 static void conv_sep(float *out, const float *in, float *tmp, int h, int w, const float *k, int r) {
     int par = (size_t)h * w * (size_t)(2 * r + 1) > (1u << 26); /* threads only pay off on big frames */
@@ -109,19 +127,30 @@ static void conv_sep(float *out, const float *in, float *tmp, int h, int w, cons
                 continue;
             }
             memcpy(pad + r, row, (size_t)w * sizeof *pad);
-            for (int x = 0; x < w; x++) t[x] = 0.0f;
-            for (int i = 0; i <= 2 * r; i++) axpy(t, pad + i, k[i], w);
+            dot_taps(t, pad, 1, k, 2 * r + 1, w);
         }
         free(pad);
     }
 #pragma omp parallel for schedule(static) if (par)
     for (int y = 0; y < h; y++) {
-        float *o = out + (size_t)y * w;
-        for (int x = 0; x < w; x++) o[x] = 0.0f;
-        for (int i = 0; i <= 2 * r; i++) {
-            int yy = y - r + i;
-            if (yy >= 0 && yy < h) axpy(o, tmp + (size_t)yy * w, k[i], w);
-        }
+        int i0 = y - r < 0 ? r - y : 0, i1 = y + r >= h ? h - y + r : 2 * r + 1; /* taps on rows inside */
+        dot_taps(out + (size_t)y * w, tmp + (size_t)(y - r + i0) * w, (size_t)w, k + i0, i1 - i0, w);
+    }
+}
+
+/* The vertical half of box_sum2: out = running sums of t over 2r+1 rows,
+ * in the double accumulators ac[w] (zeroed); cloned for x86-64-v4/-v3,
+ * whose wider vectors do the same additions per column. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) static void
+box_cols(float *restrict out, const float *restrict t, double *restrict ac, int h, int w, int r) {
+    for (int y = 0; y < r && y < h; y++)
+        for (int x = 0; x < w; x++) ac[x] += t[(size_t)y * w + x];
+    for (int y = 0; y < h; y++) {
+        if (y + r < h)
+            for (int x = 0; x < w; x++) ac[x] += t[(size_t)(y + r) * w + x];
+        if (y - r - 1 >= 0)
+            for (int x = 0; x < w; x++) ac[x] -= t[(size_t)(y - r - 1) * w + x];
+        for (int x = 0; x < w; x++) out[(size_t)y * w + x] = (float)ac[x];
     }
 }
 
@@ -150,21 +179,8 @@ static void box_sum2(float *out1, float *out2, const float *in1, const float *in
         conv_sep(out2, in2, tmp1, h, w, one, r);
         return;
     }
-    const float *tmp[2] = {tmp1, tmp2};
-    float *out[2] = {out1, out2};
-    for (int k = 0; k < 2; k++) {
-        double *ac = acc + (size_t)k * w;
-        const float *t = tmp[k];
-        for (int y = 0; y < r && y < h; y++)
-            for (int x = 0; x < w; x++) ac[x] += t[(size_t)y * w + x];
-        for (int y = 0; y < h; y++) {
-            if (y + r < h)
-                for (int x = 0; x < w; x++) ac[x] += t[(size_t)(y + r) * w + x];
-            if (y - r - 1 >= 0)
-                for (int x = 0; x < w; x++) ac[x] -= t[(size_t)(y - r - 1) * w + x];
-            for (int x = 0; x < w; x++) out[k][(size_t)y * w + x] = (float)ac[x];
-        }
-    }
+    box_cols(out1, tmp1, acc, h, w, r);
+    box_cols(out2, tmp2, acc + w, h, w, r);
     free(acc);
 }
 
@@ -234,6 +250,53 @@ fit_row(float *ncc, float *amp, int w, const float *n, const float *st, const fl
     }
 }
 
+typedef void (*fit_row_fn)(float *ncc, float *amp, int w, const float *n, const float *st, const float *stt,
+                           const float *si, const float *sii, const float *sit, int nmin);
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* fit_row eight pixels a step (AVX2), lane for lane the same arithmetic;
+ * the rest of the row takes fit_row's 4-wide and scalar paths, so the
+ * result is bit-identical. The 32-byte vectors stay inside this function
+ * (the helpers are always inlined), so no call passes one. */
+typedef float v8sf __attribute__((vector_size(32)));
+typedef int32_t v8si __attribute__((vector_size(32)));
+typedef float v8sf_u __attribute__((vector_size(32), aligned(4), may_alias));
+
+__attribute__((target("avx2"), always_inline)) static inline v8sf sel8(v8si m, v8sf a, v8sf b) {
+    return (v8sf)(((v8si)a & m) | ((v8si)b & ~m));
+}
+__attribute__((target("avx2"), always_inline)) static inline v8sf rsqrt8(v8sf x) {
+    v8sf y = (v8sf)(0x5f375a86 - ((v8si)x >> 1));
+    for (int i = 0; i < 3; i++) y = y * (1.5f - 0.5f * x * y * y);
+    return y;
+}
+
+__attribute__((target("avx2"))) static void fit_row8(float *ncc, float *amp, int w, const float *n, const float *st,
+                                                     const float *stt, const float *si, const float *sii,
+                                                     const float *sit, int nmin) {
+    int x = 0;
+    const v8sf one = {1, 1, 1, 1, 1, 1, 1, 1}, zero = {0};
+    for (; x + 8 <= w; x += 8) {
+        v8sf cn = *(const v8sf_u *)(n + x), t1 = *(const v8sf_u *)(st + x), t2 = *(const v8sf_u *)(stt + x);
+        v8sf s1 = *(const v8sf_u *)(si + x), s2 = *(const v8sf_u *)(sii + x);
+        v8si has = cn >= (float)nmin;
+        v8sf in = one / sel8(has, cn, one);
+        v8sf cov = *(const v8sf_u *)(sit + x) - t1 * s1 * in, vt = t2 - t1 * t1 * in, vi = s2 - s1 * s1 * in;
+        v8si ok = has & (vt > 1e-6f * t2) & (vi > 1e-6f * s2 + 1e-30f);
+        vt = sel8(ok, vt, one), vi = sel8(ok, vi, one);
+        v8sf r = cov * rsqrt8(vt) * rsqrt8(vi), a = cov / vt;
+        r = sel8(r > 1.0f, one, sel8(r < -1.0f, -one, r));
+        *(v8sf_u *)(ncc + x) = sel8(ok, r, zero);
+        *(v8sf_u *)(amp + x) = sel8(ok, a, zero);
+    }
+    if (x < w) fit_row(ncc + x, amp + x, w - x, n + x, st + x, stt + x, si + x, sii + x, sit + x, nmin);
+}
+
+static fit_row_fn pick_fit_row(void) { return __builtin_cpu_supports("avx2") ? fit_row8 : fit_row; }
+#else
+static fit_row_fn pick_fit_row(void) { return fit_row; }
+#endif
+
 /* Like ae_ncc_map for the template outer(k, k), k[2r+1] (Gaussian: k = 1-D
  * Gaussian), in O(r) per pixel: one separable correlation for sum I*T, box
  * sums for sum I and sum I^2, and the template sums over the valid window
@@ -245,69 +308,107 @@ ae_status ae_ncc_map_sep(float *ncc, float *amp, const float *img, int h, int w,
     if (!n) return ae_error_set(AE_ERR_NOMEM, "ncc: image %dx%d too large", w, h);
     void *work = ae_malloc(n, "ncc scratch");
     if (!work) return AE_ERR_NOMEM;
-    ae_status st = ae_ncc_map_sep_ws(ncc, amp, img, h, w, k, r, work);
+    ae_status st = ae_ncc_sep_prepare(img, h, w, work);
+    if (st == AE_OK) st = ae_ncc_map_sep_ws(ncc, amp, img, h, w, k, r, work);
     free(work);
     return st;
 }
 
+/* The scratch: this header, 3 (w + h) doubles of edge sums, then float
+ * planes: v (validity), iv (image - offset), i2 (iv^2), which depend on the
+ * image only, and tmp, sn, st, stt, s, tmp2 of each call, and 3 rows. */
+typedef struct {
+    size_t nnan;
+} ncc_prep;
+
 size_t ae_ncc_sep_scratch_size(int h, int w) {
     size_t hw, a, b;
-    if (h <= 0 || w <= 0 || ae_mul_size((size_t)h, (size_t)w, &hw) || ae_mul3_size(hw, 9, sizeof(float), &a) ||
-        ae_mul3_size((size_t)w + h, 3, sizeof(double), &b) || a + b < a)
+    if (h <= 0 || w <= 0 || ae_mul_size((size_t)h, (size_t)w, &hw) || hw > SIZE_MAX / 16 - (size_t)w ||
+        ae_mul3_size(9 * hw + 3 * (size_t)w, 1, sizeof(float), &a) ||
+        ae_mul3_size((size_t)w + h, 3, sizeof(double), &b) || a + b < a || a + b + 64 < a + b)
         return 0;
-    return a + b;
+    return 64 + a + b;
+}
+
+static float *scratch_planes(void *work, int h, int w) {
+    double *es = (double *)((char *)work + 64);
+    return (float *)(es + 3 * ((size_t)w + h));
+}
+
+/* v, iv, i2 from img; an offset is subtracted so that the float sums of
+ * squares stay accurate. */
+static void prepare_planes(const float *img, size_t hw, float *v, float *iv, float *i2, size_t *nnan) {
+    double off = 0.0;
+    size_t cnt = 0;
+    for (size_t p = 0; p < hw; p += 97)
+        if (isfinite(img[p])) off += img[p], cnt++;
+    off = cnt ? off / cnt : 0.0;
+    *nnan = 0;
+    for (size_t p = 0; p < hw; p++) {
+        int ok = isfinite(img[p]);
+        *nnan += !ok;
+        v[p] = ok ? 1.0f : 0.0f;
+        iv[p] = ok ? (float)(img[p] - off) : 0.0f;
+        i2[p] = iv[p] * iv[p];
+    }
+}
+
+ae_status ae_ncc_sep_prepare(const float *img, int h, int w, void *work) {
+    if (!img || !work || h <= 0 || w <= 0) return ae_error_set(AE_ERR_ARG, "ae_ncc_sep_prepare: bad arguments");
+    size_t hw = (size_t)h * w;
+    float *buf = scratch_planes(work, h, w);
+    prepare_planes(img, hw, buf, buf + hw, buf + 2 * hw, &((ncc_prep *)work)->nnan);
+    return AE_OK;
 }
 
 ae_status ae_ncc_map_sep_ws(float *ncc, float *amp, const float *img, int h, int w, const float *k, int r,
                             void *work) {
     if (!ncc || !img || !k || !work || h <= 0 || w <= 0 || r < 0 || r > 64)
         return ae_error_set(AE_ERR_ARG, "ae_ncc_map_sep: bad arguments (radius %d, at most 64)", r);
-    size_t hw = (size_t)h * w;
-    double *es = work; /* doubles first, for alignment */
-    float *buf = (float *)(es + 3 * ((size_t)w + h));
+    size_t hw = (size_t)h * w, nnan = ((const ncc_prep *)work)->nnan;
+    double *es = (double *)((char *)work + 64);
+    float *buf = scratch_planes(work, h, w);
     float *v = buf, *iv = buf + hw, *i2 = buf + 2 * hw, *tmp = buf + 3 * hw;
     float *sn = buf + 4 * hw, *st = buf + 5 * hw, *stt = buf + 6 * hw, *s = buf + 7 * hw, *tmp2 = buf + 8 * hw;
+    float *sii = v, *sit = i2; /* with NaN: v and i2 are overwritten, and restored at the end */
     float k2[2 * 64 + 1], one[2 * 64 + 1];
     for (int i = 0; i <= 2 * r; i++) k2[i] = k[i] * k[i], one[i] = 1.0f;
-    /* Subtract an offset so that the float sums of squares stay accurate. */
-    double off = 0.0;
-    size_t cnt = 0, nnan = 0;
-    for (size_t p = 0; p < hw; p += 97)
-        if (isfinite(img[p])) off += img[p], cnt++;
-    off = cnt ? off / cnt : 0.0;
-    for (size_t p = 0; p < hw; p++) {
-        int ok = isfinite(img[p]);
-        nnan += !ok;
-        v[p] = ok ? 1.0f : 0.0f;
-        iv[p] = ok ? (float)(img[p] - off) : 0.0f;
-        i2[p] = iv[p] * iv[p];
-    }
     if (nnan) {
         conv_sep(sn, v, tmp, h, w, one, r);
         conv_sep(st, v, tmp, h, w, k, r);
         conv_sep(stt, v, tmp, h, w, k2, r);
+    } else { /* sn, st, stt are made a row at a time below: their planes are free */
+        sii = sn, sit = st;
+        sn = buf + 9 * hw, st = sn + w, stt = st + w;
     }
-    box_sum2(s, v, iv, i2, tmp, tmp2, h, w, r); /* si, sii (v no longer needed) */
-    conv_sep(i2, iv, tmp, h, w, k, r); /* sit */
+    box_sum2(s, sii, iv, i2, tmp, tmp2, h, w, r); /* si, sii */
+    conv_sep(sit, iv, tmp, h, w, k, r);
     double *ex = es, *ey = es + 3 * (size_t)w;
     edge_sums(ex, w, k, r);
     edge_sums(ey, h, k, r);
     int nmin = ((2 * r + 1) * (2 * r + 1) + 1) / 2;
+    fit_row_fn fit = pick_fit_row();
     for (int y = 0; y < h; y++) {
         size_t o = (size_t)y * w;
+        /* tmp is free now: it takes amp when the caller wants none */
+        float *a = amp ? amp + o : tmp + o;
         if (nnan) {
             for (int x = 0; x < w; x++) sn[o + x] = rintf(sn[o + x]);
+            fit(ncc + o, a, w, sn + o, st + o, stt + o, s + o, sii + o, sit + o, nmin);
         } else { /* no NaN: the template sums over the window inside the image factorise */
             for (int x = 0; x < w; x++) {
-                sn[o + x] = (float)(ex[x] * ey[y]);
-                st[o + x] = (float)(ex[w + x] * ey[h + y]);
-                stt[o + x] = (float)(ex[2 * (size_t)w + x] * ey[2 * (size_t)h + y]);
+                sn[x] = (float)(ex[x] * ey[y]);
+                st[x] = (float)(ex[w + x] * ey[h + y]);
+                stt[x] = (float)(ex[2 * (size_t)w + x] * ey[2 * (size_t)h + y]);
             }
+            fit(ncc + o, a, w, sn, st, stt, s + o, sii + o, sit + o, nmin);
         }
-        /* tmp is free now: it takes amp when the caller wants none */
-        fit_row(ncc + o, amp ? amp + o : tmp + o, w, sn + o, st + o, stt + o, s + o, v + o, i2 + o, nmin);
     }
-    for (size_t p = 0; p < hw; p++)
-        if (!isfinite(img[p])) ncc[p] = 0.0f;
+    if (nnan) {
+        for (size_t p = 0; p < hw; p++)
+            if (!isfinite(img[p])) ncc[p] = 0.0f;
+        size_t n2;
+        prepare_planes(img, hw, v, iv, i2, &n2); /* for the next call */
+    }
     return AE_OK;
 }

@@ -55,7 +55,7 @@ static float template_norm(int r, float s) {
 
 /* Robust std of the matched-filter significance amp * norm / sigma over the
  * frame (1 for white noise; larger for correlated noise, e.g. resampled
- * survey cutouts), never below 1. buf holds hw floats. */
+ * survey cutouts), never below 1. buf holds min(hw, 16384) floats. */
 static float matched_noise_scale(const float *amp, const float *sigmap, size_t hw, float norm, void *buf) {
     float *z = buf;
     size_t step = hw > (1u << 13) ? hw >> 13 : 1, n = 0; /* 8k samples: ~1.5% error, once per scale */
@@ -72,13 +72,23 @@ static ae_status scan_scales(const float *L, const float *sigmap, int h, int w, 
                              scale_maps *m) {
     static const float art[N_ART_SCALES] = {0.7f, 1.0f, 1.5f, 2.2f, 3.0f};
     size_t hw = (size_t)h * w, nws = ae_ncc_sep_scratch_size(h, w);
-    float *ncc = ae_malloc(3 * hw * sizeof *ncc, "ncc maps");
+    /* ncc, amp, 1/sigma, and the noise-scale samples (at most 16384, see
+     * matched_noise_scale) apart from the NCC scratch, which keeps the
+     * image's planes for all scales */
+    size_t nz = hw < 16384 ? hw : 16384;
+    float *ncc = ae_malloc((3 * hw + nz) * sizeof *ncc, "ncc maps");
     void *ws = ncc && nws ? ae_malloc(nws, "ncc scratch") : NULL;
     if (!ws) {
         free(ncc);
         return AE_ERR_NOMEM;
     }
-    float *amp = ncc + hw, *isig = ncc + 2 * hw, k[2 * 64 + 1];
+    float *amp = ncc + hw, *isig = ncc + 2 * hw, *zbuf = ncc + 3 * hw, k[2 * 64 + 1];
+    ae_status st0 = ae_ncc_sep_prepare(L, h, w, ws);
+    if (st0 != AE_OK) {
+        free(ws);
+        free(ncc);
+        return st0;
+    }
     for (size_t p = 0; p < hw; p++) {
         m->snr[p] = 0, m->ncc[p] = 0, m->scale[p] = 0, m->snr_ext[p] = 0;
         isig[p] = 1.0f / sigmap[p];
@@ -97,7 +107,7 @@ static ae_status scan_scales(const float *L, const float *sigmap, int h, int w, 
             free(ncc);
             return st;
         }
-        float norm = template_norm(r, s) / matched_noise_scale(amp, sigmap, hw, template_norm(r, s), ws);
+        float norm = template_norm(r, s) / matched_noise_scale(amp, sigmap, hw, template_norm(r, s), zbuf);
         /* Best significance over scales, among correlations >= ncc_lo; the
          * maps start at 0, so a rejected pixel's 0 never wins. Written
          * without branches so that it vectorises. */

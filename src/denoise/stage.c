@@ -129,9 +129,15 @@ static ae_status channel_sigmas(const ae_image *in, float *sig) {
         const float *p = ae_image_plane(in, ch);
         ae_status st = ae_noise_sigma(p, in->h, in->w, &sig[ch]);
         if (st != AE_OK) return st;
+        /* comparisons, not fminf/fmaxf, which GCC calls in libm here; only
+         * the sign of a zero extreme could differ, and hi - lo does not see it */
         float lo = INFINITY, hi = -INFINITY;
-        for (size_t q = 0; q < hw; q++)
-            if (isfinite(p[q])) lo = fminf(lo, p[q]), hi = fmaxf(hi, p[q]);
+        for (size_t q = 0; q < hw; q++) {
+            float v = isfinite(p[q]) ? p[q] : lo;
+            lo = v < lo ? v : lo;
+            v = isfinite(p[q]) ? p[q] : hi;
+            hi = v > hi ? v : hi;
+        }
         float fl = hi > lo ? 1e-6f * (hi - lo) : 1e-6f;
         if (in->range == AE_RANGE_DISPLAY && in->src_bitdepth == 8) fl = fmaxf(fl, 1.0f / 255.0f / 3.4641f);
         if (in->range == AE_RANGE_DISPLAY && in->src_bitdepth == 16) fl = fmaxf(fl, 1.0f / 65535.0f / 3.4641f);
