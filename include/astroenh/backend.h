@@ -210,6 +210,18 @@ ae_status ae_conv2d_out_hw(const ae_conv2d_desc *d, int h, int w, int *oh, int *
 ae_status ae_convT2d_out_hw(const ae_convT2d_desc *d, int h, int w, int *oh, int *ow);
 ae_status ae_pool_out_hw(const ae_pool_desc *d, int h, int w, int *oh, int *ow);
 
+/* Argument checks every backend runs before an op (src/nn/opcheck.c), so both
+ * refuse the same calls with the same AE_ERR_SHAPE / AE_ERR_ARG messages. */
+ae_status ae_check_same(const char *op, const ae_tensor *a, const ae_tensor *b);
+/* x has cin channels and y is n x cout x oh x ow (conv, convT) */
+ae_status ae_check_layer_io(const char *op, const ae_tensor *x, const ae_tensor *y, int cin, int cout, int oh,
+                            int ow);
+ae_status ae_check_scale_shift(const ae_tensor *x, const ae_tensor *scale, const ae_tensor *shift,
+                               const ae_tensor *y);
+ae_status ae_check_concat(const ae_tensor *const *xs, int count, const ae_tensor *y);
+ae_status ae_check_attention(const ae_attn_desc *d, const ae_tensor *q, const ae_tensor *k, const ae_tensor *v,
+                             const ae_tensor *y);
+
 /* Hook for the CUDA backend (src/backend/cuda.c, AE_HAVE_CUDA builds only):
  * creates the backend table, AE_ERR_DEVICE when no GPU is usable. */
 ae_status ae_backend_cuda_create(ae_backend **out);

@@ -218,28 +218,6 @@ static ae_status cuda_sync(const ae_backend *be) {
     return ae_cuda_check(cudaStreamSynchronize(CB(be)->cx.stream), "CUDA sync (queued work)");
 }
 
-/* ---- shape checks (the CPU backend's, same messages) -------------------- */
-
-static ae_status check_same(const char *op, const ae_tensor *a, const ae_tensor *b) {
-    if (ae_tensor_same_shape(a, b)) return AE_OK;
-    char s1[64], s2[64];
-    return ae_error_set(AE_ERR_SHAPE, "%s: shapes differ: %s vs %s", op,
-                        ae_tensor_shape_str(a, s1, sizeof s1), ae_tensor_shape_str(b, s2, sizeof s2));
-}
-
-static ae_status check_io(const char *op, const ae_tensor *x, const ae_tensor *y, int cin, int cout,
-                          int oh, int ow) {
-    char a[64], b[64];
-    if (x->c != cin)
-        return ae_error_set(AE_ERR_SHAPE, "%s: input %s has %d channels, the layer expects %d", op,
-                            ae_tensor_shape_str(x, a, sizeof a), x->c, cin);
-    if (y->n != x->n || y->c != cout || y->h != oh || y->w != ow)
-        return ae_error_set(AE_ERR_SHAPE, "%s: output is %s, expected %dx%dx%dx%d for input %s", op,
-                            ae_tensor_shape_str(y, a, sizeof a), x->n, cout, oh, ow,
-                            ae_tensor_shape_str(x, b, sizeof b));
-    return AE_OK;
-}
-
 #define LOCKED(be, expr)                                                                           \
     do {                                                                                           \
         cuda_backend *cb_ = CB(be);                                                                \
@@ -263,7 +241,7 @@ static ae_status conv2d_locked(cuda_backend *cb, const ae_conv2d_desc *d, const 
                                const float *w, const float *b, ae_tensor *y, float *ws, size_t wsb) {
     int oh, ow;
     ae_status st = ae_conv2d_out_hw(d, x->h, x->w, &oh, &ow);
-    if (st == AE_OK) st = check_io("conv2d", x, y, d->cin, d->cout, oh, ow);
+    if (st == AE_OK) st = ae_check_layer_io("conv2d", x, y, d->cin, d->cout, oh, ow);
     if (st) return st;
     size_t wn = (size_t)d->cout * (d->cin / d->groups) * d->kh * d->kw;
     const void *wd, *bd;
@@ -290,7 +268,7 @@ static ae_status convT2d_locked(cuda_backend *cb, const ae_convT2d_desc *d, cons
                                 const float *w, const float *b, ae_tensor *y, float *ws, size_t wsb) {
     int oh, ow;
     ae_status st = ae_convT2d_out_hw(d, x->h, x->w, &oh, &ow);
-    if (st == AE_OK) st = check_io("conv_transpose2d", x, y, d->cin, d->cout, oh, ow);
+    if (st == AE_OK) st = ae_check_layer_io("conv_transpose2d", x, y, d->cin, d->cout, oh, ow);
     if (st) return st;
     /* cuDNN's backward-data needs the output to map back onto the input
      * (output_padding < stride); PyTorch also allows output_padding < dilation */
@@ -333,7 +311,7 @@ static ae_status cuda_linear(const ae_backend *be, const ae_tensor *x, const flo
 
 static ae_status bn_locked(cuda_backend *cb, const ae_tensor *x, const float *mean, const float *var,
                            const float *gamma, const float *beta, float eps, ae_tensor *y) {
-    ae_status st = check_same("batchnorm", x, y);
+    ae_status st = ae_check_same("batchnorm", x, y);
     if (st) return st;
     size_t C = (size_t)x->c;
     const void *md, *vd, *gd, *bd;
@@ -353,7 +331,7 @@ static ae_status cuda_batchnorm(const ae_backend *be, const ae_tensor *x, const 
 
 static ae_status gn_locked(cuda_backend *cb, const ae_tensor *x, int groups, const float *gamma,
                            const float *beta, float eps, ae_tensor *y) {
-    ae_status st = check_same("groupnorm", x, y);
+    ae_status st = ae_check_same("groupnorm", x, y);
     if (st) return st;
     if (groups < 1 || x->c % groups)
         return ae_error_set(AE_ERR_SHAPE, "groupnorm: %d channels are not divisible into %d groups",
@@ -378,7 +356,7 @@ static ae_status cuda_instancenorm(const ae_backend *be, const ae_tensor *x, con
 /* ---- elementwise --------------------------------------------------------- */
 
 static ae_status act_locked(cuda_backend *cb, ae_act kind, float alpha, const ae_tensor *x, ae_tensor *y) {
-    ae_status st = check_same("activation", x, y);
+    ae_status st = ae_check_same("activation", x, y);
     if (st) return st;
     return ae_cuda_activation(&cb->cx, kind, alpha, x->data, y->data, ae_tensor_numel(x));
 }
@@ -391,8 +369,8 @@ static ae_status cuda_activation(const ae_backend *be, ae_act kind, float alpha,
 static ae_status binary_locked(cuda_backend *cb, int mul, const ae_tensor *a, const ae_tensor *b,
                                ae_tensor *y) {
     const char *op = mul ? "mul" : "add";
-    ae_status st = check_same(op, a, b);
-    if (st == AE_OK) st = check_same(op, a, y);
+    ae_status st = ae_check_same(op, a, b);
+    if (st == AE_OK) st = ae_check_same(op, a, y);
     if (st) return st;
     size_t n = ae_tensor_numel(a);
     return mul ? ae_cuda_mul(&cb->cx, a->data, b->data, y->data, n)
@@ -407,20 +385,9 @@ static ae_status cuda_mul(const ae_backend *be, const ae_tensor *a, const ae_ten
     LOCKED(be, binary_locked(cb_, 1, a, b, y));
 }
 
-static ae_status check_vec(const char *what, const ae_tensor *v, const ae_tensor *x) {
-    if (!v) return AE_OK;
-    if ((v->n == x->n || v->n == 1) && v->c == x->c && v->h == 1 && v->w == 1) return AE_OK;
-    char s1[64], s2[64];
-    return ae_error_set(AE_ERR_SHAPE, "scale_shift: %s is %s, expected %dx%dx1x1 (or 1x%dx1x1) for %s",
-                        what, ae_tensor_shape_str(v, s1, sizeof s1), x->n, x->c, x->c,
-                        ae_tensor_shape_str(x, s2, sizeof s2));
-}
-
 static ae_status ss_locked(cuda_backend *cb, const ae_tensor *x, const ae_tensor *scale, float scale_bias,
                            const ae_tensor *shift, ae_tensor *y) {
-    ae_status st = check_same("scale_shift", x, y);
-    if (st == AE_OK) st = check_vec("scale", scale, x);
-    if (st == AE_OK) st = check_vec("shift", shift, x);
+    ae_status st = ae_check_scale_shift(x, scale, shift, y);
     if (st) return st;
     return ae_cuda_scale_shift(&cb->cx, x->data, x->n, x->c, (size_t)x->h * x->w,
                                scale ? scale->data : NULL, scale ? scale->n : 1, scale_bias,
@@ -434,19 +401,8 @@ static ae_status cuda_scale_shift(const ae_backend *be, const ae_tensor *x, cons
 
 /* torch.cat(dim=1): per input one copy (n == 1) or one 2-D copy of n rows. */
 static ae_status concat_locked(cuda_backend *cb, const ae_tensor *const *xs, int count, ae_tensor *y) {
-    if (count < 1) return ae_error_set(AE_ERR_ARG, "concat: no inputs");
-    long csum = 0;
-    for (int i = 0; i < count; i++) {
-        const ae_tensor *t = xs[i];
-        if (t->n != y->n || t->h != y->h || t->w != y->w) {
-            char s1[64], s2[64];
-            return ae_error_set(AE_ERR_SHAPE, "concat: input %d is %s, output %s", i,
-                                ae_tensor_shape_str(t, s1, sizeof s1), ae_tensor_shape_str(y, s2, sizeof s2));
-        }
-        csum += t->c;
-    }
-    if (csum != y->c)
-        return ae_error_set(AE_ERR_SHAPE, "concat: inputs have %ld channels, output %d", csum, y->c);
+    ae_status st = ae_check_concat(xs, count, y);
+    if (st) return st;
     size_t HW = (size_t)y->h * y->w, dpitch = (size_t)y->c * HW * sizeof(float), off = 0;
     for (int i = 0; i < count; i++) {
         size_t row = (size_t)xs[i]->c * HW * sizeof(float);
@@ -454,7 +410,7 @@ static ae_status concat_locked(cuda_backend *cb, const ae_tensor *const *xs, int
                                                     cudaMemcpyDeviceToDevice, cb->cx.stream)
                                   : cudaMemcpy2DAsync((char *)y->data + off, dpitch, xs[i]->data, row, row,
                                                       (size_t)y->n, cudaMemcpyDeviceToDevice, cb->cx.stream);
-        ae_status st = ae_cuda_check(e, "concat");
+        st = ae_cuda_check(e, "concat");
         if (st) return st;
         off += row;
     }
@@ -466,7 +422,7 @@ static ae_status cuda_concat(const ae_backend *be, const ae_tensor *const *xs, i
 }
 
 static ae_status copy_locked(cuda_backend *cb, const ae_tensor *x, ae_tensor *y) {
-    ae_status st = check_same("copy", x, y);
+    ae_status st = ae_check_same("copy", x, y);
     if (st || x->data == y->data) return st;
     return ae_cuda_check(cudaMemcpyAsync(y->data, x->data, ae_tensor_bytes(x), cudaMemcpyDeviceToDevice,
                                          cb->cx.stream), "copy");
@@ -531,28 +487,9 @@ static size_t cuda_attention_ws(const ae_backend *be, const ae_attn_desc *d, con
     return ae_cuda_attention_ws(d, q->h * q->w);
 }
 
-static ae_status check_part(const char *name, const ae_tensor *t, const ae_tensor *q, int off,
-                            const ae_attn_desc *d) {
-    long last = (long)off + (long)(d->heads - 1) * d->head_stride + d->head_dim;
-    if (t->n != q->n || t->h != q->h || t->w != q->w || off < 0 || last > t->c) {
-        char s1[64], s2[64];
-        return ae_error_set(AE_ERR_SHAPE, "attention: %s %s does not hold %d heads of %d channels "
-                            "(offset %d, head stride %d) for q %s", name,
-                            ae_tensor_shape_str(t, s1, sizeof s1), d->heads, d->head_dim, off,
-                            d->head_stride, ae_tensor_shape_str(q, s2, sizeof s2));
-    }
-    return AE_OK;
-}
-
 static ae_status attn_locked(cuda_backend *cb, const ae_attn_desc *d, const ae_tensor *q,
                              const ae_tensor *k, const ae_tensor *v, ae_tensor *y, float *ws, size_t wsb) {
-    if (d->heads < 1 || d->head_dim < 1 || d->head_stride < 0)
-        return ae_error_set(AE_ERR_ARG, "attention: invalid heads=%d head_dim=%d head_stride=%d",
-                            d->heads, d->head_dim, d->head_stride);
-    ae_status st = check_part("q", q, q, d->q_off, d);
-    if (st == AE_OK) st = check_part("k", k, q, d->k_off, d);
-    if (st == AE_OK) st = check_part("v", v, q, d->v_off, d);
-    if (st == AE_OK) st = ae_tensor_expect(y, q->n, d->heads * d->head_dim, q->h, q->w, "attention output");
+    ae_status st = ae_check_attention(d, q, k, v, y);
     if (st) return st;
     return ae_cuda_attention(&cb->cx, d, q->n, q->h * q->w, q->data, q->c, k->data, k->c, v->data, v->c,
                              y->data, y->c, ws, wsb);

@@ -34,19 +34,6 @@ size_t ae_attention_ws_cpu(const ae_backend *be, const ae_attn_desc *d, const ae
     return attn_ws_floats((size_t)q->h * q->w, omp_get_max_threads()) * sizeof(float);
 }
 
-static ae_status check_part(const char *name, const ae_tensor *t, const ae_tensor *q, int off,
-                            const ae_attn_desc *d) {
-    long last = (long)off + (long)(d->heads - 1) * d->head_stride + d->head_dim;
-    if (t->n != q->n || t->h != q->h || t->w != q->w || off < 0 || last > t->c) {
-        char s1[64], s2[64];
-        return ae_error_set(AE_ERR_SHAPE, "attention: %s %s does not hold %d heads of %d channels "
-                            "(offset %d, head stride %d) for q %s", name,
-                            ae_tensor_shape_str(t, s1, sizeof s1), d->heads, d->head_dim, off,
-                            d->head_stride, ae_tensor_shape_str(q, s2, sizeof s2));
-    }
-    return AE_OK;
-}
-
 static void softmax_rows(float *s, size_t rows, size_t P) {
     for (size_t r = 0; r < rows; r++) ae_softmax_row(s + r * P, (long)P);
 }
@@ -55,13 +42,7 @@ ae_status ae_attention_cpu(const ae_backend *be, const ae_attn_desc *d, const ae
                            const ae_tensor *k, const ae_tensor *v, ae_tensor *y, float *ws,
                            size_t ws_bytes) {
     (void)be;
-    if (d->heads < 1 || d->head_dim < 1 || d->head_stride < 0)
-        return ae_error_set(AE_ERR_ARG, "attention: invalid heads=%d head_dim=%d head_stride=%d",
-                            d->heads, d->head_dim, d->head_stride);
-    ae_status st = check_part("q", q, q, d->q_off, d);
-    if (st == AE_OK) st = check_part("k", k, q, d->k_off, d);
-    if (st == AE_OK) st = check_part("v", v, q, d->v_off, d);
-    if (st == AE_OK) st = ae_tensor_expect(y, q->n, d->heads * d->head_dim, q->h, q->w, "attention output");
+    ae_status st = ae_check_attention(d, q, k, v, y);
     if (st) return st;
     size_t P = (size_t)q->h * q->w;
     int nt = omp_get_max_threads();

@@ -108,19 +108,6 @@ ae_status ae_convT2d_out_hw(const ae_convT2d_desc *d, int h, int w, int *oh, int
     return AE_OK;
 }
 
-static ae_status check_io(const char *op, const ae_tensor *x, const ae_tensor *y, int cin, int cout,
-                          int oh, int ow) {
-    char a[64], b[64];
-    if (x->c != cin)
-        return ae_error_set(AE_ERR_SHAPE, "%s: input %s has %d channels, the layer expects %d", op,
-                            ae_tensor_shape_str(x, a, sizeof a), x->c, cin);
-    if (y->n != x->n || y->c != cout || y->h != oh || y->w != ow)
-        return ae_error_set(AE_ERR_SHAPE, "%s: output is %s, expected %dx%dx%dx%d for input %s", op,
-                            ae_tensor_shape_str(y, a, sizeof a), x->n, cout, oh, ow,
-                            ae_tensor_shape_str(x, b, sizeof b));
-    return AE_OK;
-}
-
 /* ---- conv2d ------------------------------------------------------------ */
 
 static int is_pointwise(const ae_conv2d_desc *d) {
@@ -389,7 +376,7 @@ ae_status ae_conv2d_cpu(const ae_backend *be, const ae_conv2d_desc *d, const ae_
     (void)be;
     int oh, ow, nt = omp_get_max_threads();
     ae_status st = ae_conv2d_out_hw(d, x->h, x->w, &oh, &ow);
-    if (st == AE_OK) st = check_io("conv2d", x, y, d->cin, d->cout, oh, ow);
+    if (st == AE_OK) st = ae_check_layer_io("conv2d", x, y, d->cin, d->cout, oh, ow);
     if (st) return st;
     while (nt > 1 && conv_ws_floats(d, x, oh, ow, nt) * sizeof(float) > ws_bytes) nt--;
     size_t need = conv_ws_floats(d, x, oh, ow, nt) * sizeof(float);
@@ -467,7 +454,7 @@ ae_status ae_conv_transpose2d_cpu(const ae_backend *be, const ae_convT2d_desc *d
                                   size_t ws_bytes) {
     int oh, ow;
     ae_status st = ae_convT2d_out_hw(d, x->h, x->w, &oh, &ow);
-    if (st == AE_OK) st = check_io("conv_transpose2d", x, y, d->cin, d->cout, oh, ow);
+    if (st == AE_OK) st = ae_check_layer_io("conv_transpose2d", x, y, d->cin, d->cout, oh, ow);
     if (st) return st;
     size_t need = ae_conv_transpose2d_ws_cpu(be, d, x);
     if (ws_bytes < need || !ws)

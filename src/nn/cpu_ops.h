@@ -71,9 +71,6 @@ void ae_sigmoid_n(const float *x, float *y, long n);
 /* softmax of one row of n >= 1 floats, in place (max-subtracted) */
 void ae_softmax_row(float *p, long n);
 
-/* Checks shared by ops: AE_ERR_SHAPE "<op>: <what> expected AxBxCxD, got ...". */
-ae_status ae_check_same(const char *op, const ae_tensor *a, const ae_tensor *b);
-
 /* Sets OpenBLAS to one thread if it is not: the CPU backend runs every GEMM
  * inside its own OpenMP threads (one thread pool, no oversubscription with
  * OpenBLAS's pthread pool on shared machines). Cheap; called by each op. */

@@ -4,13 +4,6 @@
 #include "astroenh/backend.h"
 #include "cpu_ops.h"
 
-ae_status ae_check_same(const char *op, const ae_tensor *a, const ae_tensor *b) {
-    if (ae_tensor_same_shape(a, b)) return AE_OK;
-    char s1[64], s2[64];
-    return ae_error_set(AE_ERR_SHAPE, "%s: shapes differ: %s vs %s", op,
-                        ae_tensor_shape_str(a, s1, sizeof s1), ae_tensor_shape_str(b, s2, sizeof s2));
-}
-
 ae_status ae_add_cpu(const ae_backend *be, const ae_tensor *a, const ae_tensor *b, ae_tensor *y) {
     (void)be;
     ae_status st = ae_check_same("add", a, b);
@@ -37,21 +30,10 @@ ae_status ae_mul_cpu(const ae_backend *be, const ae_tensor *a, const ae_tensor *
     return AE_OK;
 }
 
-static ae_status check_vec(const char *what, const ae_tensor *v, const ae_tensor *x) {
-    if (!v) return AE_OK;
-    if ((v->n == x->n || v->n == 1) && v->c == x->c && v->h == 1 && v->w == 1) return AE_OK;
-    char s1[64], s2[64];
-    return ae_error_set(AE_ERR_SHAPE, "scale_shift: %s is %s, expected %dx%dx1x1 (or 1x%dx1x1) for %s",
-                        what, ae_tensor_shape_str(v, s1, sizeof s1), x->n, x->c, x->c,
-                        ae_tensor_shape_str(x, s2, sizeof s2));
-}
-
 ae_status ae_scale_shift_cpu(const ae_backend *be, const ae_tensor *x, const ae_tensor *scale,
                              float scale_bias, const ae_tensor *shift, ae_tensor *y) {
     (void)be;
-    ae_status st = ae_check_same("scale_shift", x, y);
-    if (st == AE_OK) st = check_vec("scale", scale, x);
-    if (st == AE_OK) st = check_vec("shift", shift, x);
+    ae_status st = ae_check_scale_shift(x, scale, shift, y);
     if (st) return st;
     int C = x->c, NC = x->n * C;
     size_t HW = (size_t)x->h * x->w;
@@ -69,19 +51,8 @@ ae_status ae_scale_shift_cpu(const ae_backend *be, const ae_tensor *x, const ae_
 
 ae_status ae_concat_cpu(const ae_backend *be, const ae_tensor *const *xs, int count, ae_tensor *y) {
     (void)be;
-    if (count < 1) return ae_error_set(AE_ERR_ARG, "concat: no inputs");
-    long csum = 0;
-    for (int i = 0; i < count; i++) {
-        const ae_tensor *t = xs[i];
-        if (t->n != y->n || t->h != y->h || t->w != y->w) {
-            char s1[64], s2[64];
-            return ae_error_set(AE_ERR_SHAPE, "concat: input %d is %s, output %s", i,
-                                ae_tensor_shape_str(t, s1, sizeof s1), ae_tensor_shape_str(y, s2, sizeof s2));
-        }
-        csum += t->c;
-    }
-    if (csum != y->c)
-        return ae_error_set(AE_ERR_SHAPE, "concat: inputs have %ld channels, output %d", csum, y->c);
+    ae_status st = ae_check_concat(xs, count, y);
+    if (st) return st;
     size_t HW = (size_t)y->h * y->w;
     for (int n = 0; n < y->n; n++) {
         float *dst = y->data + (size_t)n * y->c * HW;
