@@ -86,6 +86,19 @@ ae_status ae_output_make_parent(const char *path);
 /* mkdir -p `dir`. */
 ae_status ae_output_make_dir(const char *dir);
 
+/* The running batch's guard: the identity (st_dev/st_ino) of every input and
+ * the canonical name of every output, so that no file the run writes - main
+ * output or side output (mask, catalogue, uncertainty) - replaces an input
+ * of the run or another output of it, whatever names lead there.
+ * ae_batch_run sets it up before the first file and clears it after the
+ * last; it is read-only in between, so --jobs workers share it. */
+ae_status ae_output_guard_begin(const ae_batch_list *list);
+void ae_output_guard_end(void);
+/* AE_ERR_ARG, message naming the input, when `path` is (or would replace) an
+ * input of the running batch; with `side` also when it names one of the
+ * run's outputs. AE_OK when no batch is running. */
+ae_status ae_output_guard_check(const char *path, int side);
+
 /* Temp files being written are registered so that SIGINT/SIGTERM removes
  * them (and the lock file) before the process dies. Installs the handlers. */
 void ae_output_install_signal_cleanup(void);

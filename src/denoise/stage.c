@@ -289,6 +289,19 @@ static ae_status side_outputs(const denoise_opts *o, const ae_image *in, const a
     ae_status st = AE_OK;
     const char *out_path = ctx && ctx->out_path ? ctx->out_path : "out";
     const char *protect = ctx ? ctx->in_path : NULL;
+    /* both side names are checked before either is written: a mask or a
+     * catalogue may not replace an input or an output of the run */
+    char *mp = o->mask_out ? side_path(o->mask_out, out_path) : NULL;
+    char *cp = o->catalog ? side_path(o->catalog, out_path) : NULL;
+    if ((o->mask_out && !mp) || (o->catalog && !cp)) st = ae_error_set(AE_ERR_NOMEM, "out of memory");
+    if (st == AE_OK && mp) st = ae_output_guard_check(mp, 1);
+    if (st == AE_OK && cp) st = ae_output_guard_check(cp, 1);
+    /* a '{}' name may point into a folder of its own; create it as -o does */
+    if (st == AE_OK && mp) st = ae_output_make_parent(mp);
+    if (st == AE_OK && cp) st = ae_output_make_parent(cp);
+    free(mp);
+    free(cp);
+    if (st != AE_OK) return st;
     if (o->mask_out) {
         char *p = side_path(o->mask_out, out_path);
         st = p ? write_mask(mask, in, p, protect) : ae_error_set(AE_ERR_NOMEM, "out of memory");

@@ -490,6 +490,13 @@ static void process_one(run_state *rs, const ae_batch_item *it) {
         return;
     }
     ae_error_clear();
+    /* before anything is read or written: an output that is another input
+     * of this run (same base name from two folders, two extensions of one
+     * stem under --format) would destroy it */
+    if (ae_output_guard_check(it->out, 0) != AE_OK) {
+        report(rs, it, RES_FAIL, ae_error_message(), 0, NULL);
+        return;
+    }
     ae_image *in = NULL;
     ae_status st = ae_image_load(&in, it->path);
     if (st == AE_OK) st = process_loaded(rs, it, in, &res);
@@ -540,6 +547,11 @@ ae_status ae_batch_run(const ae_batch_list *list, const ae_batch_opts *o, ae_bat
             return st;
         }
     }
+    ae_status gst = ae_output_guard_begin(list);
+    if (gst != AE_OK) {
+        ae_batch_unlock(o->lock_dir, lock_fd);
+        return gst;
+    }
     run_state rs;
     memset(&rs, 0, sizeof rs);
     rs.list = list;
@@ -554,6 +566,7 @@ ae_status ae_batch_run(const ae_batch_list *list, const ae_batch_opts *o, ae_bat
     rs.file_threads = file_threads(o, jobs);
     if (rs.file_threads > 0) openblas_set_num_threads(rs.file_threads);
     run_workers(&rs, jobs);
+    ae_output_guard_end();
     pthread_mutex_destroy(&rs.mu);
     ae_batch_unlock(o->lock_dir, lock_fd);
     *counts = rs.c;

@@ -67,6 +67,91 @@ int ae_path_same_file(const char *a, const char *b) {
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* ---- the running batch's guard ---- */
+
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    const char *path;
+} guard_input;
+
+static guard_input *g_in;
+static int g_n_in;
+static char **g_out; /* canonical names of the run's outputs */
+static int g_n_out;
+
+/* realpath() of the file, or of its directory plus the base name when the
+ * file does not exist yet, or the name itself when neither resolves. */
+static char *canonical_name(const char *path) {
+    char *r = realpath(path, NULL);
+    if (r) return r;
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : strdup(".");
+    char *rd = dir ? realpath(dir, NULL) : NULL;
+    free(dir);
+    if (!rd) return strdup(path);
+    const char *base = slash ? slash + 1 : path;
+    size_t cap = strlen(rd) + strlen(base) + 2;
+    char *c = malloc(cap);
+    if (c) snprintf(c, cap, "%s/%s", strcmp(rd, "/") ? rd : "", base);
+    free(rd);
+    return c;
+}
+
+void ae_output_guard_end(void) {
+    for (int i = 0; i < g_n_out; i++) free(g_out[i]);
+    free(g_out);
+    free(g_in);
+    g_in = NULL;
+    g_out = NULL;
+    g_n_in = g_n_out = 0;
+}
+
+ae_status ae_output_guard_begin(const ae_batch_list *list) {
+    ae_output_guard_end();
+    if (list->n == 0) return AE_OK;
+    g_in = calloc((size_t)list->n, sizeof *g_in);
+    g_out = calloc((size_t)list->n, sizeof *g_out);
+    if (!g_in || !g_out) {
+        ae_output_guard_end();
+        return ae_error_set(AE_ERR_NOMEM, "out of memory (output guard)");
+    }
+    for (int i = 0; i < list->n; i++) {
+        const ae_batch_item *it = &list->items[i];
+        struct stat st;
+        if (!it->missing && stat(it->path, &st) == 0)
+            g_in[g_n_in++] = (guard_input){st.st_dev, st.st_ino, it->path};
+        if (it->out) {
+            g_out[g_n_out] = canonical_name(it->out);
+            if (!g_out[g_n_out]) {
+                ae_output_guard_end();
+                return ae_error_set(AE_ERR_NOMEM, "out of memory (output guard)");
+            }
+            g_n_out++;
+        }
+    }
+    return AE_OK;
+}
+
+ae_status ae_output_guard_check(const char *path, int side) {
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        for (int i = 0; i < g_n_in; i++)
+            if (g_in[i].dev == st.st_dev && g_in[i].ino == st.st_ino)
+                return ae_error_set(AE_ERR_ARG, "refusing to write %s: it is the input file %s", path,
+                                    g_in[i].path);
+    }
+    if (!side || g_n_out == 0) return AE_OK;
+    char *c = canonical_name(path);
+    if (!c) return ae_error_set(AE_ERR_NOMEM, "out of memory (output guard)");
+    ae_status r = AE_OK;
+    for (int i = 0; i < g_n_out && r == AE_OK; i++)
+        if (strcmp(c, g_out[i]) == 0)
+            r = ae_error_set(AE_ERR_ARG, "refusing to write %s: it is an output of this run", path);
+    free(c);
+    return r;
+}
+
 char *ae_output_temp_path(const char *path) {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
@@ -122,7 +207,7 @@ ae_status ae_output_make_parent(const char *path) {
 static ae_status check_protect(const char *path, const char *protect) {
     if (protect && ae_path_same_file(path, protect))
         return ae_error_set(AE_ERR_ARG, "refusing to overwrite the input file %s", protect);
-    return AE_OK;
+    return ae_output_guard_check(path, 0);
 }
 
 /* Writers name the file they were given; users should see the final name. */

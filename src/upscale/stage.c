@@ -284,6 +284,7 @@ static ae_status attach_uncert(ae_image *out, ae_image *unc, int samples, const 
     int stem = dot && (!slash || dot > slash) ? (int)(dot - ctx->out_path) : (int)strlen(ctx->out_path);
     if (snprintf(path, sizeof path, "%.*s_uncert.fits", stem, ctx->out_path) >= (int)sizeof path)
         st = ae_error_set(AE_ERR_ARG, "%s: output path too long", ctx->out_path);
+    if (st == AE_OK) st = ae_output_guard_check(path, 1);
     if (st == AE_OK) st = ae_output_write_image(unc, path, ctx->in_path);
     ae_image_free(unc);
     return st;
