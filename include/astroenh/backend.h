@@ -199,6 +199,10 @@ struct ae_backend {
  * (no usable GPU), AE_ERR_ARG for an unknown name. */
 ae_status ae_backend_get(const char *name, const ae_backend **out);
 
+/* --quiet: the once-per-run "--device auto: running on the CPU" notice is not
+ * printed (cron mails every line on stderr; only errors should reach it). */
+void ae_backend_set_quiet(int quiet);
+
 /* Sets OpenMP's thread count (0 = all cores) and OpenBLAS's to 1 (see the
  * threading note above). For --threads, before any op runs. */
 void ae_backend_set_threads(int threads);

@@ -12,6 +12,10 @@
 #include "astroenh/backend.h"
 #include "../nn/cpu_ops.h"
 
+static int g_quiet;
+
+void ae_backend_set_quiet(int quiet) { g_quiet = quiet; }
+
 static const char *const g_op_names[AE_OP_COUNT] = {
     "conv2d", "conv_transpose2d", "linear", "batchnorm", "groupnorm", "instancenorm",
     "activation", "add", "mul", "scale_shift", "concat", "upsample", "pool", "pixel_shuffle",
@@ -41,6 +45,7 @@ static ae_status cuda_get(const ae_backend **out) {
 static void auto_notice(const char *why) {
     static int said;
     int first;
+    if (g_quiet) return;
 #pragma omp critical(ae_backend_notice)
     {
         first = !said;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
+#include "astroenh/backend.h"
 #include "cli.h"
 
 void openblas_set_num_threads(int);
@@ -83,8 +84,10 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long
 }
 
 static int parse_flag(cli_opts *o, const char *a) {
-    if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o->quiet = o->g.quiet = 1;
-    else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) o->verbose = o->g.verbose = 1;
+    if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+        o->quiet = o->g.quiet = 1;
+        ae_backend_set_quiet(1);
+    } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) o->verbose = o->g.verbose = 1;
     else if (!strcmp(a, "--json")) o->json = 1;
     else if (!strcmp(a, "--recursive") || !strcmp(a, "-r")) o->recursive = 1;
     else if (!strcmp(a, "--skip-existing")) o->skip_existing = 1;

@@ -75,4 +75,10 @@ check_err "missing model file is named" "none.safetensors"
 ae upscale --samples 3 "$HH" -o "$T/bad.fits"
 check_rc "--samples with the fast net is a usage error" 2
 check "no output left by failed runs" test ! -e "$T/bad.fits"
+# ---- --quiet: only error lines on stderr (cron mails anything else), also
+# no "--device auto: running on the CPU" notice where a CUDA build finds no GPU
+ae upscale --quiet --scale 2 "$SAMPLES/m51_B_gray.png" -o "$T/quiet.png"
+check_rc "--quiet upscale -> 0" 0
+check "--quiet: nothing on stderr" test ! -s "$T/err"
+
 finish
