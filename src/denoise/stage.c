@@ -299,19 +299,10 @@ static ae_status side_outputs(const denoise_opts *o, const ae_image *in, const a
     /* a '{}' name may point into a folder of its own; create it as -o does */
     if (st == AE_OK && mp) st = ae_output_make_parent(mp);
     if (st == AE_OK && cp) st = ae_output_make_parent(cp);
+    if (st == AE_OK && mp) st = write_mask(mask, in, mp, protect);
+    if (st == AE_OK && cp) st = write_catalog(dets, in->h, cp, protect);
     free(mp);
     free(cp);
-    if (st != AE_OK) return st;
-    if (o->mask_out) {
-        char *p = side_path(o->mask_out, out_path);
-        st = p ? write_mask(mask, in, p, protect) : ae_error_set(AE_ERR_NOMEM, "out of memory");
-        free(p);
-    }
-    if (st == AE_OK && o->catalog) {
-        char *p = side_path(o->catalog, out_path);
-        st = p ? write_catalog(dets, in->h, p, protect) : ae_error_set(AE_ERR_NOMEM, "out of memory");
-        free(p);
-    }
     return st;
 }
 

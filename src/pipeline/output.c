@@ -98,6 +98,16 @@ static char *canonical_name(const char *path) {
     return c;
 }
 
+static int cmp_input(const void *a, const void *b) {
+    const guard_input *x = a, *y = b;
+    if (x->dev != y->dev) return x->dev < y->dev ? -1 : 1;
+    return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 void ae_output_guard_end(void) {
     for (int i = 0; i < g_n_out; i++) free(g_out[i]);
     free(g_out);
@@ -130,26 +140,27 @@ ae_status ae_output_guard_begin(const ae_batch_list *list) {
             g_n_out++;
         }
     }
+    /* sorted once, searched per file: a run over a large archive stays n log n */
+    qsort(g_in, (size_t)g_n_in, sizeof *g_in, cmp_input);
+    qsort(g_out, (size_t)g_n_out, sizeof *g_out, cmp_name);
     return AE_OK;
 }
 
 ae_status ae_output_guard_check(const char *path, int side) {
     struct stat st;
-    if (stat(path, &st) == 0) {
-        for (int i = 0; i < g_n_in; i++)
-            if (g_in[i].dev == st.st_dev && g_in[i].ino == st.st_ino)
-                return ae_error_set(AE_ERR_ARG, "refusing to write %s: it is the input file %s", path,
-                                    g_in[i].path);
+    if (g_n_in && stat(path, &st) == 0) {
+        guard_input key = {st.st_dev, st.st_ino, NULL};
+        const guard_input *hit = bsearch(&key, g_in, (size_t)g_n_in, sizeof *g_in, cmp_input);
+        if (hit)
+            return ae_error_set(AE_ERR_ARG, "refusing to write %s: it is the input file %s", path, hit->path);
     }
     if (!side || g_n_out == 0) return AE_OK;
     char *c = canonical_name(path);
     if (!c) return ae_error_set(AE_ERR_NOMEM, "out of memory (output guard)");
-    ae_status r = AE_OK;
-    for (int i = 0; i < g_n_out && r == AE_OK; i++)
-        if (strcmp(c, g_out[i]) == 0)
-            r = ae_error_set(AE_ERR_ARG, "refusing to write %s: it is an output of this run", path);
+    int hit = bsearch(&c, g_out, (size_t)g_n_out, sizeof *g_out, cmp_name) != NULL;
     free(c);
-    return r;
+    if (hit) return ae_error_set(AE_ERR_ARG, "refusing to write %s: it is an output of this run", path);
+    return AE_OK;
 }
 
 char *ae_output_temp_path(const char *path) {
@@ -207,7 +218,7 @@ ae_status ae_output_make_parent(const char *path) {
 static ae_status check_protect(const char *path, const char *protect) {
     if (protect && ae_path_same_file(path, protect))
         return ae_error_set(AE_ERR_ARG, "refusing to overwrite the input file %s", protect);
-    return ae_output_guard_check(path, 0);
+    return AE_OK;
 }
 
 /* Writers name the file they were given; users should see the final name. */
