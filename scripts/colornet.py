@@ -201,12 +201,19 @@ def pad_to_multiple(x, m=32):
     return F.pad(x, (left, wp - w - left, top, hp - h - top), mode="reflect"), (top, left, h, w)
 
 
-def predict_ab(G, L, space="lab"):
+def predict_ab(G, L, space="lab", ab_down=1):
     """a*, b* (Lab units) for L* (B x 1 x H x W, 0..100) of any size, as ae_colorizer_predict_ab:
-    reflect pad to a multiple of 32, run, crop; the rgb variant's output converted to Lab."""
+    reflect pad to a multiple of 32 x ab_down, average over ab_down^2 blocks, run, upsample the
+    output bilinearly (half-pixel centres) by ab_down, crop; the rgb variant's output converted
+    to Lab."""
     import astrodata as ad
-    xp, (top, left, h, w) = pad_to_multiple(L / ad.L_SCALE - 1.0)
-    y = G(xp)[..., top:top + h, left:left + w]
+    xp, (top, left, h, w) = pad_to_multiple(L / ad.L_SCALE - 1.0, 32 * ab_down)
+    if ab_down > 1:
+        y = F.interpolate(G(F.avg_pool2d(xp, ab_down)), scale_factor=ab_down, mode="bilinear",
+                          align_corners=False)
+    else:
+        y = G(xp)
+    y = y[..., top:top + h, left:left + w]
     if space == "lab":
         return y * ad.AB_SCALE
     return ad.rgb_to_lab(((y + 1.0) * 0.5).clamp(0, 1))[:, 1:]

@@ -127,6 +127,11 @@ def colorizer_metadata(ckpt, variant, log_csv, counts):
         "val_set": "%d central %dx%d crops of data/splits/val.txt" % (args["val_count"], args["val_crop"],
                                                                     args["val_crop"]),
         "git_revision": git_revision(),
+        "ab_down": str(args.get("ab_down", 1)),
+        "regression_loss": {"l1": "L1 on a*b*", "l2": "L2 on a*b*",
+                            "rgb2": "squared sRGB error of L* + upsampled a*b*"}[args.get("loss", "l1")],
+        "sources_balanced": "yes" if args.get("balance") else "no",
+        "val_gain_db_by_source": v.get("val_gain_by_source", ""),
     }
 
 
@@ -150,6 +155,7 @@ def main():
     a = ap.parse_args()
     import torch
     ckpt_path = a.ckpt or os.path.join(REPO, "runs", a.variant, "ckpt.pt")
+    a.variant = torch.load(ckpt_path, map_location="cpu")["args"].get("variant", a.variant)
     ckpt = torch.load(ckpt_path, map_location="cpu")
     arrays, omitted = state_dict_arrays(ckpt[a.key], np.float16 if a.dtype == "fp16" else np.float32)
     meta = colorizer_metadata(ckpt, a.variant, os.path.join(os.path.dirname(ckpt_path), "log.csv"),

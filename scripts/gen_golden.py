@@ -381,6 +381,32 @@ def gen_colorizer_tiny():
     g.write("colorizer_tiny")
 
 
+def gen_colorizer_tiny_down():
+    """A tiny resnet18/lab generator run at reduced resolution (metadata ab_down=4: L* averaged
+    over 4x4 blocks, a*b* upsampled bilinearly) on a 45x70 and a 130x200 L* plane (padding to
+    multiples of 128, odd crop offsets); weights in colorizer_tiny_down4.safetensors."""
+    sys.path.insert(0, HERE)
+    import colornet as cn
+    gen = torch.Generator().manual_seed(11)
+    torch.manual_seed(11)
+    G = cn.Generator("resnet18", 4, 1, 2)
+    cn.init_generator(G)
+    nn.init.normal_(G.dec.out.weight, 0.0, 0.3)
+    _randomize_bn(G, gen)
+    G.eval()
+    wt = {k: v for k, v in G.state_dict().items() if v.dtype.is_floating_point}
+    meta = _colorizer_meta(G, "lab")
+    meta["ab_down"] = "4"
+    write_safetensors(os.path.join(GOLDEN_DIR, "colorizer_tiny_down4.safetensors"), wt, meta)
+    g = Golden()
+    for tag, (h, w) in (("small", (45, 70)), ("large", (130, 200))):
+        L = torch.rand(1, 1, h, w, generator=gen) * 100
+        g.add(tag + ".pad_L", L)
+        g.add(tag + ".pad_ab", cn.predict_ab(G, L, "lab", 4))
+    g.meta["models"] = "colorizer_tiny_down4.safetensors"
+    g.write("colorizer_tiny_down")
+
+
 def gen_colorizer_shipped():
     """The shipped weights (models/colorizer.safetensors, fp16 -> f32 exactly as the C loader
     converts them) on crops of a real test-split image: the raw net on 96x128, and predict_ab
@@ -407,13 +433,14 @@ def gen_colorizer_shipped():
     g.add("y", G(x))
     Lc = L[..., 30:105, 40:140].contiguous()
     g.add("pad_L", Lc)
-    g.add("pad_ab", cn.predict_ab(G, Lc, meta["space"]))
+    g.add("pad_ab", cn.predict_ab(G, Lc, meta["space"], int(meta.get("ab_down", 1))))
     g.meta.update({"image": "%s %s (test split), downscaled to 256 px, L* of sRGB" % (src, rel),
                    "model_git_revision": meta.get("git_revision", ""), "model_steps": meta.get("steps", "")})
     g.write("colorizer_shipped")
 
 
-GOLDEN.update({"colorizer_tiny": gen_colorizer_tiny, "colorizer_shipped": gen_colorizer_shipped})
+GOLDEN.update({"colorizer_tiny": gen_colorizer_tiny, "colorizer_tiny_down": gen_colorizer_tiny_down,
+               "colorizer_shipped": gen_colorizer_shipped})
 
 
 def gen_sr():

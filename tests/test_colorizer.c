@@ -3,6 +3,9 @@
  *  - tests/golden/colorizer_tiny.safetensors: two tiny random generators
  *    (resnet18/lab and plain/rgb, base 4, random BatchNorm statistics), the
  *    raw network on 64x96 and predict_ab (reflect padding) on 45x70;
+ *  - tests/golden/colorizer_tiny_down.safetensors: a tiny resnet18/lab net
+ *    with __metadata__ ab_down=4 (runs on L* averaged over 4x4 blocks, a*b*
+ *    upsampled bilinearly), predict_ab on 45x70 and 130x200;
  *  - tests/golden/colorizer_shipped.safetensors: models/colorizer.safetensors
  *    (fp16) on crops of a real test-split image (stellarium n7293, Helix).
  * Also the test-time ensemble against explicit rotations, and load errors. */
@@ -102,6 +105,31 @@ static void test_tiny_plain_rgb(void **state) {
     ae_weights_close(G);
 }
 
+/* Reduced-resolution prediction: block averaging, padding to multiples of
+ * 128 and the bilinear (half-pixel) upsampling against torch. */
+static void test_tiny_down(void **state) {
+    (void)state;
+    ae_weights *G = open_golden("tests/golden/colorizer_tiny_down.safetensors");
+    ae_colorizer *m = load("tests/golden/colorizer_tiny_down4.safetensors");
+    assert_non_null(strstr(ae_colorizer_describe(m), "at 1/4"));
+    const char *tags[2] = {"small", "large"};
+    for (int t = 0; t < 2; t++) {
+        char name[64], what[96];
+        snprintf(name, sizeof name, "%s.pad_L", tags[t]);
+        ae_tensor L = golden_tensor(G, name);
+        snprintf(name, sizeof name, "%s.pad_ab", tags[t]);
+        ae_tensor ab = golden_tensor(G, name);
+        size_t n = (size_t)L.h * L.w;
+        ae_tensor got = golden_alloc(1, 2, L.h, L.w);
+        assert_int_equal(ae_colorizer_predict_ab(m, L.data, L.h, L.w, got.data, got.data + n), AE_OK);
+        snprintf(what, sizeof what, "ab_down 4 predict_ab %dx%d", L.h, L.w);
+        assert_int_equal(golden_compare(what, got.data, ab.data, 2 * n, ATOL_AB, RTOL_AB), 0);
+        free(got.data);
+    }
+    ae_colorizer_free(m);
+    ae_weights_close(G);
+}
+
 static void test_shipped(void **state) {
     (void)state;
     ae_weights *G = open_golden("tests/golden/colorizer_shipped.safetensors");
@@ -174,7 +202,8 @@ static void test_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny_resnet_lab), cmocka_unit_test(test_tiny_plain_rgb),
-        cmocka_unit_test(test_shipped),         cmocka_unit_test(test_tta),
+        cmocka_unit_test(test_tiny_down),       cmocka_unit_test(test_shipped),
+        cmocka_unit_test(test_tta),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

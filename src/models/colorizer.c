@@ -37,6 +37,7 @@ struct ae_colorizer {
     const ae_backend *be;
     ae_arena *A;
     int resnet, base, out_ch;
+    int ab_down; /* the net runs on L* averaged over ab_down^2 blocks; a*b* upsampled bilinearly */
     float eps;
     ae_colorizer_space space;
     ae_conv stem;
@@ -143,11 +144,20 @@ static ae_status read_meta(ae_colorizer *m) {
     if (m->out_ch != (m->space == AE_COLORIZER_LAB ? 2 : 3))
         return ae_error_set(AE_ERR_FORMAT, "%s: __metadata__ out_ch %d does not fit space %s", path,
                             m->out_ch, space);
+    m->ab_down = ae_weights_meta_int(W, "ab_down", 1);
+    if (m->ab_down != 1 && m->ab_down != 2 && m->ab_down != 4 && m->ab_down != 8)
+        return ae_error_set(AE_ERR_FORMAT, "%s: __metadata__ ab_down must be 1, 2, 4 or 8, got '%s'", path,
+                            ae_weights_meta(W, "ab_down"));
+    if (m->ab_down > 1 && m->space != AE_COLORIZER_LAB)
+        return ae_error_set(AE_ERR_FORMAT, "%s: __metadata__ ab_down > 1 needs space lab", path);
     char *end = NULL;
     m->eps = eps ? strtof(eps, &end) : 1e-5f;
     if (eps && (end == eps || *end || !(m->eps > 0.0f) || m->eps > 1.0f))
         return ae_error_set(AE_ERR_FORMAT, "%s: __metadata__ bn_eps '%s' is not a positive float", path, eps);
-    snprintf(m->desc, sizeof m->desc, "%s base %d, %s", enc, m->base, space);
+    if (m->ab_down > 1)
+        snprintf(m->desc, sizeof m->desc, "%s base %d, %s at 1/%d", enc, m->base, space, m->ab_down);
+    else
+        snprintf(m->desc, sizeof m->desc, "%s base %d, %s", enc, m->base, space);
     return AE_OK;
 }
 
@@ -307,11 +317,9 @@ static int reflect(int i, int n) {
     return i < n ? i : period - i;
 }
 
-static int round_up32(int v) {
-    return (v + AE_COLORIZER_MULTIPLE - 1) / AE_COLORIZER_MULTIPLE * AE_COLORIZER_MULTIPLE;
-}
+static int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
-/* a, b of the network output at padded position (py, px), in Lab units. */
+/* a, b of the network output at position at, in Lab units. */
 static void out_ab(const ae_colorizer *m, const float *y, size_t plane, size_t at, float *a, float *b) {
     if (m->space == AE_COLORIZER_LAB) {
         *a = y[at] * AB_SCALE;
@@ -323,30 +331,74 @@ static void out_ab(const ae_colorizer *m, const float *y, size_t plane, size_t a
     }
 }
 
+/* Source index and weight of output position i when n samples are enlarged
+ * f times by linear interpolation with half-pixel centres (torch's
+ * align_corners=False: negative positions clamp to 0, the last sample
+ * repeats past the end). */
+static void lin_tap(int i, int f, int n, int *i0, int *i1, float *t) {
+    float src = ((float)i + 0.5f) / (float)f - 0.5f;
+    if (src < 0.0f) src = 0.0f;
+    *i0 = (int)src;
+    *i1 = *i0 + (*i0 < n - 1);
+    *t = src - (float)*i0;
+}
+
+/* Network input: L* reflect-padded to hp x wp, averaged over f x f blocks,
+ * scaled to [-1, 1]; NaN counts as black. */
+static void net_input(const float *L, int h, int w, int hp, int wp, int f, float *x) {
+    int top = (hp - h) / 2, left = (wp - w) / 2, hl = hp / f, wl = wp / f;
+    float inv = 1.0f / (float)(f * f);
+    for (int i = 0; i < hl; i++)
+        for (int j = 0; j < wl; j++) {
+            float s = 0.0f;
+            for (int di = 0; di < f; di++) {
+                const float *row = L + (size_t)reflect(i * f + di - top, h) * w;
+                for (int dj = 0; dj < f; dj++) {
+                    float v = row[reflect(j * f + dj - left, w)];
+                    s += isnan(v) ? 0.0f : v;
+                }
+            }
+            x[(size_t)i * wl + j] = s * inv / L_SCALE - 1.0f;
+        }
+}
+
 ae_status ae_colorizer_predict_ab(ae_colorizer *m, const float *L, int h, int w, float *a, float *b) {
     if (h < 1 || w < 1 || h > AE_MAX_DIM_COLORIZE || w > AE_MAX_DIM_COLORIZE)
         return ae_error_set(AE_ERR_ARG, "colorizer: bad image size %dx%d", w, h);
-    int hp = round_up32(h), wp = round_up32(w), top = (hp - h) / 2, left = (wp - w) / 2;
-    size_t plane = (size_t)hp * (size_t)wp;
+    int f = m->ab_down, mult = AE_COLORIZER_MULTIPLE * f;
+    int hp = round_up(h, mult), wp = round_up(w, mult), top = (hp - h) / 2, left = (wp - w) / 2;
+    int hl = hp / f, wl = wp / f;
+    size_t plane = (size_t)hl * (size_t)wl;
     float *x = ae_malloc(plane * sizeof *x, "colorizer input");
     float *y = x ? ae_malloc(plane * (size_t)m->out_ch * sizeof *y, "colorizer output") : NULL;
     if (!x || !y) {
         free(x);
         return AE_ERR_NOMEM;
     }
-    for (int i = 0; i < hp; i++) {
-        const float *row = L + (size_t)reflect(i - top, h) * w;
-        for (int j = 0; j < wp; j++) {
-            float v = row[reflect(j - left, w)];
-            x[(size_t)i * wp + j] = (isnan(v) ? 0.0f : v) / L_SCALE - 1.0f;
+    net_input(L, h, w, hp, wp, f, x);
+    ae_status st = ae_colorizer_forward(m, x, hl, wl, y);
+    for (int i = 0; st == AE_OK && i < h; i++) {
+        int y0, y1;
+        float ty;
+        lin_tap(i + top, f, hl, &y0, &y1, &ty);
+        for (int j = 0; j < w; j++) {
+            size_t o = (size_t)i * w + j;
+            if (f == 1) {
+                out_ab(m, y, plane, (size_t)(i + top) * wl + (j + left), &a[o], &b[o]);
+                continue;
+            }
+            int x0, x1;
+            float tx, v[2];
+            lin_tap(j + left, f, wl, &x0, &x1, &tx);
+            for (int c = 0; c < 2; c++) {
+                const float *p = y + (size_t)c * plane;
+                float r0 = p[(size_t)y0 * wl + x0] + tx * (p[(size_t)y0 * wl + x1] - p[(size_t)y0 * wl + x0]);
+                float r1 = p[(size_t)y1 * wl + x0] + tx * (p[(size_t)y1 * wl + x1] - p[(size_t)y1 * wl + x0]);
+                v[c] = (r0 + ty * (r1 - r0)) * AB_SCALE;
+            }
+            a[o] = v[0], b[o] = v[1];
         }
     }
-    ae_status st = ae_colorizer_forward(m, x, hp, wp, y);
-    for (int i = 0; st == AE_OK && i < h; i++)
-        for (int j = 0; j < w; j++) {
-            size_t at = (size_t)(i + top) * wp + (j + left), o = (size_t)i * w + j;
-            out_ab(m, y, plane, at, &a[o], &b[o]);
-        }
     free(x);
     free(y);
     return st;
