@@ -190,15 +190,31 @@ def init_generator(G):
     nn.init.normal_(G.dec.out.weight, 0.0, 0.01)
 
 
+def reflect_index(n, before, after):
+    """Source indices of a reflect pad of n samples (folded again for pads longer than n - 1, as
+    reflect() in src/models/colorizer.c; equal to torch's "reflect" where that applies)."""
+    import numpy as np
+    i = np.arange(-before, n + after)
+    if n == 1:
+        return np.zeros_like(i)
+    period = 2 * (n - 1)
+    i = np.mod(i, period)
+    return np.where(i < n, i, period - i)
+
+
 def pad_to_multiple(x, m=32):
     """Reflect-pads B x C x H x W to multiples of m, split (pad//2 before, rest after) as in
-    src/models/colorizer.c; returns (padded, (top, left, h, w)). Pads must be < the side (torch)."""
+    src/models/colorizer.c; returns (padded, (top, left, h, w))."""
     h, w = x.shape[-2:]
     hp, wp = (h + m - 1) // m * m, (w + m - 1) // m * m
     top, left = (hp - h) // 2, (wp - w) // 2
     if hp == h and wp == w:
         return x, (0, 0, h, w)
-    return F.pad(x, (left, wp - w - left, top, hp - h - top), mode="reflect"), (top, left, h, w)
+    if top < h and hp - h - top < h and left < w and wp - w - left < w:
+        return F.pad(x, (left, wp - w - left, top, hp - h - top), mode="reflect"), (top, left, h, w)
+    iy = torch.from_numpy(reflect_index(h, top, hp - h - top))
+    ix = torch.from_numpy(reflect_index(w, left, wp - w - left))
+    return x[..., iy, :][..., ix], (top, left, h, w)
 
 
 def predict_ab(G, L, space="lab", ab_down=1):

@@ -45,7 +45,9 @@ import astrodata as ad  # noqa: E402
 
 REPO = ad.REPO
 SOURCES = [("decals256", "Galaxies (DECaLS)"), ("stellarium", "Nebulae (Stellarium)")]
-COLORIZERS = [("lab", "colorizer.safetensors", "U-Net cGAN, a*b* (shipped)"),
+# colorization is also reported on the NASA images (nebulae and galaxies from Hubble/Spitzer/...)
+COLOR_SOURCES = SOURCES + [("nasa", "NASA image library")]
+COLORIZERS = [("lab", "colorizer.safetensors", "U-Net, a*b* at 1/4 resolution (shipped)"),
               ("rgb", "colorizer_rgb.safetensors", "U-Net, sRGB output"),
               ("basic", "colorizer_basic.safetensors", "plain U-Net, a*b*")]
 SEED_PIPELINE = (0.857, 0.943, 100)  # the seed paper: mean, max SSIM over 100 Galaxy10 DECaLS test images
@@ -207,9 +209,51 @@ def mean_of(rows, key, scale=1.0):
 CH_RGB, CH_LAB = ["R", "G", "B"], ["L*", "a*", "b*"]
 
 
+def rgb_to_lab_np(rgb01):
+    """HxWx3 sRGB in [0,1] -> CIE Lab (D65), the formulas of src/color/lab.c."""
+    xyz = srgb_decode(np.clip(rgb01, 0, 1)) @ np.array(ad.M_RGB2XYZ).T / np.array(ad.WHITE)
+    e, k = (6 / 29) ** 3, 3 * (6 / 29) ** 2
+    f = np.where(xyz > e, np.cbrt(np.maximum(xyz, e)), xyz / k + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+def lab_to_rgb_np(lab):
+    fy = (lab[..., 0] + 16) / 116
+    f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], -1)
+    t = np.where(f > 6 / 29, f ** 3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * np.array(ad.WHITE)
+    return np.clip(srgb_encode(np.maximum(t @ np.array(ad.M_XYZ2RGB).T, 0)), 0, 1)
+
+
+def train_mean_ab():
+    """The training split's mean a*b*, each source weighted equally (as the colorizer trains)."""
+    means = []
+    for src, _ in COLOR_SOURCES:
+        if ad.source_available(src):
+            p = ad.Packed("train", [src])
+            means.append(np.mean([rgb_to_lab_np(p[i] / 255.0)[..., 1:].mean(axis=(0, 1)) for i in range(len(p))], 0))
+    return np.mean(means, 0)
+
+
+def blur_ab(ab, f=4):
+    """a*b* averaged over f x f blocks (edge-replicated to a multiple of f) and enlarged
+    bilinearly with half-pixel centres: a perfect net at ab_down=f outputs this."""
+    import cv2
+    h, w = ab.shape[:2]
+    hp, wp = -(-h // f) * f, -(-w // f) * f
+    x = np.pad(ab, ((0, hp - h), (0, wp - w), (0, 0)), mode="edge")
+    low = box_down(x, f).astype(np.float32)
+    return cv2.resize(low, (wp, hp), interpolation=cv2.INTER_LINEAR)[:h, :w]
+
+
+def mean_chroma(path):
+    lab = rgb_to_lab_np(read_png(path))
+    return float(np.hypot(lab[..., 1], lab[..., 2]).mean())
+
+
 def part_colorization(c):
     res = {}
-    for src, _ in SOURCES:
+    mean_ab = train_mean_ab()
+    for src, _ in COLOR_SOURCES:
         imgs = test_images(src, c.a.n_color)
         if imgs is None:
             continue
@@ -221,8 +265,17 @@ def part_colorization(c):
             ins.append(os.path.join(in_dir, "%03d.png" % i))
             Image.fromarray(img).save(gts[-1])
             write_png(ins[-1], grey_same_l(img / 255.0), 16)
-        methods = {"grey": ins}
-        status = {"grey": "baseline: a*b* = 0 (the input's L* replicated)"}
+        methods = {"grey": ins, "mean_ab": [], "blur4": []}
+        status = {"grey": "baseline: a*b* = 0 (the input's L* replicated)",
+                  "mean_ab": "reference: true L* + the training split's mean a*b* (%.2f, %.2f)" % tuple(mean_ab),
+                  "blur4": "ceiling: true L* + true a*b* averaged over 4x4 blocks, enlarged bilinearly"}
+        for name in ("mean_ab", "blur4"):
+            d = fresh(base, name)
+            for i, (_, img) in enumerate(imgs):
+                lab = rgb_to_lab_np(img / 255.0)
+                lab[..., 1:] = mean_ab if name == "mean_ab" else blur_ab(lab[..., 1:])
+                methods[name].append(os.path.join(d, "%03d.png" % i))
+                write_png(methods[name][-1], lab_to_rgb_np(lab), 16)
         for name, fn, desc in COLORIZERS:
             m = c.model(fn)
             if m is None:
@@ -234,8 +287,13 @@ def part_colorization(c):
             methods[name] = [os.path.join(out, os.path.basename(p)) for p in ins]
             status[name] = "%s; %.2f s/image (C, %d threads)" % (desc, dt / len(ins), c.a.threads)
         rows = {k: c.pairs(list(zip(v, gts)), "color_%s_%s" % (src, k)) for k, v in methods.items()}
+        for k, v in methods.items():
+            for r, path in zip(rows[k], v):
+                r["chroma"] = mean_chroma(path)
+        truth_chroma = float(np.mean([mean_chroma(g) for g in gts]))
         fids = c.fid(gts, methods, "color_" + src) if c.can_fid() else {}
-        res[src] = dict(n=len(imgs), status=status, rows=rows, fid=fids, gt=gts, methods=methods)
+        res[src] = dict(n=len(imgs), status=status, rows=rows, fid=fids, gt=gts, methods=methods,
+                        truth_chroma=truth_chroma)
     return res
 
 
@@ -247,27 +305,34 @@ def table_colorization(res, c):
          "(longest side <= 256 px). Per-pixel errors are means over images of per-image means; sRGB in "
          "0..255 units, Lab in L*/a*/b* units. SSIM: Gaussian window sigma 1.5 on sRGB in [0,1], "
          "mean of the channels; PSNR in dB on sRGB in [0,1]. " + note, ""]
-    for src, title in SOURCES:
+    L += ["Rows mean_ab and blur4 are references, not methods: the truth's L* with the training split's "
+          "mean a*b*, and with the truth's own a*b* at 1/4 resolution (the ceiling of a net that predicts "
+          "a*b* at 1/4 resolution, as the shipped one does). Chroma: mean sqrt(a*^2+b*^2) of the output "
+          "(the truth's in the heading); a grey output has 0.", ""]
+    order = ["grey", "mean_ab", "blur4"] + [n for n, _, _ in COLORIZERS]
+    for src, title in COLOR_SOURCES:
         if src not in res:
             L += ["### %s: data not present, not evaluated" % title, ""]
             continue
         r = res[src]
-        L += ["### %s, %d test images" % (title, r["n"]), ""]
-        for name in ["grey"] + [n for n, _, _ in COLORIZERS]:
+        L += ["### %s, %d test images (truth's mean chroma %.2f)" % (title, r["n"], r.get("truth_chroma", float("nan"))), ""]
+        for name in order:
             L.append("- %s: %s" % (name, r["status"][name]))
-        L += ["", "| method | " + " | ".join("L1 " + ch for ch in CH_RGB + CH_LAB) + " | PSNR | SSIM | FID%s | KID%s x1e3 |" % (star, star),
-              "|---" * 11 + "|"]
-        for name in ["grey"] + [n for n, _, _ in COLORIZERS]:
+        L += ["", "| method | " + " | ".join("L1 " + ch for ch in CH_RGB + CH_LAB) +
+              " | PSNR | gain vs grey | SSIM | chroma | FID%s | KID%s x1e3 |" % (star, star), "|---" * 13 + "|"]
+        grey_psnr = mean_of(r["rows"]["grey"], "psnr")
+        for name in order:
             if name not in r["rows"]:
-                L.append("| %s | " % name + " | ".join(["missing"] * 10) + " |")
+                L.append("| %s | " % name + " | ".join(["missing"] * 12) + " |")
                 continue
             rows, f = r["rows"][name], r["fid"].get(name)
             l1 = [mean_of(rows, "l1_" + ch, 255) for ch in CH_RGB] + [mean_of(rows, "l1_" + ch) for ch in CH_LAB]
             fid = "%.4g | %.3g" % (f["fid"], 1e3 * f["kid"]) if f else "- | -"
             L.append("| %s | " % name + " | ".join("%.3f" % v for v in l1) +
-                     " | %.2f | %.4f | %s |" % (mean_of(rows, "psnr"), mean_of(rows, "ssim"), fid))
+                     " | %.2f | %+.2f | %.4f | %.2f | %s |" % (mean_of(rows, "psnr"), mean_of(rows, "psnr") - grey_psnr,
+                                                           mean_of(rows, "ssim"), mean_of(rows, "chroma"), fid))
         L += ["", "| method | " + " | ".join("L2 " + ch for ch in CH_RGB + CH_LAB) + " |", "|---" * 7 + "|"]
-        for name in ["grey"] + [n for n, _, _ in COLORIZERS]:
+        for name in order:
             if name not in r["rows"]:
                 L.append("| %s | " % name + " | ".join(["missing"] * 6) + " |")
                 continue
@@ -646,10 +711,10 @@ def figures(c, R):
     os.makedirs(c.fig, exist_ok=True)
     made = []
     col = R.get("colorization", {})
-    for src, title in SOURCES:
+    for src, title in COLOR_SOURCES:
         if src in col:
             r = col[src]
-            names = list(r["methods"])
+            names = [m for m in r["methods"] if m not in ("mean_ab", "blur4")]
             idx = np.linspace(0, r["n"] - 1, 4).round().astype(int)
             rows = [[r["methods"][m][i] for m in names] + [r["gt"][i]] for i in idx]
             grid(c, "colorization_%s.png" % src, rows, ["input (grey)" if m == "grey" else m for m in names] + ["truth"],

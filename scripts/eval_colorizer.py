@@ -9,6 +9,12 @@ predicted a*b*) -> sRGB with the L*-preserving gamut mapping of the C stage
   lab    - models/colorizer.safetensors (ResNet-18-shaped U-Net cGAN, a*b* space; shipped)
   rgb    - models/colorizer_rgb.safetensors (same net predicting sRGB; its a*b* are used)
   basic  - models/colorizer_basic.safetensors (plain conv U-Net, a*b*)
+Reference rows (not methods a user can run; they bound what a colorizer can reach):
+  mean_ab  - true L* + the training split's mean a*b* (one constant pair, balanced over sources)
+  blur4    - true L* + the true a*b* averaged over 4x4 blocks and upsampled bilinearly (what a
+             perfect net at ab_down=4 would output: the ceiling of the reduced-resolution recipe)
+Colourfulness: mean chroma sqrt(a*^2+b*^2) of the output next to the truth's (a grey output has 0).
+--split val evaluates on the validation split (for choosing a model); the tables are the test split.
 The networks run in PyTorch (float32 from the exported fp16 weights, eval-mode BatchNorm) with
 the same reflect padding as the C engine; tests/test_colorizer.c checks the C engine equals this
 PyTorch forward on the shipped weights. Metrics (mean over images of per-image means):
@@ -42,6 +48,7 @@ def load_model(path):
     sd = G.state_dict()
     sd.update({k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()})
     G.load_state_dict(sd)
+    meta.setdefault("ab_down", "1")
     return G.eval(), meta
 
 
@@ -62,18 +69,45 @@ def metrics(pred_rgb, true_rgb):
     a = pred_rgb[0].permute(1, 2, 0).numpy().astype(np.float64)
     b = true_rgb[0].permute(1, 2, 0).numpy().astype(np.float64)
     out["SSIM"] = float(structural_similarity(a, b, channel_axis=2, data_range=1.0))
+    lab_p, lab_t = ad.rgb_to_lab(pred_rgb)[0], ad.rgb_to_lab(true_rgb)[0]
+    out["chroma"] = float(torch.sqrt(lab_p[1] ** 2 + lab_p[2] ** 2).mean())
+    out["chroma_true"] = float(torch.sqrt(lab_t[1] ** 2 + lab_t[2] ** 2).mean())
     return out
 
 
-@torch.no_grad()
-def evaluate(models, limit):
-    rows = {}
+def train_mean_ab():
+    """The training split's mean a*b*, each source weighted equally (as --balance trains)."""
+    means = []
     for src, _ in SOURCES:
         if not ad.source_available(src):
             continue
-        p = ad.Packed("test", [src])
+        p = ad.Packed("train", [src])
+        acc = []
+        for i in range(len(p)):
+            lab = ad.rgb_to_lab(ad.uint8_to_tensor(p[i][None]))
+            acc.append(lab[0, 1:].mean(dim=(1, 2)))
+        means.append(torch.stack(acc).mean(0))
+    return torch.stack(means).mean(0).view(1, 2, 1, 1)
+
+
+def blur_ab(ab, f=4):
+    import torch.nn.functional as F
+    xp, (top, left, h, w) = cn.pad_to_multiple(ab, 32 * f)
+    y = F.interpolate(F.avg_pool2d(xp, f), scale_factor=f, mode="bilinear", align_corners=False)
+    return y[..., top:top + h, left:left + w]
+
+
+@torch.no_grad()
+def evaluate(models, limit, split="test"):
+    rows = {}
+    mean_ab = train_mean_ab()
+    print("training split mean a*b*: %.3f %.3f" % tuple(mean_ab.flatten().tolist()), flush=True)
+    for src, _ in SOURCES:
+        if not ad.source_available(src):
+            continue
+        p = ad.Packed(split, [src])
         n = len(p) if limit <= 0 else min(limit, len(p))
-        per = {m: [] for m, _ in METHODS if m == "grey" or m in models}
+        per = {m: [] for m in ["grey", "mean_ab", "blur4"] + list(models)}
         for i in range(n):
             rgb = ad.uint8_to_tensor(p[i][None])
             lab = ad.rgb_to_lab(rgb)
@@ -81,19 +115,24 @@ def evaluate(models, limit):
             for m in per:
                 if m == "grey":
                     ab = torch.zeros_like(lab[:, 1:])
+                elif m == "mean_ab":
+                    ab = mean_ab.expand_as(lab[:, 1:])
+                elif m == "blur4":
+                    ab = blur_ab(lab[:, 1:])
                 else:
                     G, meta = models[m]
-                    ab = cn.predict_ab(G, L, meta["space"])
+                    ab = cn.predict_ab(G, L, meta["space"], int(meta["ab_down"]))
                 out = ad.lab_to_rgb_keep_l(torch.cat([L, ab], 1))
                 per[m].append(metrics(out, rgb))
         rows[src] = {m: {k: float(np.mean([r[k] for r in v])) for k in v[0]} for m, v in per.items() if v}
         rows[src]["_n"] = n
-        print("%s: %d test images" % (src, n), flush=True)
+        print("%s: %d %s images; PSNR gain over grey: %s" % (src, n, split, ", ".join(
+            "%s %+.2f dB" % (m, rows[src][m]["PSNR"] - rows[src]["grey"]["PSNR"]) for m in per)), flush=True)
     return rows
 
 
-def write(rows, models, out_md, out_csv, seconds):
-    keys = ["L1_" + c for c in CHANNELS] + ["L2_" + c for c in CHANNELS] + ["PSNR", "SSIM"]
+def write(rows, models, out_md, out_csv, seconds, split="test"):
+    keys = ["L1_" + c for c in CHANNELS] + ["L2_" + c for c in CHANNELS] + ["PSNR", "SSIM", "chroma", "chroma_true"]
     os.makedirs(os.path.dirname(os.path.abspath(out_csv)), exist_ok=True)
     with open(out_csv, "w", newline="") as f:
         w = csv.writer(f)
@@ -102,7 +141,7 @@ def write(rows, models, out_md, out_csv, seconds):
             for m, v in r.items():
                 if m != "_n":
                     w.writerow([src, m, r["_n"]] + ["%.4f" % v[k] for k in keys])
-    L = ["# Colorizer metrics on the test split", "",
+    L = ["# Colorizer metrics on the %s split" % split, "",
          "Written by `scripts/eval_colorizer.py` (%.0f s on this CPU). Test split: data/splits/test.txt "
          "(objects never trained on), images from the packed caches (longest side <= 256 px). Every "
          "method keeps the input's L* and predicts a*b*; output = Lab -> sRGB with the L*-preserving "
@@ -112,26 +151,28 @@ def write(rows, models, out_md, out_csv, seconds):
          "PSNR in dB on sRGB in [0,1]; SSIM on sRGB (skimage, data_range 1). Lower L1/L2 and higher "
          "PSNR/SSIM are better." % seconds, "", "Models:", ""]
     L.append("- grey: baseline, a*b* = 0 (L replicated to RGB)")
-    for m, fn in METHODS[1:]:
-        if m in models:
-            meta = models[m][1]
-            L.append("- %s: models/%s (%s encoder, base %s, %s space; %s steps: %s L1 + %s cGAN, %s min)"
-                     % (m, fn, meta["encoder"], meta["base"], meta["space"], meta.get("steps"),
-                        meta.get("pretrain_l1_steps"), meta.get("gan_steps"), meta.get("train_minutes")))
-        else:
-            L.append("- %s: models/%s missing - not evaluated" % (m, fn))
+    L.append("- mean_ab: reference, true L* + the training split's mean a*b* (sources weighted equally)")
+    L.append("- blur4: ceiling, true L* + true a*b* averaged over 4x4 blocks, upsampled bilinearly")
+    for m, (G, meta) in models.items():
+        L.append("- %s: %s (%s encoder, base %s, %s space, a*b* at 1/%s; %s steps: %s regression + %s cGAN, "
+                 "%s min; regression loss: %s)"
+                 % (m, meta.get("_path", "?"), meta["encoder"], meta["base"], meta["space"], meta["ab_down"],
+                    meta.get("steps"), meta.get("pretrain_l1_steps"), meta.get("gan_steps"),
+                    meta.get("train_minutes"), meta.get("regression_loss", "L1 on a*b*")))
     for src, title in SOURCES:
         if src not in rows:
             L += ["", "## %s: source not present here, not evaluated" % title]
             continue
         r = rows[src]
         L += ["", "## %s (%s), %d test images" % (title, src, r["_n"]), ""]
-        L.append("| method | " + " | ".join("L1 " + c for c in CHANNELS) + " | PSNR | SSIM |")
-        L.append("|---" * (len(CHANNELS) + 3) + "|")
+        L.append("| method | " + " | ".join("L1 " + c for c in CHANNELS)
+                 + " | PSNR | gain vs grey | SSIM | chroma (truth) |")
+        L.append("|---" * (len(CHANNELS) + 5) + "|")
         for m, v in r.items():
             if m != "_n":
                 L.append("| %s | " % m + " | ".join("%.3f" % v["L1_" + c] for c in CHANNELS)
-                         + " | %.2f | %.4f |" % (v["PSNR"], v["SSIM"]))
+                         + " | %.2f | %+.2f | %.4f | %.2f (%.2f) |" % (
+                             v["PSNR"], v["PSNR"] - r["grey"]["PSNR"], v["SSIM"], v["chroma"], v["chroma_true"]))
         L += ["", "| method | " + " | ".join("L2 " + c for c in CHANNELS) + " |",
               "|---" * (len(CHANNELS) + 1) + "|"]
         for m, v in r.items():
@@ -148,16 +189,20 @@ def main():
     ap.add_argument("--limit", type=int, default=0, help="images per source (0 = all)")
     ap.add_argument("--out", default=os.path.join(ad.REPO, "eval", "colorizer_metrics.md"))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--split", choices=("val", "test"), default="test")
+    ap.add_argument("--model", action="append", default=[], metavar="NAME=FILE",
+                    help="evaluate these .safetensors instead of models/ (repeatable)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     models = {}
-    for m, fn in METHODS[1:]:
-        path = os.path.join(a.models, fn)
+    pairs = [kv.split("=", 1) for kv in a.model] or [(m, os.path.join(a.models, fn)) for m, fn in METHODS[1:]]
+    for m, path in pairs:
         if os.path.exists(path):
             models[m] = load_model(path)
+            models[m][1]["_path"] = os.path.relpath(path, ad.REPO)
     t0 = time.time()
-    rows = evaluate(models, a.limit)
-    write(rows, models, a.out, os.path.splitext(a.out)[0] + ".csv", time.time() - t0)
+    rows = evaluate(models, a.limit, a.split)
+    write(rows, models, a.out, os.path.splitext(a.out)[0] + ".csv", time.time() - t0, a.split)
     return 0
 
 
