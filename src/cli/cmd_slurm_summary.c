@@ -3,11 +3,14 @@
  *
  * Every *.json file of LOGDIR is read, oldest first (by modification time),
  * as a sequence of attempts: a {"event": "start"} line, per-file lines, and
- * an {"event": "end"} line when the task was not killed. A file's state is
- * its last line: "ok" or "skipped" (the output exists) is done, "error"
- * failed. A shard is finished when its latest attempt has its end line; an
- * unfinished one's files that no line mentions were not reached. Exit 0
- * only when every shard finished and no file failed.
+ * an {"event": "end"} line when the task was not killed. The latest attempt
+ * of each shard decides (it lists every file of the shard as it is now; a
+ * file removed since an earlier attempt no longer counts): "ok" or
+ * "skipped" (the output exists) is done, "error" failed, and the files an
+ * unfinished attempt (no end line) does not mention were not reached. The
+ * time per file is that of a file's last "ok", whichever attempt wrote it.
+ * Exit 0 only when every shard finished and no file failed. Logs without
+ * start lines (no --shard) count as one attempt: last line wins.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,11 +26,13 @@ typedef struct {
     char *file, *status, *error;
     double seconds; /* -1: not given */
     int seq;        /* position among all lines read */
+    int attempt;    /* index into logs.a, -1 before any start line */
 } file_line;
 
 typedef struct {
     char *log;      /* file name in LOGDIR */
     int shard, shards, files, reported, ended;
+    int current;    /* the latest attempt of its shard */
 } attempt;
 
 typedef struct {
@@ -72,7 +77,7 @@ static int json_int(const cJSON *o, const char *key, int dflt) {
 static int add_attempt(logs *g, const char *log, const cJSON *o) {
     if (grow((void **)&g->a, &g->capa, g->na, sizeof *g->a)) return -1;
     attempt *a = &g->a[g->na++];
-    *a = (attempt){strdup(log), json_int(o, "shard", -1), json_int(o, "shards", -1), json_int(o, "files", 0), 0, 0};
+    *a = (attempt){strdup(log), json_int(o, "shard", -1), json_int(o, "shards", -1), json_int(o, "files", 0), 0, 0, 0};
     return a->log ? 0 : -1;
 }
 
@@ -88,10 +93,11 @@ static int take_line(logs *g, const char *log, const cJSON *o) {
     if (!file) return 0;
     if (grow((void **)&g->l, &g->cap, g->n, sizeof *g->l)) return free(file), -1;
     const cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
+    int in = g->na > 0 && !strcmp(g->a[g->na - 1].log, log) ? g->na - 1 : -1;
     g->l[g->n] = (file_line){file, json_str(o, "status"), json_str(o, "error"),
-                             cJSON_IsNumber(sec) ? sec->valuedouble : -1, g->n};
+                             cJSON_IsNumber(sec) ? sec->valuedouble : -1, g->n, in};
     g->n++;
-    if (g->na > 0 && !strcmp(g->a[g->na - 1].log, log)) g->a[g->na - 1].reported++;
+    if (in >= 0) g->a[in].reported++;
     return 0;
 }
 
@@ -183,43 +189,64 @@ typedef struct {
     const char *slowest;
 } file_counts;
 
-/* Per file, its last line decides; the time is that of its last "ok". */
-static int count_files(logs *g, file_counts *c, int print_failures) {
+static int is_done(const char *status) {
+    return status && (!strcmp(status, "ok") || !strcmp(status, "skipped"));
+}
+
+/* The line that decides a file among its lines [i, j): its last one in a
+ * current attempt (any last one when there are no attempts); NULL when
+ * the file is not an input any more. */
+static const file_line *deciding_line(const logs *g, int i, int j) {
+    for (int k = j - 1; k >= i; k--) {
+        int a = g->l[k].attempt;
+        if (g->na == 0 || (a >= 0 && g->a[a].current)) return &g->l[k];
+    }
+    return NULL;
+}
+
+static void count_file(file_counts *c, const file_line *last, const file_line *ok, double *max) {
+    c->files++;
+    if (is_done(last->status)) c->done++;
+    else {
+        if (c->failed++ == 0) printf("failed files (the error of their last attempt):\n");
+        printf("  %s: %s\n", last->file, last->error ? last->error : last->status ? last->status : "?");
+    }
+    if (!ok) return;
+    c->written++;
+    if (ok->seconds < 0) return;
+    c->secs[c->n_secs++] = ok->seconds;
+    if (ok->seconds > *max) *max = ok->seconds, c->slowest = ok->file;
+}
+
+/* Counts every file of the current attempts and prints the failed ones. */
+static int count_files(logs *g, file_counts *c) {
     qsort(g->l, (size_t)g->n, sizeof *g->l, cmp_file_line);
     c->secs = calloc(g->n > 0 ? (size_t)g->n : 1, sizeof *c->secs);
     if (!c->secs) return -1;
     double max = -1;
-    for (int i = 0; i < g->n;) {
-        int j = i, ok = -1;
-        for (; j < g->n && !strcmp(g->l[j].file, g->l[i].file); j++)
-            if (g->l[j].status && !strcmp(g->l[j].status, "ok")) ok = j;
-        const file_line *last = &g->l[j - 1];
-        const char *st = last->status ? last->status : "";
-        c->files++;
-        if (!strcmp(st, "ok") || !strcmp(st, "skipped")) c->done++;
-        else c->failed++;
-        if (print_failures && strcmp(st, "ok") && strcmp(st, "skipped"))
-            printf("  %s: %s\n", last->file, last->error ? last->error : st);
-        if (ok >= 0) c->written++;
-        if (ok >= 0 && g->l[ok].seconds >= 0) {
-            c->secs[c->n_secs++] = g->l[ok].seconds;
-            if (g->l[ok].seconds > max) max = g->l[ok].seconds, c->slowest = g->l[ok].file;
-        }
-        i = j;
+    for (int i = 0, j; i < g->n; i = j) {
+        const file_line *ok = NULL;
+        for (j = i; j < g->n && !strcmp(g->l[j].file, g->l[i].file); j++)
+            if (g->l[j].status && !strcmp(g->l[j].status, "ok")) ok = &g->l[j];
+        const file_line *last = deciding_line(g, i, j);
+        if (last) count_file(c, last, ok, &max);
     }
     return 0;
 }
 
-/* Prints each shard that did not finish; returns how many, and adds the
- * files its latest attempt did not reach to *not_reached. */
-static int report_shards(const logs *g, int shards, int *not_reached) {
+/* Marks the latest attempt of each shard current; returns how many shards
+ * did not finish and, with `print`, says why for each, and adds the files
+ * its latest attempt did not reach to *not_reached. */
+static int report_shards(logs *g, int shards, int print, int *not_reached) {
     int unfinished = 0;
     for (int s = 0; s < shards; s++) {
-        const attempt *last = NULL;
+        attempt *last = NULL;
         for (int i = 0; i < g->na; i++)
             if (g->a[i].shard == s && g->a[i].shards == shards) last = &g->a[i];
+        if (last) last->current = 1;
         if (last && last->ended) continue;
         unfinished++;
+        if (!print) continue;
         if (!last) {
             printf("  shard %d/%d: no log (not started, or failed before it ran)\n", s, shards);
             continue;
@@ -239,23 +266,20 @@ static void report_times(file_counts *c) {
     for (int i = 0; i < c->n_secs; i++) total += c->secs[i];
     double med = c->n_secs % 2 ? c->secs[c->n_secs / 2]
                                : 0.5 * (c->secs[c->n_secs / 2 - 1] + c->secs[c->n_secs / 2]);
-    printf("time per written file: mean %.3f s, median %.3f s, max %.3f s (%s); %.1f s in all\n",
-           total / c->n_secs, med, c->secs[c->n_secs - 1], c->slowest ? c->slowest : "?", total);
+    printf("time per written file (%d): mean %.3f s, median %.3f s, max %.3f s (%s); %.1f s in all\n",
+           c->n_secs, total / c->n_secs, med, c->secs[c->n_secs - 1], c->slowest ? c->slowest : "?", total);
 }
 
 static int summarize(logs *g, const char *dir, int n_logs) {
     int shards = manifest_shards(dir);
     for (int i = 0; shards < 0 && i < g->na; i++) shards = g->a[i].shards;
     printf("%s: %d log%s\n", dir, n_logs, n_logs == 1 ? "" : "s");
-    int not_reached = 0, unfinished = shards > 0 ? report_shards(g, shards, &not_reached) : 0;
+    int not_reached = 0, unfinished = shards > 0 ? report_shards(g, shards, 0, NULL) : 0;
     if (shards > 0) printf("shards: %d, %d finished, %d unfinished\n", shards, shards - unfinished, unfinished);
     else printf("shards: unknown (no manifest and no start lines)\n");
+    if (unfinished) report_shards(g, shards, 1, &not_reached);
     file_counts c = {0};
-    int failed_header = 0;
-    for (int i = 0; i < g->n && !failed_header; i++)
-        failed_header = g->l[i].status && strcmp(g->l[i].status, "ok") && strcmp(g->l[i].status, "skipped");
-    if (failed_header) printf("failed files (their last attempt):\n");
-    if (count_files(g, &c, 1)) return fprintf(stderr, "astroenh: slurm-summary: out of memory\n"), CLI_EXIT_FAILED;
+    if (count_files(g, &c)) return fprintf(stderr, "astroenh: slurm-summary: out of memory\n"), CLI_EXIT_FAILED;
     printf("files: %d done (%d written by these jobs, %d found done), %d failed, %d not reached\n", c.done,
            c.written, c.done - c.written > 0 ? c.done - c.written : 0, c.failed, not_reached);
     report_times(&c);
@@ -263,7 +287,9 @@ static int summarize(logs *g, const char *dir, int n_logs) {
     if (g->bad_lines) printf("unreadable log lines: %d (cut short by a kill?)\n", g->bad_lines);
     int all = shards > 0 && unfinished == 0 && c.failed == 0;
     if (all) printf("result: every file is done\n");
-    else printf("result: NOT done; submit the same 'astroenh slurm' command again to finish the rest\n");
+    else printf("result: NOT done: %d failed, %d not reached, %d shard%s unfinished; submit the same 'astroenh slurm'\n"
+                "command again to finish (done files are skipped, failed ones retried)\n",
+                c.failed, not_reached, unfinished, unfinished == 1 ? "" : "s");
     return all ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }
 
