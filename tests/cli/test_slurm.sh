@@ -7,6 +7,8 @@
 # bit, a task killed half-way leaves the summary "NOT done", and submitting
 # the same command again finishes only what is missing.
 source "$(dirname "$0")/lib.sh"
+# run inside a Slurm job or on a login node, the caller's cluster must not leak in
+for v in $(compgen -e | grep '^SLURM_'); do unset "$v"; done
 
 IN="$T/in"
 mkdir -p "$IN/fits" "$IN/png"
@@ -168,7 +170,8 @@ fi
 S="$T/slurm"
 DAEMONS=()
 stop_slurm() {
-    [[ -n "${SLURM_CONF:-}" ]] && timeout 5 scancel --quiet --full --user="$(id -un)" 2>/dev/null
+    # only our private controller's jobs: SLURM_CONF is named explicitly
+    [[ -f "$S/slurm.conf" ]] && SLURM_CONF="$S/slurm.conf" timeout 5 scancel --quiet --full --user="$(id -un)" 2>/dev/null
     local p
     for p in "${DAEMONS[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${DAEMONS[@]}"; do
