@@ -150,6 +150,25 @@ check_rc "slurm of a non-file command -> 2" 2
 ae slurm --no-submit --log-dir "$T/L2" -- "$CMD" "$IN" -o "$T/arr"
 check_rc "slurm without --shards -> 2" 2
 
+# ---- what astroenh slurm hands to sbatch (a stand-in sbatch records it)
+mkdir -p "$T/fakebin"
+cat >"$T/fakebin/sbatch" <<EOF
+#!/bin/sh
+printf '%s\n' "\$@" >"$T/sbatch.args"
+env >"$T/sbatch.env"
+echo "Submitted batch job 77"
+EOF
+chmod +x "$T/fakebin/sbatch"
+env -u OMP_WAIT_POLICY -u OPENBLAS_CORETYPE -u AE_REEXECED PATH="$T/fakebin:$PATH" \
+    "$ASTROENH" slurm --shards 2 --log-dir "$T/L3" -p short --mem=1G -- "$CMD" "$IN" -o "$T/arr3" >"$T/out" 2>"$T/err"
+RC=$?
+check_rc "slurm with a stand-in sbatch -> 0" 0
+check "sbatch gets the options in order, then the script" \
+    test "$(tr '\n' ' ' <"$T/sbatch.args")" = "-p short --mem=1G $T/L3/astroenh-slurm.sh "
+check "the jobs do not inherit this CPU's tuned OpenBLAS/OpenMP settings" \
+    bash -c "! grep -q '^OPENBLAS_CORETYPE=\|^OMP_WAIT_POLICY=\|^AE_REEXECED=' '$T/sbatch.env'"
+check_err "it says where the logs are and how to summarize" "astroenh slurm-summary $T/L3"
+
 # ==== a real Slurm ====
 
 have_slurm() { command -v slurmctld && command -v slurmd && command -v sbatch && command -v munged; } >/dev/null 2>&1
