@@ -73,8 +73,8 @@ int cli_cmd_run(int argc, char **argv);
 int cli_cmd_slurm(int argc, char **argv);
 int cli_cmd_slurm_summary(int argc, char **argv);
 /* slurm-summary's work, also run by `slurm --wait`: prints the summary of
- * the logs in `dir`; returns 0 when every file is done, 1 when not, 2 when
- * `dir` holds no shard logs. */
-int cli_slurm_summary(const char *dir);
+ * the logs in `dir` (with `per_file`, every file's line too); returns 0
+ * when every file is done, 1 when not, 2 when `dir` holds no shard logs. */
+int cli_slurm_summary(const char *dir, int per_file);
 
 #endif

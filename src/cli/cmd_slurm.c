@@ -368,7 +368,7 @@ int cli_cmd_slurm(int argc, char **argv) {
             fprintf(stderr, "astroenh: slurm: sbatch failed (exit status %d)\n", sb);
             rc = CLI_EXIT_FAILED;
         } else if (s.wait && !s.no_submit) {
-            rc = cli_slurm_summary(dir);
+            rc = cli_slurm_summary(dir, 0);
         } else if (!s.no_submit) {
             fprintf(stderr, "astroenh: slurm: %ld tasks submitted; logs in %s\n"
                             "  when they are done: astroenh slurm-summary %s\n"

@@ -234,6 +234,22 @@ static int count_files(logs *g, file_counts *c) {
     return 0;
 }
 
+/* --files: every file of the current attempts (sorted by count_files),
+ * its state and the seconds of the run that wrote it. */
+static void list_files(const logs *g) {
+    printf("per file (state, seconds of the run that wrote it):\n");
+    for (int i = 0, j; i < g->n; i = j) {
+        const file_line *ok = NULL;
+        for (j = i; j < g->n && !strcmp(g->l[j].file, g->l[i].file); j++)
+            if (g->l[j].status && !strcmp(g->l[j].status, "ok")) ok = &g->l[j];
+        const file_line *last = deciding_line(g, i, j);
+        if (!last) continue;
+        char secs[32] = "-";
+        if (ok && ok->seconds >= 0) snprintf(secs, sizeof secs, "%.3f", ok->seconds);
+        printf("  %-8s %9s  %s\n", last->status ? last->status : "?", secs, last->file);
+    }
+}
+
 /* Marks the latest attempt of each shard current; returns how many shards
  * did not finish and, with `print`, says why for each, and adds the files
  * its latest attempt did not reach to *not_reached. */
@@ -270,7 +286,7 @@ static void report_times(file_counts *c) {
            c->n_secs, total / c->n_secs, med, c->secs[c->n_secs - 1], c->slowest ? c->slowest : "?", total);
 }
 
-static int summarize(logs *g, const char *dir, int n_logs) {
+static int summarize(logs *g, const char *dir, int n_logs, int per_file) {
     int shards = manifest_shards(dir);
     for (int i = 0; shards < 0 && i < g->na; i++) shards = g->a[i].shards;
     printf("%s: %d log%s\n", dir, n_logs, n_logs == 1 ? "" : "s");
@@ -283,6 +299,7 @@ static int summarize(logs *g, const char *dir, int n_logs) {
     printf("files: %d done (%d written by these jobs, %d found done), %d failed, %d not reached\n", c.done,
            c.written, c.done - c.written > 0 ? c.done - c.written : 0, c.failed, not_reached);
     report_times(&c);
+    if (per_file) list_files(g);
     free(c.secs);
     if (g->bad_lines) printf("unreadable log lines: %d (cut short by a kill?)\n", g->bad_lines);
     int all = shards > 0 && unfinished == 0 && c.failed == 0;
@@ -293,7 +310,7 @@ static int summarize(logs *g, const char *dir, int n_logs) {
     return all ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 }
 
-int cli_slurm_summary(const char *dir) {
+int cli_slurm_summary(const char *dir, int per_file) {
     log_file *files = NULL;
     int n = 0;
     if (list_logs(dir, &files, &n)) return CLI_EXIT_USAGE;
@@ -303,20 +320,22 @@ int cli_slurm_summary(const char *dir) {
     free(files);
     if (rc) rc = CLI_EXIT_FAILED;
     else if (n == 0) rc = (fprintf(stderr, "astroenh: slurm-summary: no shard logs (*.json) in %s\n", dir), CLI_EXIT_USAGE);
-    else rc = summarize(&g, dir, n);
+    else rc = summarize(&g, dir, n, per_file);
     logs_free(&g);
     return rc;
 }
 
 int cli_cmd_slurm_summary(int argc, char **argv) {
+    int per_file = argc == 3 && !strcmp(argv[1], "--files");
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: astroenh slurm-summary LOGDIR\n\n"
+        printf("usage: astroenh slurm-summary [--files] LOGDIR\n\n"
                "Merges the shard logs that 'astroenh slurm' tasks wrote to LOGDIR (every *.json\n"
                "there, oldest first): shards finished or not, files done, failed (with the\n"
-               "error of their last attempt) and not reached, and the time per written file.\n\n"
+               "error of their last attempt) and not reached, and the time per written file.\n"
+               "  --files   also every file: its state and the seconds of the run that wrote it\n\n"
                "Exit status: 0 every file is done, 1 not (or a log unreadable), 2 no logs.\n");
         return CLI_EXIT_OK;
     }
-    if (argc != 2) return cli_usage_error("slurm-summary", "give one LOGDIR");
-    return cli_slurm_summary(argv[1]);
+    if (argc != 2 + per_file) return cli_usage_error("slurm-summary", "give one LOGDIR (and --files before it)");
+    return cli_slurm_summary(argv[1 + per_file], per_file);
 }

@@ -121,6 +121,10 @@ check_rc "summary with a failed file -> 1" 1
 check_out "the failed file and its error" "$T/inbad/decals_truncated.fits: "
 check_out "counts" "files: 2 done (2 written by these jobs, 0 found done), 1 failed, 0 not reached"
 check_out "shards" "shards: 2, 2 finished, 0 unfinished"
+ae slurm-summary --files "$L0"
+check "--files: each file with its state and time" \
+    test "$(grep -cE "^  ok +[0-9]+\.[0-9]{3}  $T/inbad/.*\.png$" "$T/out")" -eq 2 -a \
+         "$(grep -cE "^  error +-  $T/inbad/decals_truncated.fits$" "$T/out")" -eq 1
 grep -v '"event": "end"' "$L0/shard-0.1.json" | head -n 2 >"$L0/shard-0.2.json"
 ae slurm-summary "$L0"
 check_out "a log without its end line: the shard is unfinished" "shard 0/2: unfinished: shard-0.2.json reports 1 of its"
