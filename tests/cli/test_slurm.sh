@@ -349,6 +349,22 @@ ae "$CMD" -r -q "$IN" "$T/stuck/late.fits" -o "$T/plain2"
 check "array outputs == one-machine run, bit for bit" diff -r "$T/plain2" "$T/arr"
 check "no lock or temp files left" test -z "$(find "$T/arr" -name '.astroenh*' -o -name '.*.tmp-*')"
 
+# --shard auto in real array tasks, with a step: tasks 1,3,5,7 are shards 0..3 of 4
+mkdir -p "$T/auto"
+cat >"$T/auto.sh" <<EOF
+#!/bin/bash
+exec "$ASTROENH" info -r --json --shard auto "$IN" >"$T/auto/\$SLURM_ARRAY_TASK_ID.json"
+EOF
+run sbatch --wait --array=1-7:2 --output=/dev/null "$T/auto.sh"
+check_rc "an array 1-7:2 of 'info --shard auto' -> 0" 0
+auto_ok=1
+for k in 0 1 2 3; do
+    "$ASTROENH" info -r --json --shard "$k/4" "$IN" >"$T/auto/ref$k.json" 2>/dev/null
+    diff -q <(json_files "$T/auto/$((2 * k + 1)).json") <(json_files "$T/auto/ref$k.json") >/dev/null || auto_ok=0
+    grep -q "\"shard\": $k, \"shards\": 4," "$T/auto/$((2 * k + 1)).json" || auto_ok=0
+done
+check "task 2k+1 of 1-7:2 processed exactly shard k/4" test "$auto_ok" -eq 1
+
 stop_slurm
 check "the daemons are stopped" bash -c "! ps -eo args | grep -q '[s]lurmctld -D -i -f $S/slurm.conf'"
 finish
