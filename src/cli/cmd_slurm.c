@@ -144,7 +144,7 @@ static int slurm_own_opt(slurm_opts *s, int argc, char **argv, int i) {
         return n < 0 || cli_parse_int("slurm", "--shards", v, 1, MAX_SHARDS, &s->shards) ? -1 : n;
     if ((n = cli_opt_value("slurm", argc, argv, i, "--max-running", &v)) != 0)
         return n < 0 || cli_parse_int("slurm", "--max-running", v, 1, MAX_SHARDS, &s->max_running) ? -1 : n;
-    if ((n = cli_opt_value("slurm", argc, argv, i, "--log-dir", &v)) != 0) s->log_dir = v;
+    if ((n = cli_opt_value("slurm", argc, argv, i, "--log-dir", &v)) > 0) s->log_dir = v;
     return n;
 }
 
