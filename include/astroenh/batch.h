@@ -27,6 +27,7 @@ typedef struct {
     int missing;   /* the argument does not exist: reported as a per-file failure */
     char *out;     /* output path (set by ae_batch_map_outputs), owned */
     char *error;   /* set when the item cannot be processed (e.g. duplicate output) */
+    int other_shard; /* belongs to another --shard: kept for the checks, not processed */
 } ae_batch_item;
 
 typedef struct {
@@ -63,6 +64,20 @@ ae_status ae_batch_output_path(const ae_batch_item *it, const char *out, int dir
  * to gets `error` set instead of being processed twice. */
 ae_status ae_batch_map_outputs(ae_batch_list *list, const char *out, int dir_mode,
                                const char *format);
+
+/* ---- shards (--shard I/N: one task of a cluster job array) ----
+ * An item belongs to shard hash(rel) mod N, rel being its path relative to
+ * its directory argument (leading '/' ignored). The hash is fixed (FNV-1a 64
+ * with a splitmix64 finaliser) so that every task, on any machine, agrees,
+ * and a file keeps its shard when others are added or removed. */
+
+/* The shard of `rel` among `count` (>= 1) shards: 0..count-1. */
+int ae_shard_of(const char *rel, int count);
+
+/* Marks every item not of shard `index` of `count` as other_shard and
+ * returns how many remain. Call after ae_batch_map_outputs, so that clashes
+ * between outputs are found over the whole list, whichever shard owns them. */
+int ae_batch_select_shard(ae_batch_list *list, int index, int count);
 
 /* Extension (with the dot) of a format name: "fits" -> ".fits"; NULL if unknown. */
 const char *ae_format_ext(const char *format);
@@ -119,6 +134,7 @@ typedef struct {
     int skip_existing;   /* an existing output -> "skipped" */
     int wait_lock;       /* wait for the output-directory lock instead of failing */
     const char *lock_dir;/* directory to lock, or NULL for none */
+    int shard_index, shard_count; /* --shard I/N (count 0: not sharded); items are already selected */
     ae_stretch_kind stretch; /* for LINEAR images written to PNG/JPEG (NONE = write as is) */
     ae_save_opts save;   /* defaults for every file */
     ae_global_opts g;
@@ -129,10 +145,13 @@ typedef struct {
     int locked;          /* the lock was held by another run; nothing was done */
 } ae_batch_counts;
 
-/* Processes every item of `list` (outputs already mapped). Per file: skip
- * if asked, refuse output == input, load, fn, stretch for display formats,
- * write atomically; print one line (progress or error). Returns AE_OK when
- * the run happened (per-file failures are only counted); an error (message
+/* Processes every item of `list` (outputs already mapped) but those of other
+ * shards. Per file: skip if asked (the output is a non-empty regular file:
+ * outputs appear whole by rename, so an existing one is complete; an empty
+ * one is what a crash before the data reached the disk can leave), refuse
+ * output == input, load, fn, stretch for display formats, write
+ * atomically; print one line (progress or error). Returns AE_OK when the
+ * run happened (per-file failures are only counted); an error (message
  * set) when the lock could not be taken or the output directory made. */
 ae_status ae_batch_run(const ae_batch_list *list, const ae_batch_opts *o, ae_batch_fn fn,
                        void *user, ae_batch_counts *counts);
@@ -142,6 +161,15 @@ ae_status ae_batch_run(const ae_batch_list *list, const ae_batch_opts *o, ae_bat
  * AE_ERR_IO with "<dir> is locked by another astroenh run (pid N)". */
 ae_status ae_batch_lock(const char *dir, int wait, int *fd);
 void ae_batch_unlock(const char *dir, int fd);
+
+/* The lock of one shard: `dir`/.astroenh.lock shared (every shard of an
+ * array runs at once; an unsharded run, which locks it exclusively, is kept
+ * out and keeps them out) plus `dir`/.astroenh.shard-I-of-N.lock exclusive
+ * (a second run of the same shard is refused: "<dir> is locked by another
+ * run of shard I/N (pid P)"). fd[0], fd[1] get the two fds. The last holder
+ * of the shared file removes it. */
+ae_status ae_batch_lock_shard(const char *dir, int wait, int index, int count, int fd[2]);
+void ae_batch_unlock_shard(const char *dir, int index, int count, const int fd[2]);
 
 /* Appends `s` to buf (size cap) as a JSON string with quotes, escaped. */
 void ae_json_append_string(char *buf, size_t cap, const char *s);

@@ -22,6 +22,7 @@ typedef struct {
     int stretch_set;
     int bit_depth, quality;
     int help;
+    int shard_index, shard_count; /* --shard I/N (count 0: every file) */
     char **inputs;          /* positional arguments (pointers into argv) */
     int n_inputs;
 } cli_opts;
@@ -42,8 +43,25 @@ int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long
 /* Prints "astroenh: [cmd: ]msg" and the --help hint; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Applies --threads to OpenMP and OpenBLAS. */
-void cli_apply_threads(const cli_opts *o);
+/* Applies --threads to OpenMP and OpenBLAS; without --threads, a Slurm
+ * task's SLURM_CPUS_PER_TASK sets it (the CPUs Slurm gave the task, which
+ * omp_get_num_procs() need not see where no cgroup confines the task). */
+void cli_apply_threads(cli_opts *o);
+
+/* Parses the value of --shard: "I/N" (0 <= I < N) or "auto" (the Slurm
+ * array task: SLURM_ARRAY_TASK_ID, _MIN, _COUNT, _STEP). 0, or -1 after a
+ * usage error. */
+int cli_parse_shard(const char *cmd, const char *v, int *index, int *count);
+
+/* With --json and --shard: the lines that frame a shard's per-file lines,
+ * {"event": "start", ...} before the first (with the number of its files)
+ * and {"event": "end", ...} after the last, so that `slurm-summary` tells a
+ * finished shard from a killed one. No-ops otherwise. */
+void cli_shard_json_start(const cli_opts *o, int files);
+void cli_shard_json_end(const cli_opts *o, int ok, int failed, int skipped, double seconds);
+
+/* Monotonic clock, seconds. */
+double cli_now_s(void);
 
 /* The help text of the common options. */
 extern const char cli_common_help[];
@@ -52,5 +70,11 @@ int cli_cmd_info(int argc, char **argv);
 int cli_cmd_convert(int argc, char **argv);
 int cli_cmd_stage(const char *name, int argc, char **argv);
 int cli_cmd_run(int argc, char **argv);
+int cli_cmd_slurm(int argc, char **argv);
+int cli_cmd_slurm_summary(int argc, char **argv);
+/* slurm-summary's work, also run by `slurm --wait`: prints the summary of
+ * the logs in `dir` (with `per_file`, every file's line too); returns 0
+ * when every file is done, 1 when not, 2 when `dir` holds no shard logs. */
+int cli_slurm_summary(const char *dir, int per_file);
 
 #endif

@@ -13,6 +13,7 @@ static const char k_info_help[] =
     "Prints format, size, channels, bit depth, whether a celestial WCS is present,\n"
     "the number of NaN (blank) pixels and the min/median/max of the finite pixels.\n\n"
     "  -r, --recursive   descend into subdirectories of directory arguments\n"
+    "  --shard I/N|auto  only the files of shard I of N (see astroenh --help)\n"
     "  --json            one JSON object per file on stdout\n"
     "  --quiet --threads N  as for every command\n"
     "Exit status: 0 all files read, 1 some file failed, 2 usage error.\n";
@@ -151,8 +152,12 @@ int cli_cmd_info(int argc, char **argv) {
         ae_batch_list_free(&list);
         return CLI_EXIT_FAILED;
     }
-    int failed = 0;
-    for (int i = 0; i < list.n; i++) failed += info_one(&o, &list.items[i]);
+    int mine = ae_batch_select_shard(&list, o.shard_index, o.shard_count), failed = 0;
+    double t0 = cli_now_s();
+    cli_shard_json_start(&o, mine);
+    for (int i = 0; i < list.n; i++)
+        if (!list.items[i].other_shard) failed += info_one(&o, &list.items[i]);
+    cli_shard_json_end(&o, mine - failed, failed, 0, cli_now_s() - t0);
     ae_batch_list_free(&list);
     return failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }

@@ -56,6 +56,8 @@ static void fill_batch_opts(const cli_opts *o, ae_batch_opts *b, int dir_mode) {
     b->skip_existing = o->skip_existing;
     b->wait_lock = o->wait_lock;
     b->lock_dir = dir_mode ? o->out : NULL;
+    b->shard_index = o->shard_index;
+    b->shard_count = o->shard_count;
     b->stretch = o->stretch;
     b->save.bit_depth = o->bit_depth;
     b->save.quality = o->quality;
@@ -71,9 +73,12 @@ static int run_batch(cli_opts *o, ae_batch_fn fn, void *user) {
         return CLI_EXIT_USAGE;
     }
     if (st == AE_OK) st = ae_batch_map_outputs(&list, o->out, dir_mode, o->format);
+    int mine = st == AE_OK ? ae_batch_select_shard(&list, o->shard_index, o->shard_count) : 0;
     ae_batch_counts c = {0};
     ae_batch_opts b;
     fill_batch_opts(o, &b, dir_mode);
+    double t0 = cli_now_s();
+    if (st == AE_OK) cli_shard_json_start(o, mine);
     if (st == AE_OK) st = ae_batch_run(&list, &b, fn, user, &c);
     int n = list.n;
     ae_batch_list_free(&list);
@@ -81,10 +86,13 @@ static int run_batch(cli_opts *o, ae_batch_fn fn, void *user) {
         fprintf(stderr, "astroenh: %s\n", ae_error_message());
         return CLI_EXIT_FAILED;
     }
+    cli_shard_json_end(o, c.ok, c.failed, c.skipped, cli_now_s() - t0);
     if (n == 0 && !o->quiet)
         fprintf(stderr, "astroenh: %s: no image files found in the input directories\n", o->cmd);
-    if (n > 1 && !o->quiet && !o->json)
-        fprintf(stderr, "astroenh: %s: %d ok, %d failed, %d skipped\n", o->cmd, c.ok, c.failed, c.skipped);
+    char shard[48] = "";
+    if (o->shard_count) snprintf(shard, sizeof shard, " shard %d/%d:", o->shard_index, o->shard_count);
+    if ((n > 1 || o->shard_count) && !o->quiet && !o->json)
+        fprintf(stderr, "astroenh: %s:%s %d ok, %d failed, %d skipped\n", o->cmd, shard, c.ok, c.failed, c.skipped);
     return c.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 

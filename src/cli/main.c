@@ -30,6 +30,9 @@ const char cli_common_help[] =
     "  --skip-existing      leave files whose output exists (status \"skipped\")\n"
     "  --jobs N             process N files at once (default 1)\n"
     "  --wait-lock          wait for another run's lock on the output directory\n"
+    "  --shard I/N|auto     only the files of shard I (0..N-1) of N, split by a hash\n"
+    "                       of their relative path; auto: the Slurm array task's\n"
+    "                       (SLURM_ARRAY_TASK_ID/_MIN/_COUNT); see 'astroenh slurm'\n"
     "  --stretch linear|asinh|auto|none  stretch of linear (FITS) data written to\n"
     "                       PNG/JPEG (default auto, the MTF auto-stretch)\n"
     "Global:\n"
@@ -125,6 +128,8 @@ static int set_valued(cli_opts *o, const char *name, const char *v) {
         if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda"))
             return cli_usage_error(c, "bad value '%s' for --device (auto, cpu or cuda)", v), -1;
         o->g.device = v;
+    } else if (!strcmp(name, "--shard")) {
+        if (cli_parse_shard(c, v, &o->shard_index, &o->shard_count)) return -1;
     } else if (!strcmp(name, "--stretch")) {
         if (strcmp(v, "linear") && strcmp(v, "asinh") && strcmp(v, "auto") && strcmp(v, "mtf") && strcmp(v, "none"))
             return cli_usage_error(c, "bad value '%s' for --stretch (linear, asinh, auto or none)", v), -1;
@@ -137,7 +142,7 @@ static int set_valued(cli_opts *o, const char *name, const char *v) {
 /* Options taking a value; returns entries used, 0 if none matched, -1 on error. */
 static int parse_valued(cli_opts *o, int argc, char **argv, int i) {
     static const char *const names[] = {"-o", "--output", "--format", "--jobs", "-j", "--threads",
-                                        "--tile", "--seed", "--device", "--stretch", NULL};
+                                        "--tile", "--seed", "--device", "--stretch", "--shard", NULL};
     const char *v = NULL;
     int n = 0, k;
     for (k = 0; names[k]; k++)
@@ -151,7 +156,17 @@ int cli_parse_common(cli_opts *o, int argc, char **argv, int i) {
     return parse_valued(o, argc, argv, i);
 }
 
-void cli_apply_threads(const cli_opts *o) {
+static void threads_from_slurm(cli_opts *o) {
+    const char *v = getenv("SLURM_CPUS_PER_TASK");
+    char *end;
+    long n = v ? strtol(v, &end, 10) : 0;
+    if (!v || end == v || *end || n < 1 || n > 1024) return;
+    o->threads = o->g.threads = (int)n;
+    if (o->verbose) fprintf(stderr, "astroenh: %s: %ld threads (SLURM_CPUS_PER_TASK)\n", o->cmd, n);
+}
+
+void cli_apply_threads(cli_opts *o) {
+    if (o->threads == 0) threads_from_slurm(o);
     if (o->threads > 0) {
         omp_set_num_threads(o->threads);
         openblas_set_num_threads(o->threads);
@@ -173,6 +188,8 @@ static void print_help(void) {
     printf("  %-18s %s\n", "run", "chain stages per file: --stages denoise,colorize,upscale");
     printf("  %-18s %s\n", "eval", ae_cmd_eval ? "evaluate the stages on held-out data" : "(not available in this build)");
     printf("  %-18s %s\n", "bench", ae_cmd_bench ? "benchmarks" : "(not available in this build)");
+    printf("  %-18s %s\n", "slurm", "submit a command as a Slurm job array, one shard per task");
+    printf("  %-18s %s\n", "slurm-summary", "merge the shard logs of `slurm`: counts, failures, times");
     printf("\n'astroenh COMMAND --help' shows a command's options.\n"
            "  --version          version and build (cpu / cuda)\n"
            "  --list-stages      the stages compiled into this build, one per line\n\n%s"
@@ -200,6 +217,8 @@ static int dispatch(const char *cmd, int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cli_cmd_info(argc, argv);
     if (!strcmp(cmd, "convert")) return cli_cmd_convert(argc, argv);
     if (!strcmp(cmd, "run")) return cli_cmd_run(argc, argv);
+    if (!strcmp(cmd, "slurm")) return cli_cmd_slurm(argc, argv);
+    if (!strcmp(cmd, "slurm-summary")) return cli_cmd_slurm_summary(argc, argv);
     if (!strcmp(cmd, "eval")) return call_weak(ae_cmd_eval, cmd, argc, argv);
     if (!strcmp(cmd, "bench")) return call_weak(ae_cmd_bench, cmd, argc, argv);
     for (int i = 0; k_stage_names[i]; i++)
@@ -217,19 +236,19 @@ static int dispatch(const char *cmd, int argc, char **argv) {
  * values. A user's own settings always win; AE_NO_REEXEC=1 disables this. */
 static void maybe_reexec_with_tuned_env(char **argv) {
     if (getenv("AE_REEXECED") || getenv("AE_NO_REEXEC")) return;
-    int changed = 0;
+    char set[64] = ""; /* what we set, for `slurm` to take back from its jobs */
     if (!getenv("OMP_WAIT_POLICY")) {
         setenv("OMP_WAIT_POLICY", "passive", 1);
-        changed = 1;
+        strcat(set, "OMP_WAIT_POLICY,");
     }
     __builtin_cpu_init();
     if (!getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx512f") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")) {
         setenv("OPENBLAS_CORETYPE", "SKYLAKEX", 1);
-        changed = 1;
+        strcat(set, "OPENBLAS_CORETYPE,");
     }
-    if (!changed) return;
-    setenv("AE_REEXECED", "1", 1);
+    if (!set[0]) return;
+    setenv("AE_REEXECED", set, 1);
     execv("/proc/self/exe", argv);
     /* exec failed (no /proc): carry on with the libraries' defaults */
 }

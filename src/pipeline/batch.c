@@ -13,6 +13,7 @@
 #include <omp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,34 @@ ae_status ae_batch_map_outputs(ae_batch_list *list, const char *out, int dir_mod
     return AE_OK;
 }
 
+/* ---- shards ---- */
+
+int ae_shard_of(const char *rel, int count) {
+    if (count <= 1) return 0;
+    while (rel[0] == '/') rel++;
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)rel; *p; p++) h = (h ^ *p) * 0x100000001b3ull;
+    /* splitmix64's finaliser: FNV-1a's low k bits depend only on the low k
+     * bits of each byte, so with 2^k shards "M51_1.fits" and "m51_1.fits"
+     * (0x4d, 0x6d) would always share a shard */
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return (int)(h % (uint64_t)count);
+}
+
+int ae_batch_select_shard(ae_batch_list *list, int index, int count) {
+    int mine = 0;
+    for (int i = 0; i < list->n; i++) {
+        ae_batch_item *it = &list->items[i];
+        it->other_shard = count > 0 && ae_shard_of(it->rel, count) != index;
+        mine += !it->other_shard;
+    }
+    return mine;
+}
+
 /* ---- lock ---- */
 
 #define AE_LOCK_NAME ".astroenh.lock"
@@ -249,10 +278,19 @@ static long lock_owner(int fd) {
     return n > 0 ? strtol(buf, NULL, 10) : 0;
 }
 
-ae_status ae_batch_lock(const char *dir, int wait, int *fd) {
+/* 1 while `path` still names the file open on `fd` (a holder removes the
+ * lock file when it is done, so an fd may point at a file no longer there). */
+static int lock_file_current(int fd, const char *path) {
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* flock()s dir/name (LOCK_EX or LOCK_SH in `op`) and writes our pid into it.
+ * `rival` names the other holder in the message when it is taken. */
+static ae_status lock_named(const char *dir, const char *name, int op, int wait, const char *rival,
+                            int *fd) {
     *fd = -1;
-    if (!dir) return AE_OK;
-    char *path = path_join(dir, AE_LOCK_NAME);
+    char *path = path_join(dir, name);
     if (!path) return AE_ERR_NOMEM;
     ae_status st = AE_OK;
     for (;;) {
@@ -261,25 +299,27 @@ ae_status ae_batch_lock(const char *dir, int wait, int *fd) {
             st = ae_error_set(AE_ERR_IO, "%s: cannot create lock file: %s", path, strerror(errno));
             break;
         }
-        if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        if (flock(f, op | LOCK_NB) != 0) {
+            int busy = errno == EWOULDBLOCK;
             long pid = lock_owner(f);
-            if (errno != EWOULDBLOCK || !wait) {
-                if (pid > 0)
-                    st = ae_error_set(AE_ERR_IO, "%s is locked by another astroenh run (pid %ld)", dir, pid);
-                else
-                    st = ae_error_set(AE_ERR_IO, "%s is locked by another astroenh run (pid unknown)", dir);
+            if (busy && !wait && !lock_file_current(f, path)) {
+                close(f); /* its holder has just removed it: try the new one */
+                continue;
+            }
+            if (!busy || !wait) {
+                if (pid > 0) st = ae_error_set(AE_ERR_IO, "%s is locked by %s (pid %ld)", dir, rival, pid);
+                else st = ae_error_set(AE_ERR_IO, "%s is locked by %s (pid unknown)", dir, rival);
                 close(f);
                 break;
             }
-            if (flock(f, LOCK_EX) != 0) {
+            if (flock(f, op) != 0) {
                 st = ae_error_set(AE_ERR_IO, "%s: cannot lock: %s", path, strerror(errno));
                 close(f);
                 break;
             }
         }
         /* the previous holder may have removed the file while we waited */
-        struct stat a, b;
-        if (fstat(f, &a) != 0 || stat(path, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+        if (!lock_file_current(f, path)) {
             close(f);
             continue;
         }
@@ -295,12 +335,52 @@ ae_status ae_batch_lock(const char *dir, int wait, int *fd) {
     return st;
 }
 
-void ae_batch_unlock(const char *dir, int fd) {
+/* Removes dir/name when no one else holds it (only then does LOCK_EX come
+ * at once: a shared lock stays with the file while other shards run). */
+static void unlock_named(const char *dir, const char *name, int fd) {
     if (fd < 0 || !dir) return;
-    char *path = path_join(dir, AE_LOCK_NAME);
-    if (path) unlink(path);
-    free(path);
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        char *path = path_join(dir, name);
+        if (path && lock_file_current(fd, path)) unlink(path);
+        free(path);
+    }
     close(fd);
+}
+
+ae_status ae_batch_lock(const char *dir, int wait, int *fd) {
+    *fd = -1;
+    if (!dir) return AE_OK;
+    return lock_named(dir, AE_LOCK_NAME, LOCK_EX, wait, "another astroenh run", fd);
+}
+
+void ae_batch_unlock(const char *dir, int fd) {
+    unlock_named(dir, AE_LOCK_NAME, fd);
+}
+
+static void shard_lock_name(char *buf, size_t cap, int index, int count) {
+    snprintf(buf, cap, ".astroenh.shard-%d-of-%d.lock", index, count);
+}
+
+ae_status ae_batch_lock_shard(const char *dir, int wait, int index, int count, int fd[2]) {
+    fd[0] = fd[1] = -1;
+    if (!dir) return AE_OK;
+    char name[96], rival[96];
+    shard_lock_name(name, sizeof name, index, count);
+    snprintf(rival, sizeof rival, "another run of shard %d/%d", index, count);
+    ae_status st = lock_named(dir, AE_LOCK_NAME, LOCK_SH, wait, "another astroenh run", &fd[0]);
+    if (st == AE_OK) st = lock_named(dir, name, LOCK_EX, wait, rival, &fd[1]);
+    if (st != AE_OK) {
+        unlock_named(dir, AE_LOCK_NAME, fd[0]);
+        fd[0] = -1;
+    }
+    return st;
+}
+
+void ae_batch_unlock_shard(const char *dir, int index, int count, const int fd[2]) {
+    char name[96];
+    shard_lock_name(name, sizeof name, index, count);
+    unlock_named(dir, name, fd[1]);
+    unlock_named(dir, AE_LOCK_NAME, fd[0]);
 }
 
 /* ---- JSON ---- */
@@ -371,6 +451,7 @@ typedef struct {
     atomic_int next;
     pthread_mutex_t mu;
     int done;
+    int total;        /* files of this shard (all of them when not sharded) */
     int bar;          /* draw a progress bar (stderr is a terminal) */
     int file_threads; /* compute threads per file, 0 = leave alone */
     ae_batch_counts c;
@@ -392,7 +473,7 @@ static const char *strip_path(const char *msg, const char *path) {
 }
 
 static void draw_bar(run_state *rs, const char *name) {
-    int n = rs->list->n, width = 30;
+    int n = rs->total, width = 30;
     int fill = n ? rs->done * width / n : width;
     char bar[64];
     for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : ' ';
@@ -414,7 +495,7 @@ static void report(run_state *rs, const ae_batch_item *it, outcome r, const char
         if (rs->bar) fputs("\r\033[K", stderr);
         fprintf(stderr, "astroenh: %s: %s\n", it->path, msg);
     } else if (!o->quiet && !o->json && !rs->bar) {
-        fprintf(stderr, "[%d/%d] %s -> %s %s%.1f s)\n", rs->done, rs->list->n, it->path, it->out,
+        fprintf(stderr, "[%d/%d] %s -> %s %s%.1f s)\n", rs->done, rs->total, it->path, it->out,
                 r == RES_SKIP ? "skipped (exists, " : "(", secs);
     }
     if (o->verbose && !o->json && res && res->json[0]) {
@@ -469,6 +550,13 @@ static ae_status process_loaded(run_state *rs, const ae_batch_item *it, const ae
     return st;
 }
 
+/* An output at its final name was renamed there whole; an empty one is what
+ * a node crash can leave of a file renamed before its data reached the disk. */
+static int output_complete(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0;
+}
+
 static void process_one(run_state *rs, const ae_batch_item *it) {
     double t0 = now_s();
     ae_result res;
@@ -481,7 +569,7 @@ static void process_one(run_state *rs, const ae_batch_item *it) {
         report(rs, it, RES_FAIL, it->error, 0, NULL);
         return;
     }
-    if (rs->o->skip_existing && access(it->out, F_OK) == 0) {
+    if (rs->o->skip_existing && output_complete(it->out)) {
         report(rs, it, RES_SKIP, NULL, 0, NULL);
         return;
     }
@@ -515,7 +603,7 @@ static void *worker(void *arg) {
     for (;;) {
         int i = atomic_fetch_add(&rs->next, 1);
         if (i >= rs->list->n) break;
-        process_one(rs, &rs->list->items[i]);
+        if (!rs->list->items[i].other_shard) process_one(rs, &rs->list->items[i]);
     }
     return NULL;
 }
@@ -535,21 +623,34 @@ static void run_workers(run_state *rs, int jobs) {
     for (int i = 0; i < started; i++) pthread_join(tid[i], NULL);
 }
 
+static ae_status take_lock(const ae_batch_opts *o, int fd[2]) {
+    fd[0] = fd[1] = -1;
+    if (o->shard_count > 0) return ae_batch_lock_shard(o->lock_dir, o->wait_lock, o->shard_index, o->shard_count, fd);
+    return ae_batch_lock(o->lock_dir, o->wait_lock, &fd[0]);
+}
+
+static void release_lock(const ae_batch_opts *o, const int fd[2]) {
+    if (o->shard_count > 0) ae_batch_unlock_shard(o->lock_dir, o->shard_index, o->shard_count, fd);
+    else ae_batch_unlock(o->lock_dir, fd[0]);
+}
+
 ae_status ae_batch_run(const ae_batch_list *list, const ae_batch_opts *o, ae_batch_fn fn,
                        void *user, ae_batch_counts *counts) {
     memset(counts, 0, sizeof *counts);
-    int lock_fd = -1;
+    int lock_fd[2] = {-1, -1};
     if (o->lock_dir) {
         ae_status st = ae_output_make_dir(o->lock_dir);
-        if (st == AE_OK) st = ae_batch_lock(o->lock_dir, o->wait_lock, &lock_fd);
+        if (st == AE_OK) st = take_lock(o, lock_fd);
         if (st != AE_OK) {
             counts->locked = strstr(ae_error_message(), "is locked by") != NULL;
             return st;
         }
     }
+    /* every item, other shards' too: no output of this shard may replace
+     * an input that another shard reads */
     ae_status gst = ae_output_guard_begin(list);
     if (gst != AE_OK) {
-        ae_batch_unlock(o->lock_dir, lock_fd);
+        release_lock(o, lock_fd);
         return gst;
     }
     run_state rs;
@@ -560,15 +661,16 @@ ae_status ae_batch_run(const ae_batch_list *list, const ae_batch_opts *o, ae_bat
     rs.user = user;
     atomic_init(&rs.next, 0);
     pthread_mutex_init(&rs.mu, NULL);
+    for (int i = 0; i < list->n; i++) rs.total += !list->items[i].other_shard;
     rs.bar = isatty(STDERR_FILENO) && !o->quiet && !o->json;
     int jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
-    if (jobs > list->n) jobs = list->n > 0 ? list->n : 1;
+    if (jobs > rs.total) jobs = rs.total > 0 ? rs.total : 1;
     rs.file_threads = file_threads(o, jobs);
     if (rs.file_threads > 0) openblas_set_num_threads(rs.file_threads);
     run_workers(&rs, jobs);
     ae_output_guard_end();
     pthread_mutex_destroy(&rs.mu);
-    ae_batch_unlock(o->lock_dir, lock_fd);
+    release_lock(o, lock_fd);
     *counts = rs.c;
     return AE_OK;
 }
