@@ -129,7 +129,8 @@ def colorizer_metadata(ckpt, variant, log_csv, counts):
         "git_revision": git_revision(),
         "ab_down": str(args.get("ab_down", 1)),
         "regression_loss": {"l1": "L1 on a*b*", "l2": "L2 on a*b*",
-                            "rgb2": "squared sRGB error of L* + upsampled a*b*"}[args.get("loss", "l1")],
+                            "rgb2": "squared sRGB error of L* + upsampled a*b*",
+                            "psnr": "mean over crops of log10 sRGB MSE of L* + upsampled a*b* (i.e. -PSNR/10)"}[args.get("loss", "l1")],
         "sources_balanced": "yes" if args.get("balance") else "no",
         "val_gain_db_by_source": v.get("val_gain_by_source", ""),
     }

@@ -80,11 +80,15 @@ def parse_args(argv=None):
     ap.add_argument("--bn-calib-batches", type=int, default=30)
     ap.add_argument("--ab-down", type=int, default=1, choices=(1, 2, 4),
                     help="run the net on L* averaged over FxF blocks, upsample a*b* bilinearly")
-    ap.add_argument("--loss", choices=("l1", "l2", "rgb2"), default="l1",
-                    help="regression loss: L1 / L2 on the net's output, or squared sRGB error of the result")
+    ap.add_argument("--loss", choices=("l1", "l2", "rgb2", "psnr"), default="l1",
+                    help="regression loss: L1 / L2 on the net's output, squared sRGB error of the result "
+                         "(rgb2), or the mean over crops of log10 of each crop's sRGB MSE (psnr)")
     ap.add_argument("--gan-lr-g", type=float, default=None,
                     help="generator lr in the cGAN phase (default --lr); the discriminator uses --gan-lr-d")
     ap.add_argument("--gan-lr-d", type=float, default=None, help="discriminator lr (default --lr)")
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="keep an exponential moving average of the generator (e.g. 0.999); validation, "
+                         "checkpoints (G_ema) and export use it")
     ap.add_argument("--balance", action="store_true", help="sample every source equally often")
     ap.add_argument("--lr-end", type=float, default=None,
                     help="cosine decay of the regression phase's lr to this value over the budget")
@@ -122,6 +126,11 @@ def forward(G, l_in, f):
 def regression_loss(a, space, l_in, rgb, target, low, full):
     if a.loss == "rgb2":
         return ((to_rgb(l_in, full, space) - rgb) ** 2).mean()
+    if a.loss == "psnr":
+        # -mean PSNR / 10: each crop's error counts relative to its own level, so the dark DECaLS
+        # cutouts (sRGB MSE ~4e-4) weigh as much as bright false-colour pictures (~5e-3)
+        mse = ((to_rgb(l_in, full, space) - rgb) ** 2).mean(dim=(1, 2, 3))
+        return torch.log10(mse + 1e-5).mean()
     t = down(target, a.ab_down)
     return (low - t).abs().mean() if a.loss == "l1" else ((low - t) ** 2).mean()
 
@@ -211,9 +220,19 @@ def build(a, device):
     return G, D, og, od, space
 
 
-def save_ckpt(path, G, D, og, od, step, elapsed, rng, a, gan_start, bn_frozen=False):
+@torch.no_grad()
+def ema_update(G_ema, G, decay):
+    """Parameters averaged; buffers (BatchNorm statistics) copied, so the average always runs
+    with the statistics of the current weights' phase (train or frozen)."""
+    for pe, p in zip(G_ema.parameters(), G.parameters()):
+        pe.mul_(decay).add_(p, alpha=1.0 - decay)
+    for be, b in zip(G_ema.buffers(), G.buffers()):
+        be.copy_(b)
+
+
+def save_ckpt(path, G, D, og, od, step, elapsed, rng, a, gan_start, bn_frozen=False, G_ema=None):
     tmp = path + ".tmp"
-    torch.save({"G": G.state_dict(), "D": D.state_dict(), "og": og.state_dict(), "od": od.state_dict(),
+    torch.save({"G": G.state_dict(), "G_ema": (G_ema or G).state_dict(), "D": D.state_dict(), "og": og.state_dict(), "od": od.state_dict(),
                 "step": step, "elapsed": elapsed, "gan_start": gan_start, "bn_frozen": bn_frozen,
                 "np_rng": rng.bit_generator.state,
                 "torch_rng": torch.get_rng_state(), "args": vars(a)}, tmp)
@@ -261,10 +280,11 @@ def main(argv=None):
     ckpt, log_path = os.path.join(run_dir, "ckpt.pt"), os.path.join(run_dir, "log.csv")
     G, D, og, od, space = build(a, device)
     rng = np.random.default_rng(a.seed)
-    step, elapsed, gan_start, bn_frozen = 0, 0.0, None, False
+    step, elapsed, gan_start, bn_frozen, resumed_ema = 0, 0.0, None, False, None
     if a.resume and os.path.exists(ckpt):
         st = torch.load(ckpt, map_location=device)
         G.load_state_dict(st["G"]), D.load_state_dict(st["D"])
+        resumed_ema = st.get("G_ema")
         og.load_state_dict(st["og"]), od.load_state_dict(st["od"])
         step, elapsed = st["step"], st["elapsed"]
         gan_start, bn_frozen = st.get("gan_start"), st.get("bn_frozen", False)
@@ -276,6 +296,13 @@ def main(argv=None):
         print("resumed %s at step %d (%.1f min)" % (ckpt, step, elapsed / 60), flush=True)
     elif os.path.exists(log_path):
         os.remove(log_path)
+    G_ema = None
+    if a.ema > 0:
+        import copy
+        G_ema = copy.deepcopy(G)
+        if a.resume and os.path.exists(ckpt) and resumed_ema is not None:
+            G_ema.load_state_dict(resumed_ema)
+        G_ema.eval()
     train = ad.Packed("train", a.sources.split(","))
     weights = None
     if a.balance:
@@ -321,8 +348,10 @@ def main(argv=None):
             l1, adv, ld = gan_step(G, D, og, od, l_in, rgb, target, a, space)
             acc["l1"].append(l1), acc["adv"].append(adv), acc["d"].append(ld)
         step += 1
+        if G_ema is not None:
+            ema_update(G_ema, G, a.ema)
         if step % a.val_every == 0 or step == a.steps:
-            vl1, vpsnr, vgain, vby = validate(G, vset, space, device, a.ab_down)
+            vl1, vpsnr, vgain, vby = validate(G_ema or G, vset, space, device, a.ab_down)
             set_bn(G, bn_frozen)
             mean = lambda v: ("%.5f" % np.mean(v)) if v else ""  # noqa: E731
             row = {"step": step, "phase": "l1" if gan_start is None else "gan",
@@ -336,9 +365,9 @@ def main(argv=None):
             print(" ".join("%s=%s" % kv for kv in row.items()), flush=True)
             acc = {"l1": [], "adv": [], "d": []}
         if step % a.ckpt_every == 0:
-            save_ckpt(ckpt, G, D, og, od, step, time.time() - t0, rng, a, gan_start, bn_frozen)
+            save_ckpt(ckpt, G, D, og, od, step, time.time() - t0, rng, a, gan_start, bn_frozen, G_ema)
     if step % a.val_every and step != a.steps and (acc["l1"] or acc["d"]):
-        vl1, vpsnr, vgain, vby = validate(G, vset, space, device, a.ab_down)
+        vl1, vpsnr, vgain, vby = validate(G_ema or G, vset, space, device, a.ab_down)
         log.writerow({"step": step, "phase": "l1" if gan_start is None else "gan",
                       "elapsed_s": "%.1f" % (time.time() - t0),
                       "loss_l1": "%.5f" % np.mean(acc["l1"]) if acc["l1"] else "",
@@ -347,7 +376,7 @@ def main(argv=None):
                       "val_l1_ab": "%.4f" % vl1, "val_psnr": "%.3f" % vpsnr,
                       "lr": "%.3g" % og.param_groups[0]["lr"], "val_gain": "%.3f" % vgain,
                       "val_gain_by_source": " ".join("%s:%.3f" % kv for kv in sorted(vby.items()))})
-    save_ckpt(ckpt, G, D, og, od, step, time.time() - t0, rng, a, gan_start, bn_frozen)
+    save_ckpt(ckpt, G, D, og, od, step, time.time() - t0, rng, a, gan_start, bn_frozen, G_ema)
     logf.close()
     print("done: step %d, %.1f min, checkpoint %s" % (step, (time.time() - t0) / 60, ckpt), flush=True)
     return 0
