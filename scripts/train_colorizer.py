@@ -327,6 +327,10 @@ def main(argv=None):
         l_in, target = to_io(rgb, space)
         if gan_start is None and (step >= a.pretrain_steps or (
                 a.time_budget > 0 and time.time() - t0 > a.pretrain_frac * a.time_budget * 60)):
+            # the regression phase's result is kept apart: the cGAN phase may only ship if it
+            # costs little of the regression's gain (compared on the validation split)
+            save_ckpt(os.path.join(run_dir, "ckpt_regression.pt"), G, D, og, od, step, time.time() - t0, rng, a,
+                      None, bn_frozen, G_ema)
             gan_start = step
             print("GAN phase from step %d" % step, flush=True)
         if gan_start is not None:
