@@ -243,6 +243,8 @@ ae_status ae_batch_map_outputs(ae_batch_list *list, const char *out, int dir_mod
 
 #define AE_LOCK_NAME ".astroenh.lock"
 
+static int g_lock_slot = -1; /* the held lock's signal-cleanup slot (one run per process) */
+
 static long lock_owner(int fd) {
     char buf[32] = {0};
     ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
@@ -289,6 +291,8 @@ ae_status ae_batch_lock(const char *dir, int wait, int *fd) {
             /* the lock holds without the pid; only the message of a rival run suffers */
         }
         *fd = f;
+        /* a SIGTERM/SIGINT/SIGHUP then removes it too (output.c's handler) */
+        g_lock_slot = ae_output_cleanup_add(path);
         break;
     }
     free(path);
@@ -298,6 +302,8 @@ ae_status ae_batch_lock(const char *dir, int wait, int *fd) {
 void ae_batch_unlock(const char *dir, int fd) {
     if (fd < 0 || !dir) return;
     char *path = path_join(dir, AE_LOCK_NAME);
+    ae_output_cleanup_remove(g_lock_slot);
+    g_lock_slot = -1;
     if (path) unlink(path);
     free(path);
     close(fd);
@@ -493,7 +499,8 @@ static void process_one(run_state *rs, const ae_batch_item *it) {
     /* before anything is read or written: an output that is another input
      * of this run (same base name from two folders, two extensions of one
      * stem under --format) would destroy it */
-    if (ae_output_guard_check(it->out, 0) != AE_OK) {
+    if (ae_output_guard_check(it->out, 0) != AE_OK ||
+        (rs->o->lock_dir && ae_output_check_inside(rs->o->lock_dir, it->out) != AE_OK)) {
         report(rs, it, RES_FAIL, ae_error_message(), 0, NULL);
         return;
     }
