@@ -44,6 +44,10 @@ typedef struct ae_image {
     ae_format src_format;
     int src_bitdepth;  /* 8/16 for PNG/JPEG; FITS BITPIX (8,16,32,64,-32,-64) */
     int src_unsigned;  /* FITS: BZERO made it unsigned (uint16, uint32) */
+    /* FITS integer data stored with BSCALE/BZERO other than 1/0: their values,
+     * so that a FITS written from unchanged pixels keeps the stored integers. */
+    int src_scaled;
+    double src_bscale, src_bzero;
     ae_header hdr;     /* FITS header cards, empty otherwise */
     /* Further image HDUs written after this one (e.g. the UNCERT map of
      * `upscale --samples`): a NULL-terminated list, owned, freed with it. */

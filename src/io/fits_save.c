@@ -67,6 +67,28 @@ static int fits_range(const px_stats *s, double lo, double hi, double *blank) {
     return 1;
 }
 
+/* 1 if every finite value is BZERO + BSCALE * k (rounded to float, as the
+ * reader made it) for an integer k in [lo, hi]: the source's scaling then
+ * stores the pixels exactly, with the same integers as the source file. */
+static int source_scaling_exact(const ae_image *img, double lo, double hi) {
+    size_t n = ae_image_npix(img) * img->c;
+    double bs = img->src_bscale, bz = img->src_bzero;
+    for (size_t i = 0; i < n; i++) {
+        float v = img->data[i];
+        if (isnan(v)) continue;
+        double k = nearbyint(((double)v - bz) / bs);
+        if (!(k >= lo && k <= hi) || (float)(bz + bs * k) != v) return 0;
+    }
+    return 1;
+}
+
+static int has_nan(const ae_image *img) {
+    size_t n = ae_image_npix(img) * img->c;
+    for (size_t i = 0; i < n; i++)
+        if (isnan(img->data[i])) return 1;
+    return 0;
+}
+
 static void plan_int(const ae_image *img, int bitpix, fits_enc *e) {
     static const struct { int bitpix, simg, stype, uimg, utype; size_t size; double lo, hi; } T[] = {
         {8, BYTE_IMG, TBYTE, 0, 0, 1, 0, 255},
@@ -75,6 +97,19 @@ static void plan_int(const ae_image *img, int bitpix, fits_enc *e) {
         {64, LONGLONG_IMG, TLONGLONG, 0, 0, 8, -9223372036854775808.0, 9223372036854774784.0},
     };
     int t = bitpix == 8 ? 0 : bitpix == 16 ? 1 : bitpix == 32 ? 2 : 3;
+    int nan = has_nan(img);
+    /* NaN pixels are stored as the type's lowest value (BLANK), so no finite pixel may use it */
+    if (bitpix == img->src_bitdepth && img->src_scaled && !(img->src_unsigned && img->src_bscale == 1.0) &&
+        source_scaling_exact(img, T[t].lo + (nan ? 1 : 0), T[t].hi)) {
+        e->scaled = 1;
+        e->imgtype = T[t].simg, e->datatype = T[t].stype, e->elsize = T[t].size;
+        e->bscale = img->src_bscale, e->bzero = img->src_bzero;
+        e->raw_lo = T[t].lo, e->raw_hi = T[t].hi;
+        e->has_blank = nan;
+        e->blank_raw = (long long)T[t].lo;
+        e->blank_phys = T[t].lo;
+        return;
+    }
     px_stats s;
     scan(img, &s);
     double blank = 0, off = T[t].uimg ? -T[t].lo : 0, uhi = T[t].hi + off;
