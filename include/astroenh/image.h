@@ -86,5 +86,10 @@ int ae_header_get_double(const ae_header *h, const char *key, double *v); /* 1 i
 void ae_header_remove(ae_header *h, const char *key);
 /* Appends HISTORY cards, wrapping `text` over as many as needed. */
 ae_status ae_header_add_history(ae_header *h, const char *text);
+/* For pixels that became display values: removes the keywords that give
+ * values a physical meaning (BUNIT, BSCALE/BZERO, DATAMIN/DATAMAX, SATURATE,
+ * zero points such as MAGZP and PHOTFLAM, GAIN, ...) and, when any was
+ * there, adds a HISTORY card "<why>; removed the physical-unit keywords K..." */
+ae_status ae_header_drop_physical(ae_header *h, const char *why);
 
 #endif
