@@ -128,6 +128,10 @@ static int parse_args(cli_opts *o, stage_chain *chain, extra_opt_fn extra, int a
             if (n < 0) return cli_usage_error(o->cmd, "%s", ae_error_message());
         }
         if (n < 0) return CLI_EXIT_USAGE;
+        for (int k = 0; n == 0 && chain && chain->nested && k < chain->n; k++)
+            if (own_command_only(chain->def[k], argv[i]))
+                return cli_usage_error(o->cmd, "%s goes to %s only in 'astroenh %s' (see 'astroenh run --help')",
+                                       argv[i], chain->def[k]->name, chain->def[k]->name);
         if (n == 0) return cli_usage_error(o->cmd, "unknown option '%s'", argv[i]);
         i += n;
     }

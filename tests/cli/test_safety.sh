@@ -54,6 +54,9 @@ if stage_available colorize && stage_available upscale; then
     check_rc "run --model sr3 with the default colorizer model" 0
     ae run --stages upscale --model sr3 --weights "$TINY" --steps 2 "$SMALL" -o "$T/run-sr3b.fits"
     check_rc "run --stages upscale --model sr3" 0
+    ae run --stages colorize --model "$MODEL" "$PNG" -o "$T/run-col.png"
+    check_rc "run --stages colorize --model FILE: usage error" 2
+    check_err "... saying where --model goes" "--model goes to colorize only in 'astroenh colorize'"
     ae colorize --colorize-model "$MODEL" "$PNG" -o "$T/col-long.png"
     check_rc "colorize --colorize-model FILE" 0
 else
