@@ -102,11 +102,11 @@ unsigned long long ae_io_max_samples(void) {
 
 ae_status ae_io_check_samples(const char *name, unsigned long long w, unsigned long long h, int c) {
     unsigned long long lim = ae_io_max_samples();
-    if (w == 0 || h == 0 || w * h <= lim / (unsigned long long)c) return AE_OK;
+    if (w == 0 || h == 0 || c < 1 || w <= lim / (h * (unsigned long long)c)) return AE_OK; /* no overflow */
     return ae_error_set(AE_ERR_UNSUPPORTED,
                         "%s: declares %llux%llu pixels x %d channel%s, over the limit of %llu values "
                         "(%llu MiB as float); set ASTROENH_MAX_PIXELS to allow more",
-                        name, w, h, c, c == 1 ? "" : "s", lim, lim * 4 >> 20);
+                        name, w, h, c, c == 1 ? "" : "s", lim, lim >> 18);
 }
 
 void ae_io_remove_partial(const char *path) {
