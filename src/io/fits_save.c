@@ -1,7 +1,9 @@
 /* fits_save.c - writing ae_image (and its next_hdu extensions) as FITS.
  *
  * Rows are flipped back to FITS's bottom-first order. The output BITPIX is
- * opts->fits_bitpix, else the FITS source's, else -32. Integer output is
+ * opts->fits_bitpix, else the FITS source's, else -32. Integer output of a
+ * source with BSCALE/BZERO keeps them (and so the stored integers) when every
+ * value is exactly BZERO + BSCALE * k for an integer k of the type. Else it is
  * exact when every finite value is an integer that fits the type (uint16 and
  * uint32 via BZERO = 2^(n-1), as cfitsio and the FITS standard section 5.3
  * do); otherwise the values are mapped linearly onto the integer range with
@@ -97,10 +99,10 @@ static void plan_int(const ae_image *img, int bitpix, fits_enc *e) {
         {64, LONGLONG_IMG, TLONGLONG, 0, 0, 8, -9223372036854775808.0, 9223372036854774784.0},
     };
     int t = bitpix == 8 ? 0 : bitpix == 16 ? 1 : bitpix == 32 ? 2 : 3;
-    int nan = has_nan(img);
+    int keep = bitpix == img->src_bitdepth && img->src_scaled && !(img->src_unsigned && img->src_bscale == 1.0);
+    int nan = keep && has_nan(img);
     /* NaN pixels are stored as the type's lowest value (BLANK), so no finite pixel may use it */
-    if (bitpix == img->src_bitdepth && img->src_scaled && !(img->src_unsigned && img->src_bscale == 1.0) &&
-        source_scaling_exact(img, T[t].lo + (nan ? 1 : 0), T[t].hi)) {
+    if (keep && source_scaling_exact(img, T[t].lo + (nan ? 1 : 0), T[t].hi)) {
         e->scaled = 1;
         e->imgtype = T[t].simg, e->datatype = T[t].stype, e->elsize = T[t].size;
         e->bscale = img->src_bscale, e->bzero = img->src_bzero;
