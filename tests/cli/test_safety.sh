@@ -164,7 +164,7 @@ check "NaN weight: no output" test ! -e "$T/nan.fits"
 
 # ---- 9. SIGTERM during a batch removes the output-directory lock and temp files
 mkdir -p "$T/lin"
-for i in 1 2 3 4; do cp "$SMALL" "$T/lin/f$i.fits"; done
+for i in 1 2 3 4 5 6 7 8; do cp "$SMALL" "$T/lin/f$i.fits"; done
 "$ASTROENH" upscale --model sr3 --weights "$TINY" --steps 2000 "$T/lin" -o "$T/lout" >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 100); do [[ -e "$T/lout/.astroenh.lock" ]] && break; sleep 0.1; done
