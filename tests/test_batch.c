@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,48 @@ static void test_temp_path(void **state) {
     free(c);
 }
 
+/* A target name of 255 bytes (NAME_MAX) still gets a temp name that fits. */
+static void test_temp_path_long_name(void **state) {
+    (void)state;
+    char name[300] = "d/";
+    memset(name + 2, 'n', 250);
+    strcpy(name + 252, ".fits"); /* base: 255 bytes */
+    char *t = ae_output_temp_path(name);
+    assert_non_null(t);
+    const char *base = strrchr(t, '/') + 1;
+    assert_true(strlen(base) <= NAME_MAX);
+    assert_int_equal(strncmp(t, "d/.nnn", 6), 0);
+    assert_string_equal(t + strlen(t) - 5, ".fits");
+    assert_non_null(strstr(base, ".tmp-"));
+    free(t);
+}
+
+/* An output folder reached through a link inside the output directory is
+ * refused; OUT itself may be a link, and folders still to be made are fine. */
+static void test_check_inside(void **state) {
+    (void)state;
+    char out[512], away[512], link[1024], p[1024], outlink[512];
+    snprintf(out, sizeof out, "%s/inside_out", g_root);
+    snprintf(away, sizeof away, "%s/inside_away", g_root);
+    snprintf(link, sizeof link, "%s/sub", out);
+    snprintf(outlink, sizeof outlink, "%s/inside_outlink", g_root);
+    assert_int_equal(ae_output_make_dir(out), AE_OK);
+    assert_int_equal(ae_output_make_dir(away), AE_OK);
+    assert_int_equal(symlink(away, link), 0);
+    assert_int_equal(symlink(out, outlink), 0);
+    snprintf(p, sizeof p, "%s/a.fits", out);
+    assert_int_equal(ae_output_check_inside(out, p), AE_OK);
+    snprintf(p, sizeof p, "%s/new/deeper/a.fits", out);
+    assert_int_equal(ae_output_check_inside(out, p), AE_OK);
+    snprintf(p, sizeof p, "%s/sub/a.fits", out);
+    assert_int_equal(ae_output_check_inside(out, p), AE_ERR_ARG);
+    assert_non_null(strstr(ae_error_message(), "symbolic link"));
+    snprintf(p, sizeof p, "%s/sub/new/a.fits", out);
+    assert_int_equal(ae_output_check_inside(out, p), AE_ERR_ARG);
+    snprintf(p, sizeof p, "%s/x/a.fits", outlink);
+    assert_int_equal(ae_output_check_inside(outlink, p), AE_OK);
+}
+
 static void test_write_text_atomic_and_protected(void **state) {
     (void)state;
     char p[512], q[512];
@@ -295,6 +338,8 @@ int main(void) {
         cmocka_unit_test(test_output_path),
         cmocka_unit_test(test_map_outputs_duplicates),
         cmocka_unit_test(test_temp_path),
+        cmocka_unit_test(test_temp_path_long_name),
+        cmocka_unit_test(test_check_inside),
         cmocka_unit_test(test_write_text_atomic_and_protected),
         cmocka_unit_test(test_lock),
         cmocka_unit_test(test_json_escape),

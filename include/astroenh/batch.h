@@ -88,12 +88,18 @@ const char *ae_format_ext(const char *format);
 int ae_path_same_file(const char *a, const char *b);
 
 /* The temp name used for `path`: "<dir>/.<stem>.tmp-<pid>-<n><ext>", so that
- * the writer still picks the format from the extension. Caller frees. */
+ * the writer still picks the format from the extension; the stem is cut so
+ * that the name fits NAME_MAX. Caller frees. */
 char *ae_output_temp_path(const char *path);
 
 /* ae_output_write_image with save options (NULL = defaults). */
 ae_status ae_output_write_image_opts(const ae_image *img, const char *path, const char *protect,
                                      const ae_save_opts *opts);
+
+/* AE_ERR_ARG (message naming both) when the directory `path` would be written
+ * in resolves outside `root`, i.e. a symbolic link inside the output
+ * directory leads elsewhere; AE_OK otherwise. Called before any mkdir. */
+ae_status ae_output_check_inside(const char *root, const char *path);
 
 /* mkdir -p of the directory part of `path`. */
 ae_status ae_output_make_parent(const char *path);
@@ -118,6 +124,12 @@ ae_status ae_output_guard_check(const char *path, int side);
  * them (and the lock file) before the process dies. Installs the handlers. */
 void ae_output_install_signal_cleanup(void);
 
+/* Registers a file (the output-directory lock) that the signal handler
+ * removes too; returns its slot (-1 when none is free), for
+ * ae_output_cleanup_remove once the file is gone. */
+int ae_output_cleanup_add(const char *path);
+void ae_output_cleanup_remove(int slot); /* -1 is ignored */
+
 /* ---- the run ---- */
 
 /* The work done on one file: given the loaded input, produce the image to
@@ -133,7 +145,7 @@ typedef struct {
     int quiet, verbose, json;
     int skip_existing;   /* an existing output -> "skipped" */
     int wait_lock;       /* wait for the output-directory lock instead of failing */
-    const char *lock_dir;/* directory to lock, or NULL for none */
+    const char *lock_dir;/* the output directory (locked; outputs must resolve inside it), or NULL */
     int shard_index, shard_count; /* --shard I/N (count 0: not sharded); items are already selected */
     ae_stretch_kind stretch; /* for LINEAR images written to PNG/JPEG (NONE = write as is) */
     ae_save_opts save;   /* defaults for every file */

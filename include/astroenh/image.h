@@ -44,6 +44,10 @@ typedef struct ae_image {
     ae_format src_format;
     int src_bitdepth;  /* 8/16 for PNG/JPEG; FITS BITPIX (8,16,32,64,-32,-64) */
     int src_unsigned;  /* FITS: BZERO made it unsigned (uint16, uint32) */
+    /* FITS integer data stored with BSCALE/BZERO other than 1/0: their values,
+     * so that a FITS written from unchanged pixels keeps the stored integers. */
+    int src_scaled;
+    double src_bscale, src_bzero;
     ae_header hdr;     /* FITS header cards, empty otherwise */
     /* Further image HDUs written after this one (e.g. the UNCERT map of
      * `upscale --samples`): a NULL-terminated list, owned, freed with it. */
@@ -82,5 +86,10 @@ int ae_header_get_double(const ae_header *h, const char *key, double *v); /* 1 i
 void ae_header_remove(ae_header *h, const char *key);
 /* Appends HISTORY cards, wrapping `text` over as many as needed. */
 ae_status ae_header_add_history(ae_header *h, const char *text);
+/* For pixels that became display values: removes the keywords that give
+ * values a physical meaning (BUNIT, BSCALE/BZERO, DATAMIN/DATAMAX, SATURATE,
+ * zero points such as MAGZP and PHOTFLAM, GAIN, ...) and, when any was
+ * there, adds a HISTORY card "<why>; removed the physical-unit keywords K..." */
+ae_status ae_header_drop_physical(ae_header *h, const char *why);
 
 #endif

@@ -29,6 +29,15 @@ ae_format ae_format_from_path(const char *path);   /* by extension */
 ae_format ae_format_sniff(const char *path);       /* by magic bytes */
 const char *ae_format_name(ae_format f);
 
+/* Largest w * h * channels a PNG/JPEG may declare: $ASTROENH_MAX_PIXELS when
+ * it is a positive integer, else AE_DEFAULT_MAX_SAMPLES (2^28 values, 1 GiB
+ * as float: 16384 x 16384 mono, 9459 x 9459 RGB). */
+#define AE_DEFAULT_MAX_SAMPLES (1ull << 28)
+unsigned long long ae_io_max_samples(void);
+
+/* Loads a regular file (a FIFO, socket or device is refused, AE_ERR_IO,
+ * without blocking). PNG and JPEG images larger than ae_io_max_samples()
+ * values (w * h * channels) are refused before their pixels are decoded. */
 ae_status ae_image_load(ae_image **out, const char *path);
 ae_status ae_image_save(const ae_image *img, const char *path, const ae_save_opts *opts);
 

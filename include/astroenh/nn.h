@@ -24,6 +24,8 @@
 #include "astroenh/tensor.h"
 
 /* ---- layers ------------------------------------------------------------ */
+/* Every *_load fetches its tensors by state_dict name and refuses a tensor
+ * holding NaN or Inf (AE_ERR_FORMAT naming the file and the tensor). */
 
 /* nn.Conv2d(cin, cout, k, stride, pad, dilation, groups, bias): square k/stride/pad/dil. */
 typedef struct {

@@ -58,6 +58,10 @@ typedef struct ae_stage_def {
     ae_status (*run)(void *state, const void *opts, const ae_image *in, ae_image **out,
                      const ae_stage_ctx *ctx, ae_result *res);
     void (*release)(void *state);
+    /* Options (NULL-terminated, may be NULL) this stage takes only as its own
+     * command: in `run` another stage owns the name (colorize's --model FILE
+     * is --colorize-model there; run's --model is upscale's fast|sr3). */
+    const char *const *own_command_only;
 } ae_stage_def;
 
 /* Stages compiled into this build (NULL-terminated). */

@@ -97,8 +97,18 @@ static int run_batch(cli_opts *o, ae_batch_fn fn, void *user) {
 }
 
 /* Collects positionals; offers other options to the common parser, then to
- * each stage of `chain`. Returns 0, or an exit status after a usage error. */
+ * each stage of `chain` in turn (in `run`, not those a stage takes only as
+ * its own command). Returns 0, or an exit status after a usage error. */
 typedef int (*extra_opt_fn)(cli_opts *o, int argc, char **argv, int i);
+
+/* 1 if `arg` ("--name" or "--name=value") is an option `def` takes only as
+ * its own command, not within `run`. */
+static int own_command_only(const ae_stage_def *def, const char *arg) {
+    size_t len = strcspn(arg, "=");
+    for (const char *const *p = def->own_command_only; p && *p; p++)
+        if (strlen(*p) == len && !strncmp(*p, arg, len)) return 1;
+    return 0;
+}
 
 static int parse_args(cli_opts *o, stage_chain *chain, extra_opt_fn extra, int argc, char **argv,
                       int skip_stages) {
@@ -120,11 +130,16 @@ static int parse_args(cli_opts *o, stage_chain *chain, extra_opt_fn extra, int a
         if (n == 0) n = cli_parse_common(o, argc, argv, i);
         if (n == 0 && extra) n = extra(o, argc, argv, i);
         for (int k = 0; n == 0 && chain && k < chain->n; k++) {
+            if (chain->nested && own_command_only(chain->def[k], argv[i])) continue;
             ae_error_clear();
             n = chain->def[k]->parse_opt(chain->opts[k], argc, argv, i);
             if (n < 0) return cli_usage_error(o->cmd, "%s", ae_error_message());
         }
         if (n < 0) return CLI_EXIT_USAGE;
+        for (int k = 0; n == 0 && chain && chain->nested && k < chain->n; k++)
+            if (own_command_only(chain->def[k], argv[i]))
+                return cli_usage_error(o->cmd, "%s goes to %s only in 'astroenh %s' (see 'astroenh run --help')",
+                                       argv[i], chain->def[k]->name, chain->def[k]->name);
         if (n == 0) return cli_usage_error(o->cmd, "unknown option '%s'", argv[i]);
         i += n;
     }
@@ -154,6 +169,7 @@ static ae_status convert_fn(void *user, const ae_image *in, ae_image **out, ae_s
                 ae_stretch_apply(&s, img);
                 img->range = AE_RANGE_DISPLAY;
                 ae_result_json(res, "\"fits_stretch\": \"%s\"", ae_stretch_name(o->stretch));
+                st = ae_header_drop_physical(&img->hdr, "convert --stretch: the pixels are display values");
             }
         }
         if (img->range == AE_RANGE_DISPLAY && save->fits_bitpix == 0) save->fits_bitpix = -32;

@@ -322,3 +322,25 @@ ae_status ae_header_add_history(ae_header *h, const char *text) {
     } while (*text);
     return AE_OK;
 }
+
+/* Keywords that give the pixel values a physical meaning (unit, scale,
+ * photometric zero point, detector limits): false once the values are
+ * display values (colorize, a stretched FITS). */
+static const char *const k_physical_keys[] = {
+    "BUNIT",    "BSCALE",   "BZERO",    "BLANK",    "DATAMIN",  "DATAMAX",  "SATURATE", "MAGZP",
+    "MAGZPT",   "MAGZERO",  "ZEROPT",   "PHOTZP",   "PHOTZPT",  "PHOTFLAM", "PHOTFNU",  "PHOTPLAM",
+    "PHOTBW",   "FLUXCONV", "GAIN",     "RDNOISE",  "SKYLEVEL", "SKYSIG",   NULL};
+
+ae_status ae_header_drop_physical(ae_header *h, const char *why) {
+    char removed[256] = "";
+    for (int k = 0; k_physical_keys[k]; k++) {
+        if (ae_header_find(h, k_physical_keys[k]) < 0) continue;
+        ae_header_remove(h, k_physical_keys[k]);
+        size_t n = strlen(removed);
+        snprintf(removed + n, sizeof removed - n, " %s", k_physical_keys[k]);
+    }
+    if (!removed[0]) return AE_OK;
+    char text[512];
+    snprintf(text, sizeof text, "%s; removed the physical-unit keywords%s", why, removed);
+    return ae_header_add_history(h, text);
+}

@@ -305,6 +305,20 @@ static void flip_rows(ae_image *img) {
     }
 }
 
+/* Records BSCALE/BZERO of integer data (fits_save.c reuses them when the
+ * pixels still fit them exactly). */
+static void read_scaling(fitsfile *f, ae_image *img) {
+    int status = 0;
+    double v, bscale = 1.0, bzero = 0.0;
+    if (fits_read_key(f, TDOUBLE, "BSCALE", &v, NULL, &status) == 0) bscale = v;
+    status = 0;
+    if (fits_read_key(f, TDOUBLE, "BZERO", &v, NULL, &status) == 0) bzero = v;
+    fits_clear_errmsg();
+    img->src_scaled = (bscale != 1.0 || bzero != 0.0) && bscale != 0.0 && isfinite(bscale) && isfinite(bzero);
+    img->src_bscale = bscale;
+    img->src_bzero = bzero;
+}
+
 /* Reads the current HDU (or the first image HDU unless `explicit_hdu`). */
 static ae_status load_open(fitsfile *f, ae_image **out, const char *path, int explicit_hdu,
                            LONGLONG filesize, LONGLONG bufsize) {
@@ -339,6 +353,7 @@ static ae_status load_open(fitsfile *f, ae_image **out, const char *path, int ex
     img->src_format = AE_FMT_FITS;
     img->src_bitdepth = bitpix;
     img->src_unsigned = equiv == USHORT_IMG || equiv == ULONG_IMG || equiv == ULONGLONG_IMG;
+    if (bitpix > 0) read_scaling(f, img);
     st = read_cards(f, img, path);
     if (st) {
         ae_image_free(img);

@@ -1,7 +1,9 @@
 /* fits_save.c - writing ae_image (and its next_hdu extensions) as FITS.
  *
  * Rows are flipped back to FITS's bottom-first order. The output BITPIX is
- * opts->fits_bitpix, else the FITS source's, else -32. Integer output is
+ * opts->fits_bitpix, else the FITS source's, else -32. Integer output of a
+ * source with BSCALE/BZERO keeps them (and so the stored integers) when every
+ * value is exactly BZERO + BSCALE * k for an integer k of the type. Else it is
  * exact when every finite value is an integer that fits the type (uint16 and
  * uint32 via BZERO = 2^(n-1), as cfitsio and the FITS standard section 5.3
  * do); otherwise the values are mapped linearly onto the integer range with
@@ -67,6 +69,28 @@ static int fits_range(const px_stats *s, double lo, double hi, double *blank) {
     return 1;
 }
 
+/* 1 if every finite value is BZERO + BSCALE * k (rounded to float, as the
+ * reader made it) for an integer k in [lo, hi]: the source's scaling then
+ * stores the pixels exactly, with the same integers as the source file. */
+static int source_scaling_exact(const ae_image *img, double lo, double hi) {
+    size_t n = ae_image_npix(img) * img->c;
+    double bs = img->src_bscale, bz = img->src_bzero;
+    for (size_t i = 0; i < n; i++) {
+        float v = img->data[i];
+        if (isnan(v)) continue;
+        double k = nearbyint(((double)v - bz) / bs);
+        if (!(k >= lo && k <= hi) || (float)(bz + bs * k) != v) return 0;
+    }
+    return 1;
+}
+
+static int has_nan(const ae_image *img) {
+    size_t n = ae_image_npix(img) * img->c;
+    for (size_t i = 0; i < n; i++)
+        if (isnan(img->data[i])) return 1;
+    return 0;
+}
+
 static void plan_int(const ae_image *img, int bitpix, fits_enc *e) {
     static const struct { int bitpix, simg, stype, uimg, utype; size_t size; double lo, hi; } T[] = {
         {8, BYTE_IMG, TBYTE, 0, 0, 1, 0, 255},
@@ -75,6 +99,19 @@ static void plan_int(const ae_image *img, int bitpix, fits_enc *e) {
         {64, LONGLONG_IMG, TLONGLONG, 0, 0, 8, -9223372036854775808.0, 9223372036854774784.0},
     };
     int t = bitpix == 8 ? 0 : bitpix == 16 ? 1 : bitpix == 32 ? 2 : 3;
+    int keep = bitpix == img->src_bitdepth && img->src_scaled && !(img->src_unsigned && img->src_bscale == 1.0);
+    int nan = keep && has_nan(img);
+    /* NaN pixels are stored as the type's lowest value (BLANK), so no finite pixel may use it */
+    if (keep && source_scaling_exact(img, T[t].lo + (nan ? 1 : 0), T[t].hi)) {
+        e->scaled = 1;
+        e->imgtype = T[t].simg, e->datatype = T[t].stype, e->elsize = T[t].size;
+        e->bscale = img->src_bscale, e->bzero = img->src_bzero;
+        e->raw_lo = T[t].lo, e->raw_hi = T[t].hi;
+        e->has_blank = nan;
+        e->blank_raw = (long long)T[t].lo;
+        e->blank_phys = T[t].lo;
+        return;
+    }
     px_stats s;
     scan(img, &s);
     double blank = 0, off = T[t].uimg ? -T[t].lo : 0, uhi = T[t].hi + off;

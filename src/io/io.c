@@ -6,12 +6,14 @@
  * sniffing, and the full name is handed on to the FITS reader.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include "astroenh/io.h"
 #include "io_internal.h"
 
@@ -32,14 +34,32 @@ static void strip_hdu_suffix(const char *path, char *buf, size_t cap) {
     }
 }
 
+/* Opens `file` for reading, refusing anything but a regular file: opening a
+ * FIFO would block until a writer appears, a device may never end. The open
+ * does not block (O_NONBLOCK); the flag is cleared once fstat says "regular". */
+static ae_status open_regular(const char *path, const char *file, FILE **out, struct stat *sb) {
+    *out = NULL;
+    int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return ae_error_set(AE_ERR_IO, "%s: %s", path, strerror(errno));
+    ae_status st = AE_OK;
+    if (fstat(fd, sb) != 0) st = ae_error_set(AE_ERR_IO, "%s: %s", path, strerror(errno));
+    else if (S_ISDIR(sb->st_mode)) st = ae_error_set(AE_ERR_IO, "%s: is a directory", path);
+    else if (!S_ISREG(sb->st_mode))
+        st = ae_error_set(AE_ERR_IO, "%s: not a regular file (a %s); only regular files are read", path,
+                          S_ISFIFO(sb->st_mode) ? "FIFO" : S_ISSOCK(sb->st_mode) ? "socket" : "device");
+    else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 || !(*out = fdopen(fd, "rb")))
+        st = ae_error_set(AE_ERR_IO, "%s: %s", path, strerror(errno));
+    if (st != AE_OK) close(fd);
+    return st;
+}
+
 ae_status ae_io_read_file(const char *path, unsigned char **buf, size_t *len) {
     *buf = NULL;
     *len = 0;
     struct stat sb;
-    if (stat(path, &sb) != 0) return ae_error_set(AE_ERR_IO, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(sb.st_mode)) return ae_error_set(AE_ERR_IO, "%s: is a directory", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ae_error_set(AE_ERR_IO, "%s: %s", path, strerror(errno));
+    FILE *f;
+    ae_status st = open_regular(path, path, &f, &sb);
+    if (st != AE_OK) return st;
     size_t cap = sb.st_size > 0 ? (size_t)sb.st_size : 4096, n = 0;
     unsigned char *p = ae_malloc(cap, path);
     if (!p) {
@@ -67,6 +87,26 @@ ae_status ae_io_read_file(const char *path, unsigned char **buf, size_t *len) {
     *buf = p;
     *len = n;
     return AE_OK;
+}
+
+unsigned long long ae_io_max_samples(void) {
+    const char *env = getenv("ASTROENH_MAX_PIXELS");
+    if (env && *env) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(env, &end, 10);
+        if (!errno && *end == '\0' && v > 0 && env[0] != '-') return v;
+    }
+    return AE_DEFAULT_MAX_SAMPLES;
+}
+
+ae_status ae_io_check_samples(const char *name, unsigned long long w, unsigned long long h, int c) {
+    unsigned long long lim = ae_io_max_samples();
+    if (w == 0 || h == 0 || c < 1 || w <= lim / (h * (unsigned long long)c)) return AE_OK; /* no overflow */
+    return ae_error_set(AE_ERR_UNSUPPORTED,
+                        "%s: declares %llux%llu pixels x %d channel%s, over the limit of %llu values "
+                        "(%llu MiB as float); set ASTROENH_MAX_PIXELS to allow more",
+                        name, w, h, c, c == 1 ? "" : "s", lim, lim >> 18);
 }
 
 void ae_io_remove_partial(const char *path) {
@@ -107,10 +147,9 @@ static void resolve_file(const char *path, char *buf, size_t cap) {
  * Returns AE_ERR_IO (message set) when the file cannot be opened or read. */
 static ae_status read_head(const char *path, const char *file, unsigned char *head, size_t cap, size_t *n) {
     struct stat sb;
-    if (stat(file, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return ae_error_set(AE_ERR_IO, "%s: is a directory", path);
-    FILE *f = fopen(file, "rb");
-    if (!f) return ae_error_set(AE_ERR_IO, "%s: %s", path, strerror(errno));
+    FILE *f;
+    ae_status st = open_regular(path, file, &f, &sb);
+    if (st != AE_OK) return st;
     *n = fread(head, 1, cap, f);
     int bad = ferror(f);
     fclose(f);

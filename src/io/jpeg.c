@@ -95,7 +95,8 @@ static ae_status check_header(jpeg_reader *r, size_t len) {
     if (ci->image_width > AE_MAX_DIM || ci->image_height > AE_MAX_DIM)
         return ae_error_set(AE_ERR_UNSUPPORTED, "%s: %ux%u pixels is larger than we handle", r->name,
                             ci->image_width, ci->image_height);
-    return AE_OK;
+    return ae_io_check_samples(r->name, ci->image_width, ci->image_height,
+                               ci->out_color_space == JCS_GRAYSCALE ? 1 : 3);
 }
 
 static void row_to_planes(ae_image *img, const unsigned char *row, int y) {

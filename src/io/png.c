@@ -100,9 +100,8 @@ static ae_status read_header(png_reader *r, png_uint_32 *w, png_uint_32 *h) {
     if (raw_rowbytes == 0 || (size_t)*h * raw_rowbytes / PNG_MAX_INFLATE > r->len)
         return ae_error_set(AE_ERR_FORMAT, "%s: declares %ux%u pixels but holds only %zu bytes (truncated or corrupt)",
                             r->name, (unsigned)*w, (unsigned)*h, r->len);
-    if ((unsigned long long)*w * *h * (color & PNG_COLOR_MASK_COLOR ? 3 : 1) > AE_MAX_PIXELS)
-        return ae_error_set(AE_ERR_UNSUPPORTED, "%s: %ux%u pixels is larger than we handle", r->name, (unsigned)*w,
-                            (unsigned)*h);
+    ae_status st = ae_io_check_samples(r->name, *w, *h, color & PNG_COLOR_MASK_COLOR ? 3 : 1);
+    if (st != AE_OK) return st;
     r->src_depth = depth == 16 ? 16 : 8;
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(r->png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(r->png);

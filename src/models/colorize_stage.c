@@ -70,6 +70,7 @@ static int parse_opt(void *p, int argc, char **argv, int i) {
     const char *v;
     int n;
     if (!strcmp(argv[i], "--tta")) return o->tta = 1, 1;
+    if ((n = opt_value(argc, argv, i, "--colorize-model", &v)) != 0) return n > 0 ? (o->model = v, n) : -1;
     if ((n = opt_value(argc, argv, i, "--model", &v)) != 0) return n > 0 ? (o->model = v, n) : -1;
     if ((n = opt_value(argc, argv, i, "--confidence-map", &v)) != 0)
         return n > 0 ? (o->conf_map = v, n) : -1;
@@ -101,7 +102,7 @@ static int parse_opt(void *p, int argc, char **argv, int i) {
     return 0;
 }
 
-/* --model, else $ASTROENH_MODELS/colorizer.safetensors, else models/ next to
+/* --colorize-model (--model), else $ASTROENH_MODELS/colorizer.safetensors, else models/ next to
  * the executable or its parent, else ./models/. */
 static void default_model(char *buf, size_t cap) {
     const char *env = getenv("ASTROENH_MODELS");
@@ -130,13 +131,13 @@ static ae_status prepare(void *p, const ae_global_opts *g, void **state) {
     if (!s) return AE_ERR_NOMEM;
     if (o->model && strlen(o->model) >= sizeof s->path) {
         free(s);
-        return ae_error_set(AE_ERR_ARG, "--model path is longer than %zu characters", sizeof s->path - 1);
+        return ae_error_set(AE_ERR_ARG, "--colorize-model path is longer than %zu characters", sizeof s->path - 1);
     }
     if (o->model) snprintf(s->path, sizeof s->path, "%s", o->model);
     else default_model(s->path, sizeof s->path);
     ae_status st = ae_backend_get(g && g->device ? g->device : "auto", &s->be);
     if (st == AE_OK && access(s->path, R_OK) != 0)
-        st = ae_error_set(AE_ERR_IO, "model %s: %s (use --model FILE or set ASTROENH_MODELS)", s->path,
+        st = ae_error_set(AE_ERR_IO, "model %s: %s (use --colorize-model FILE or set ASTROENH_MODELS)", s->path,
                           strerror(errno));
     if (st == AE_OK) st = ae_colorizer_load(&s->m, s->path, s->be);
     if (st != AE_OK) {
@@ -321,6 +322,9 @@ static ae_status run(void *state, const void *p, const ae_image *in, ae_image **
         rgb->range = AE_RANGE_DISPLAY;
         rgb->src_format = in->src_format;
         rgb->src_bitdepth = in->src_bitdepth == 16 ? 16 : 8;
+        st = ae_header_copy(&rgb->hdr, &in->hdr);
+        if (st == AE_OK)
+            st = ae_header_drop_physical(&rgb->hdr, "colorize: the pixels are sRGB display values in [0,1]");
     }
     ae_image_free(Limg);
     ae_image_free(pred);
@@ -332,13 +336,17 @@ static ae_status run(void *state, const void *p, const ae_image *in, ae_image **
     return AE_OK;
 }
 
+static const char *const k_own_command_only[] = {"--model", NULL};
+
 const ae_stage_def ae_stage_colorize = {
     .name = "colorize",
     .summary = "Colour rendering of a mono image by a pix2pix U-Net (a*b* predicted from L*;\n"
                "the output keeps the input's luminance). Plausible colour, NOT photometry.",
     .options_help =
-        "  --model FILE         weights (default $ASTROENH_MODELS/colorizer.safetensors,\n"
-        "                       else models/ beside the binary, else ./models/)\n"
+        "  --colorize-model FILE  weights (default $ASTROENH_MODELS/colorizer.safetensors,\n"
+        "                       else models/ beside the binary, else ./models/);\n"
+        "                       `astroenh colorize` also takes --model FILE (in `run`,\n"
+        "                       --model is upscale's fast|sr3)\n"
         "  --in-stretch KIND    stretch of linear (FITS) and 16-bit inputs before the\n"
         "                       network: auto|mtf (default), asinh, linear, none\n"
         "  --tta                average the 8 flips/rotations (8x slower)\n"
@@ -354,4 +362,5 @@ const ae_stage_def ae_stage_colorize = {
     .prepare = prepare,
     .run = run,
     .release = release,
+    .own_command_only = k_own_command_only,
 };

@@ -12,6 +12,19 @@ static ae_status need_op(const ae_backend *be, ae_op op) {
     return ae_error_set(AE_ERR_UNAVAILABLE, "backend %s does not implement %s", be->name, ae_op_name(op));
 }
 
+/* A NaN or Inf parameter (a diverged training run, a damaged file) would
+ * give black or NaN images with exit status 0: refuse the model at load. */
+static ae_status check_finite(const ae_weights *W, const char *name, const float *p, int ndim,
+                              const int64_t *shape) {
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(p[i]))
+            return ae_error_set(AE_ERR_FORMAT, "%s: tensor '%s' holds a non-finite value (%s at element %zu of %zu)",
+                                ae_weights_path(W), name, isnan(p[i]) ? "NaN" : "Inf", i, n);
+    return AE_OK;
+}
+
 static ae_status get_param(ae_weights *W, const char *prefix, const char *leaf, int ndim,
                            const int64_t *shape, const float **out) {
     char name[512];
@@ -19,7 +32,8 @@ static ae_status get_param(ae_weights *W, const char *prefix, const char *leaf, 
     if (snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", leaf) >= (int)sizeof name)
         return ae_error_set(AE_ERR_ARG, "tensor name '%s.%s' is too long", prefix, leaf);
     for (int i = 0; i < ndim; i++) s[i] = shape[i];
-    return ae_weights_get(W, name, ndim, s, out);
+    ae_status st = ae_weights_get(W, name, ndim, s, out);
+    return st == AE_OK ? check_finite(W, name, *out, ndim, s) : st;
 }
 
 /* ---- conv / convT / linear -------------------------------------------- */

@@ -272,6 +272,32 @@ int ae_batch_select_shard(ae_batch_list *list, int index, int count) {
 
 #define AE_LOCK_NAME ".astroenh.lock"
 
+/* Signal-cleanup slots of the exclusive locks this process holds (the plain
+ * run's lock, a shard's own lock), by descriptor. A shared lock is never
+ * removed on a signal: other shards may still hold it, and a leftover file
+ * blocks no one (flock ends with the process). */
+#define AE_LOCK_SLOTS 4
+static struct {
+    int fd, slot;
+} g_lock_slots[AE_LOCK_SLOTS] = {{-1, -1}, {-1, -1}, {-1, -1}, {-1, -1}};
+
+static void lock_slot_set(int fd, int slot) {
+    for (int i = 0; i < AE_LOCK_SLOTS; i++)
+        if (g_lock_slots[i].fd < 0) {
+            g_lock_slots[i].fd = fd, g_lock_slots[i].slot = slot;
+            return;
+        }
+    ae_output_cleanup_remove(slot); /* no room: the file is then only removed by unlock */
+}
+
+static void lock_slot_clear(int fd) {
+    for (int i = 0; i < AE_LOCK_SLOTS; i++)
+        if (g_lock_slots[i].fd == fd) {
+            ae_output_cleanup_remove(g_lock_slots[i].slot);
+            g_lock_slots[i].fd = g_lock_slots[i].slot = -1;
+        }
+}
+
 static long lock_owner(int fd) {
     char buf[32] = {0};
     ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
@@ -329,6 +355,8 @@ static ae_status lock_named(const char *dir, const char *name, int op, int wait,
             /* the lock holds without the pid; only the message of a rival run suffers */
         }
         *fd = f;
+        /* a SIGTERM/SIGINT/SIGHUP then removes an exclusive lock too (output.c's handler) */
+        if (op == LOCK_EX) lock_slot_set(f, ae_output_cleanup_add(path));
         break;
     }
     free(path);
@@ -339,6 +367,7 @@ static ae_status lock_named(const char *dir, const char *name, int op, int wait,
  * at once: a shared lock stays with the file while other shards run). */
 static void unlock_named(const char *dir, const char *name, int fd) {
     if (fd < 0 || !dir) return;
+    lock_slot_clear(fd);
     if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
         char *path = path_join(dir, name);
         if (path && lock_file_current(fd, path)) unlink(path);
@@ -581,7 +610,8 @@ static void process_one(run_state *rs, const ae_batch_item *it) {
     /* before anything is read or written: an output that is another input
      * of this run (same base name from two folders, two extensions of one
      * stem under --format) would destroy it */
-    if (ae_output_guard_check(it->out, 0) != AE_OK) {
+    if (ae_output_guard_check(it->out, 0) != AE_OK ||
+        (rs->o->lock_dir && ae_output_check_inside(rs->o->lock_dir, it->out) != AE_OK)) {
         report(rs, it, RES_FAIL, ae_error_message(), 0, NULL);
         return;
     }

@@ -42,6 +42,14 @@ static void temp_unregister(int slot) {
     if (slot >= 0) atomic_store(&g_temp_used[slot], 0);
 }
 
+int ae_output_cleanup_add(const char *path) {
+    return temp_register(path);
+}
+
+void ae_output_cleanup_remove(int slot) {
+    temp_unregister(slot);
+}
+
 static void on_fatal_signal(int sig) {
     for (int i = 0; i < AE_TEMP_SLOTS; i++)
         if (atomic_load(&g_temp_used[i]) == 1) unlink(g_temp[i]);
@@ -163,6 +171,9 @@ ae_status ae_output_guard_check(const char *path, int side) {
     return AE_OK;
 }
 
+/* The temp name keeps the target's extension (the writer keys on it) and as
+ * much of its stem as fits NAME_MAX with the ".tmp-<pid>-<n>" part: a target
+ * whose own name is 243-255 bytes long still gets a valid temp name. */
 char *ae_output_temp_path(const char *path) {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
@@ -171,13 +182,61 @@ char *ae_output_temp_path(const char *path) {
     if (!dot || dot == base) dot = base + strlen(base);
     /* ".fits.fz" style double extensions: keep ".fz" (what the writer keys on) */
     size_t stemlen = (size_t)(dot - base);
-    size_t cap = strlen(path) + 64;
+    char tag[64];
+    unsigned n = atomic_fetch_add(&g_temp_counter, 1u);
+    int taglen = snprintf(tag, sizeof tag, ".tmp-%ld-%u", (long)getpid(), n);
+    size_t fixed = 1 + (size_t)taglen + strlen(dot); /* the leading '.', tag, extension */
+    if (fixed >= NAME_MAX) {
+        dot = ""; /* an absurd extension: the temp file is then written by the name's */
+        fixed = 1 + (size_t)taglen;
+    }
+    if (stemlen > NAME_MAX - fixed) stemlen = NAME_MAX - fixed;
+    size_t cap = strlen(path) + sizeof tag + 2;
     char *t = ae_malloc(cap, "temp file name");
     if (!t) return NULL;
-    unsigned n = atomic_fetch_add(&g_temp_counter, 1u);
-    snprintf(t, cap, "%.*s.%.*s.tmp-%ld-%u%s", (int)dirlen, path, (int)stemlen, base,
-             (long)getpid(), n, dot);
+    snprintf(t, cap, "%.*s.%.*s%s%s", (int)dirlen, path, (int)stemlen, base, tag, dot);
     return t;
+}
+
+/* realpath() of the deepest existing directory above `path` (the ones below
+ * it do not exist yet and will be made by mkdir, which adds no links). */
+static char *existing_ancestor(const char *path) {
+    char *dir = strdup(path);
+    if (!dir) return NULL;
+    for (;;) {
+        char *slash = strrchr(dir, '/');
+        if (!slash) {
+            free(dir);
+            return realpath(".", NULL);
+        }
+        if (slash == dir) slash[1] = '\0';
+        else *slash = '\0';
+        char *r = realpath(dir, NULL);
+        if (r || errno != ENOENT || slash == dir) {
+            free(dir);
+            return r;
+        }
+    }
+}
+
+ae_status ae_output_check_inside(const char *root, const char *path) {
+    char *r = realpath(root, NULL);
+    if (!r) return ae_error_set(AE_ERR_IO, "%s: %s", root, strerror(errno));
+    char *a = existing_ancestor(path);
+    if (!a) {
+        ae_status st = ae_error_set(AE_ERR_IO, "%s: cannot resolve its directory: %s", path, strerror(errno));
+        free(r);
+        return st;
+    }
+    size_t n = strlen(r);
+    int inside = !strcmp(r, "/") || (!strncmp(a, r, n) && (a[n] == '\0' || a[n] == '/'));
+    ae_status st = AE_OK;
+    if (!inside)
+        st = ae_error_set(AE_ERR_ARG, "refusing to write %s: a symbolic link inside the output directory %s leads "
+                          "out of it (to %s)", path, root, a);
+    free(a);
+    free(r);
+    return st;
 }
 
 ae_status ae_output_make_dir(const char *dir) {
