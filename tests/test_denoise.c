@@ -582,6 +582,60 @@ static void test_inpaint_texture(void **st) {
     free(base), free(a), free(b), free(mask);
 }
 
+/* Holes on a low positive sky next to a bright undersampled star (a
+ * Spitzer-like frame): Telea's extrapolation of the star's steep wing and
+ * the texture must not take the fill outside [min, max] of the hole's 2 px
+ * ring, so no negative holes on a sky of ~2. */
+static void test_inpaint_stays_in_ring(void **st) {
+    (void)st;
+    int h = 48, w = 48;
+    size_t hw = (size_t)h * w;
+    float *img = noise_plane(h, w, 0.3f, 2.0f);
+    for (size_t q = 0; q < hw; q++) img[q] = fmaxf(img[q], 0.6f);
+    uint8_t *mask = calloc(hw, 1);
+    const float cx[3] = {12.3f, 30.6f, 24.0f}, cy[3] = {12.7f, 20.2f, 36.5f};
+    for (int k = 0; k < 3; k++) {
+        add_gauss(img, h, w, cx[k], cy[k], 0.7f, 3000.0f);
+        for (int y = 0; y < h; y++) /* a hole beside the star, its edge on the wing */
+            for (int x = 0; x < w; x++) {
+                float dx = (float)x - (cx[k] + 3.5f), dy = (float)y - cy[k];
+                if (dx * dx + dy * dy <= 6.0f) mask[y * w + x] = 1;
+            }
+    }
+    float rmin = INFINITY;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int near = 0;
+            for (int j = -2; j <= 2; j++)
+                for (int i = -2; i <= 2; i++) {
+                    int yy = y + j, xx = x + i;
+                    near |= yy >= 0 && yy < h && xx >= 0 && xx < w && mask[yy * w + xx];
+                }
+            if (near && !mask[y * w + x]) rmin = fminf(rmin, img[y * w + x]);
+        }
+    ae_inpaint_opts o;
+    ae_inpaint_opts_default(&o);
+    for (int tex = 0; tex <= 1; tex++) {
+        float *a = malloc(hw * sizeof *a);
+        memcpy(a, img, hw * sizeof *a);
+        o.texture = tex;
+        assert_int_equal(ae_inpaint(a, 1, h, w, mask, &o), AE_OK);
+        float fmin = INFINITY;
+        int below = 0;
+        for (size_t q = 0; q < hw; q++)
+            if (mask[q]) {
+                fmin = fminf(fmin, a[q]);
+                below += a[q] < rmin;
+            }
+        printf("holes beside stars (texture %d): fill min %.3g, ring min %.3g, %d pixels below it\n", tex, fmin,
+               rmin, below);
+        assert_int_equal(below, 0);
+        assert_true(fmin > 0.0f);
+        free(a);
+    }
+    free(img), free(mask);
+}
+
 /* ---- the stage ---- */
 
 extern const ae_stage_def ae_stage_denoise;
@@ -637,6 +691,7 @@ int main(void) {
         cmocka_unit_test(test_telea_properties),
         cmocka_unit_test(test_biharmonic_quadratic),
         cmocka_unit_test(test_inpaint_texture),
+        cmocka_unit_test(test_inpaint_stays_in_ring),
         cmocka_unit_test(test_stage_run_keeps_nan_and_header),
     };
     return cmocka_run_group_tests_name("denoise", tests, NULL, NULL);
