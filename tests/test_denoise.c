@@ -363,7 +363,7 @@ static void test_detect_hot_pixels(void **st) {
     float *sig = noise_plane(h, w, 0.0f, 1.0f);
     uint8_t *mask = calloc((size_t)h * w, 1);
     ae_detections d = {0};
-    assert_int_equal(ae_detect_hot(p, sig, h, w, 6.0f, &d, mask), AE_OK);
+    assert_int_equal(ae_detect_hot(p, sig, h, w, 6.0f, 0, &d, mask), AE_OK);
     assert_int_equal(d.n, 3);
     for (int i = 0; i < 3; i++) {
         int k = find_det(&d, (float)hx[i], (float)hy[i], 0.0f);
@@ -390,7 +390,7 @@ static void test_detect_cosmic_ray(void **st) {
     float *sig = noise_plane(h, w, 0.0f, 1.0f);
     uint8_t *mask = calloc((size_t)h * w, 1);
     ae_detections d = {0};
-    assert_int_equal(ae_detect_cosmic(p, sig, h, w, 5.0f, 4.0f, &d, mask), AE_OK);
+    assert_int_equal(ae_detect_cosmic(p, sig, h, w, 5.0f, 4.0f, 0, &d, mask), AE_OK);
     int hit = 0;
     for (int t = 0; t < 14; t++) hit += mask[(40 + t / 2) * w + 15 + t];
     printf("cosmic ray: %d of %d track pixels masked, %zu groups\n", hit, track, d.n);
@@ -400,6 +400,54 @@ static void test_detect_cosmic_ray(void **st) {
         for (int x = 57; x <= 63; x++) assert_int_equal(mask[y * w + x], 0);
     ae_detections_free(&d);
     free(mask), free(sig), free(p);
+}
+
+/* A mono field of undersampled stars (PSF sigma 0.65 px, as Spitzer/IRAC)
+ * with injected hits: with keep_stars the stars stay, single-pixel hits,
+ * short tracks and hot pixels are still removed. L.A.Cosmic's fine-structure
+ * test alone takes such stars for cosmic rays. */
+static void test_keep_stars_mono_undersampled(void **st) {
+    (void)st;
+    int h = 128, w = 128, ns = 36, nc = 24;
+    size_t hw = (size_t)h * w;
+    float *p = noise_plane(h, w, 5.0f, 100.0f), sx[36], sy[36];
+    int cx[24], cy[24], len[24];
+    for (int k = 0; k < ns; k++) { /* a jittered grid: no blends */
+        sx[k] = 14.0f + 20.0f * (float)(k % 6) + (float)(4.0 * urand() - 2.0);
+        sy[k] = 14.0f + 20.0f * (float)(k / 6) + (float)(4.0 * urand() - 2.0);
+        add_gauss(p, h, w, sx[k], sy[k], 0.65f, 5.0f * (float)pow(10.0, 1.3 + 2.0 * urand()));
+    }
+    for (int k = 0; k < nc; k++) {
+        int ok = 0;
+        while (!ok) { /* hits away from the stars, so that each pixel has one truth */
+            cx[k] = 5 + (int)(urand() * (w - 10)), cy[k] = 5 + (int)(urand() * (h - 10));
+            ok = 1;
+            for (int j = 0; j < ns; j++) ok &= hypotf((float)cx[k] - sx[j], (float)cy[k] - sy[j]) > 6.0f;
+        }
+        len[k] = k % 3 == 2 ? 3 : 1; /* single pixels (and hot pixels) and short tracks */
+        float amp = 5.0f * (float)pow(10.0, 1.5 + 1.0 * urand());
+        for (int t = 0; t < len[k]; t++) p[(size_t)cy[k] * w + cx[k] + t] += amp;
+    }
+    ae_detect_opts o;
+    ae_detect_opts_default(&o);
+    o.sigma[0] = 5.0f;
+    o.keep_stars = 1;
+    ae_detections d = {0};
+    uint8_t *mask = malloc(hw);
+    assert_int_equal(ae_detect_artifacts(p, 1, h, w, &o, &d, mask), AE_OK);
+    int stars_hit = 0, crs_hit = 0;
+    for (int k = 0; k < ns; k++) stars_hit += mask[(size_t)lrintf(sy[k]) * w + lrintf(sx[k])] != 0;
+    for (int k = 0; k < nc; k++) {
+        int all = 1;
+        for (int t = 0; t < len[k]; t++) all &= mask[(size_t)cy[k] * w + cx[k] + t] != 0;
+        crs_hit += all;
+    }
+    printf("mono, keep_stars, PSF sigma 0.65: %d of %d stars masked, %d of %d hits masked (%zu cosmic-ray, %zu hot "
+           "detections)\n", stars_hit, ns, crs_hit, nc, d.count[AE_ART_COSMIC_RAY], d.count[AE_ART_HOT_PIXEL]);
+    assert_true(stars_hit <= ns / 10);
+    assert_true(crs_hit >= nc - 2);
+    ae_detections_free(&d);
+    free(mask), free(p);
 }
 
 /* A track in one channel of an RGB frame whose channels differ in sky and
@@ -687,6 +735,7 @@ int main(void) {
         cmocka_unit_test(test_detect_hot_pixels),
         cmocka_unit_test(test_detect_cosmic_ray),
         cmocka_unit_test(test_detect_cosmic_ray_one_channel),
+        cmocka_unit_test(test_keep_stars_mono_undersampled),
         cmocka_unit_test(test_detect_colours),
         cmocka_unit_test(test_telea_properties),
         cmocka_unit_test(test_biharmonic_quadratic),
