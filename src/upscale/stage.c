@@ -1,7 +1,8 @@
 /* stage.c - `astroenh upscale`: super-resolution by 2x or 4x.
  *
- * Per image: linear (FITS) data is stretched to display values (MTF auto
- * stretch, stretch.h) for the network and the result is inverted back;
+ * Per image: linear (FITS) data is stretched to display values (the soft
+ * asinh stretch, stretch.h) for the network and the result is inverted back,
+ * then kept inside the local 3 x 3 input range of each pixel (flux.c);
  * missing (NaN) pixels are filled with the channel median for the network
  * and their output blocks are NaN again; optional bilateral pre-filter
  * (denoise.h) against the noise the network would otherwise amplify; the fast
