@@ -114,7 +114,9 @@ typedef struct {
     float max_scale;     /* largest artifact template sigma in px (3) */
     int protect_core;    /* 1: never flag the central extended source's core */
     int keep_stars;      /* 1: leave white-ish PSF sources (kind star) alone: only coloured
-                            dots, hot pixels and cosmic rays are detected and masked */
+                            dots, hot pixels and cosmic rays are detected and masked; on
+                            mono data hot-pixel and cosmic-ray candidates shaped like a
+                            PSF are kept too (spare_psf of ae_detect_hot/_cosmic) */
     float sigma[3];      /* noise sigma per channel (required, > 0) */
 } ae_detect_opts;
 

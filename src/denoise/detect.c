@@ -242,7 +242,7 @@ typedef struct {
 typedef struct {
     float v[PSF_N];
     uint8_t skip[PSF_N]; /* pixels left out of the fit */
-    double var[PSF_N];   /* sn^2 + (PSF_TOL (v - floor))^2 */
+    double var[PSF_N];   /* sn^2 + (PSF_TOL (v - min v))^2 */
 } psf_patch;
 
 /* chi^2 of the least-squares a * g + b over the pixels not skipped (g: the
@@ -310,14 +310,14 @@ static int psf_like(const float *p, const float *sigmap, int h, int w, int pk, c
     float sn = sigmap[pk];
     if (y < PSF_R || y >= h - PSF_R || x < PSF_R || x >= w - PSF_R || !(sn > 0) || !isfinite(sn)) return 0;
     psf_patch pt;
-    float floor = INFINITY;
+    float lowest = INFINITY;
     for (int i = 0; i < PSF_N; i++) {
         pt.v[i] = p[(size_t)(y + i / PSF_SIDE - PSF_R) * w + x + i % PSF_SIDE - PSF_R];
         if (!isfinite(pt.v[i])) return 0;
-        floor = pt.v[i] < floor ? pt.v[i] : floor;
+        lowest = pt.v[i] < lowest ? pt.v[i] : lowest;
     }
     for (int i = 0; i < PSF_N; i++) {
-        double tol = PSF_TOL * ((double)pt.v[i] - floor);
+        double tol = PSF_TOL * ((double)pt.v[i] - lowest);
         pt.var[i] = (double)sn * sn + tol * tol;
         pt.skip[i] = 0;
     }
