@@ -158,7 +158,7 @@ def main():
             print(f"- {tag} {' '.join(extra) or '(default)'}: Spitzer-like {upscale_stats(j('sp.fits'), j('sp_up.fits'))}")
         run(b, ["upscale", "--quiet", "--scale", "2", j("lr.fits"), "-o", j("lr_up.fits")], env)
         print(f"- {tag}: truth field RMSE {rmse(j('lr_up.fits')):.3g}")
-    for name in ("m51_B_kpno", "saao_a8280271"):
+    for name in ("m51_B_kpno", "saao_a8280271", "horsehead_dss"):
         a = fits.getdata(os.path.join(o.fits, name + ".fits")).astype(np.float64)
         H, W = a.shape[0] // 2 * 2, a.shape[1] // 2 * 2
         a = a[:H, :W]
