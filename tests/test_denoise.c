@@ -363,7 +363,7 @@ static void test_detect_hot_pixels(void **st) {
     float *sig = noise_plane(h, w, 0.0f, 1.0f);
     uint8_t *mask = calloc((size_t)h * w, 1);
     ae_detections d = {0};
-    assert_int_equal(ae_detect_hot(p, sig, h, w, 6.0f, &d, mask), AE_OK);
+    assert_int_equal(ae_detect_hot(p, sig, h, w, 6.0f, 0, &d, mask), AE_OK);
     assert_int_equal(d.n, 3);
     for (int i = 0; i < 3; i++) {
         int k = find_det(&d, (float)hx[i], (float)hy[i], 0.0f);
@@ -390,7 +390,7 @@ static void test_detect_cosmic_ray(void **st) {
     float *sig = noise_plane(h, w, 0.0f, 1.0f);
     uint8_t *mask = calloc((size_t)h * w, 1);
     ae_detections d = {0};
-    assert_int_equal(ae_detect_cosmic(p, sig, h, w, 5.0f, 4.0f, &d, mask), AE_OK);
+    assert_int_equal(ae_detect_cosmic(p, sig, h, w, 5.0f, 4.0f, 0, &d, mask), AE_OK);
     int hit = 0;
     for (int t = 0; t < 14; t++) hit += mask[(40 + t / 2) * w + 15 + t];
     printf("cosmic ray: %d of %d track pixels masked, %zu groups\n", hit, track, d.n);
@@ -400,6 +400,54 @@ static void test_detect_cosmic_ray(void **st) {
         for (int x = 57; x <= 63; x++) assert_int_equal(mask[y * w + x], 0);
     ae_detections_free(&d);
     free(mask), free(sig), free(p);
+}
+
+/* A mono field of undersampled stars (PSF sigma 0.65 px, as Spitzer/IRAC)
+ * with injected hits: with keep_stars the stars stay, single-pixel hits,
+ * short tracks and hot pixels are still removed. L.A.Cosmic's fine-structure
+ * test alone takes such stars for cosmic rays. */
+static void test_keep_stars_mono_undersampled(void **st) {
+    (void)st;
+    int h = 128, w = 128, ns = 36, nc = 24;
+    size_t hw = (size_t)h * w;
+    float *p = noise_plane(h, w, 5.0f, 100.0f), sx[36], sy[36];
+    int cx[24], cy[24], len[24];
+    for (int k = 0; k < ns; k++) { /* a jittered grid: no blends */
+        sx[k] = 14.0f + 20.0f * (float)(k % 6) + (float)(4.0 * urand() - 2.0);
+        sy[k] = 14.0f + 20.0f * (float)(k / 6) + (float)(4.0 * urand() - 2.0);
+        add_gauss(p, h, w, sx[k], sy[k], 0.65f, 5.0f * (float)pow(10.0, 1.3 + 2.0 * urand()));
+    }
+    for (int k = 0; k < nc; k++) {
+        int ok = 0;
+        while (!ok) { /* hits away from the stars, so that each pixel has one truth */
+            cx[k] = 5 + (int)(urand() * (w - 10)), cy[k] = 5 + (int)(urand() * (h - 10));
+            ok = 1;
+            for (int j = 0; j < ns; j++) ok &= hypotf((float)cx[k] - sx[j], (float)cy[k] - sy[j]) > 6.0f;
+        }
+        len[k] = k % 3 == 2 ? 3 : 1; /* single pixels (and hot pixels) and short tracks */
+        float amp = 5.0f * (float)pow(10.0, 1.5 + 1.0 * urand());
+        for (int t = 0; t < len[k]; t++) p[(size_t)cy[k] * w + cx[k] + t] += amp;
+    }
+    ae_detect_opts o;
+    ae_detect_opts_default(&o);
+    o.sigma[0] = 5.0f;
+    o.keep_stars = 1;
+    ae_detections d = {0};
+    uint8_t *mask = malloc(hw);
+    assert_int_equal(ae_detect_artifacts(p, 1, h, w, &o, &d, mask), AE_OK);
+    int stars_hit = 0, crs_hit = 0;
+    for (int k = 0; k < ns; k++) stars_hit += mask[(size_t)lrintf(sy[k]) * w + lrintf(sx[k])] != 0;
+    for (int k = 0; k < nc; k++) {
+        int all = 1;
+        for (int t = 0; t < len[k]; t++) all &= mask[(size_t)cy[k] * w + cx[k] + t] != 0;
+        crs_hit += all;
+    }
+    printf("mono, keep_stars, PSF sigma 0.65: %d of %d stars masked, %d of %d hits masked (%zu cosmic-ray, %zu hot "
+           "detections)\n", stars_hit, ns, crs_hit, nc, d.count[AE_ART_COSMIC_RAY], d.count[AE_ART_HOT_PIXEL]);
+    assert_true(stars_hit <= ns / 10);
+    assert_true(crs_hit >= nc - 2);
+    ae_detections_free(&d);
+    free(mask), free(p);
 }
 
 /* A track in one channel of an RGB frame whose channels differ in sky and
@@ -582,6 +630,60 @@ static void test_inpaint_texture(void **st) {
     free(base), free(a), free(b), free(mask);
 }
 
+/* Holes on a low positive sky next to a bright undersampled star (a
+ * Spitzer-like frame): Telea's extrapolation of the star's steep wing and
+ * the texture must not take the fill outside [min, max] of the hole's 2 px
+ * ring, so no negative holes on a sky of ~2. */
+static void test_inpaint_stays_in_ring(void **st) {
+    (void)st;
+    int h = 48, w = 48;
+    size_t hw = (size_t)h * w;
+    float *img = noise_plane(h, w, 0.3f, 2.0f);
+    for (size_t q = 0; q < hw; q++) img[q] = fmaxf(img[q], 0.6f);
+    uint8_t *mask = calloc(hw, 1);
+    const float cx[3] = {12.3f, 30.6f, 24.0f}, cy[3] = {12.7f, 20.2f, 36.5f};
+    for (int k = 0; k < 3; k++) {
+        add_gauss(img, h, w, cx[k], cy[k], 0.7f, 3000.0f);
+        for (int y = 0; y < h; y++) /* a hole beside the star, its edge on the wing */
+            for (int x = 0; x < w; x++) {
+                float dx = (float)x - (cx[k] + 3.5f), dy = (float)y - cy[k];
+                if (dx * dx + dy * dy <= 6.0f) mask[y * w + x] = 1;
+            }
+    }
+    float rmin = INFINITY;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int near = 0;
+            for (int j = -2; j <= 2; j++)
+                for (int i = -2; i <= 2; i++) {
+                    int yy = y + j, xx = x + i;
+                    near |= yy >= 0 && yy < h && xx >= 0 && xx < w && mask[yy * w + xx];
+                }
+            if (near && !mask[y * w + x]) rmin = fminf(rmin, img[y * w + x]);
+        }
+    ae_inpaint_opts o;
+    ae_inpaint_opts_default(&o);
+    for (int tex = 0; tex <= 1; tex++) {
+        float *a = malloc(hw * sizeof *a);
+        memcpy(a, img, hw * sizeof *a);
+        o.texture = tex;
+        assert_int_equal(ae_inpaint(a, 1, h, w, mask, &o), AE_OK);
+        float fmin = INFINITY;
+        int below = 0;
+        for (size_t q = 0; q < hw; q++)
+            if (mask[q]) {
+                fmin = fminf(fmin, a[q]);
+                below += a[q] < rmin;
+            }
+        printf("holes beside stars (texture %d): fill min %.3g, ring min %.3g, %d pixels below it\n", tex, fmin,
+               rmin, below);
+        assert_int_equal(below, 0);
+        assert_true(fmin > 0.0f);
+        free(a);
+    }
+    free(img), free(mask);
+}
+
 /* ---- the stage ---- */
 
 extern const ae_stage_def ae_stage_denoise;
@@ -633,10 +735,12 @@ int main(void) {
         cmocka_unit_test(test_detect_hot_pixels),
         cmocka_unit_test(test_detect_cosmic_ray),
         cmocka_unit_test(test_detect_cosmic_ray_one_channel),
+        cmocka_unit_test(test_keep_stars_mono_undersampled),
         cmocka_unit_test(test_detect_colours),
         cmocka_unit_test(test_telea_properties),
         cmocka_unit_test(test_biharmonic_quadratic),
         cmocka_unit_test(test_inpaint_texture),
+        cmocka_unit_test(test_inpaint_stays_in_ring),
         cmocka_unit_test(test_stage_run_keeps_nan_and_header),
     };
     return cmocka_run_group_tests_name("denoise", tests, NULL, NULL);

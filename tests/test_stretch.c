@@ -221,6 +221,38 @@ static void test_mtf_median(void **s) {
     ae_image_free(img);
 }
 
+/* The soft asinh: MTF's black and white points, the median at 0.25, a round
+ * trip, and an inverse far less steep at white than MTF's. */
+static void test_soft_asinh(void **s) {
+    (void)s;
+    ae_image *img = sky_image(301, 201, 1), *copy = NULL;
+    size_t n = ae_image_npix(img);
+    assert_int_equal(ae_image_clone(&copy, img), AE_OK);
+    ae_stretch soft, mtf;
+    assert_int_equal(ae_stretch_fit(&mtf, img, AE_STRETCH_MTF), AE_OK);
+    assert_int_equal(ae_stretch_fit_soft(&soft, img), AE_OK);
+    assert_int_equal(soft.kind, AE_STRETCH_ASINH);
+    assert_float_equal(soft.lo, mtf.lo, 0.0f);
+    assert_float_equal(soft.hi, mtf.hi, 0.0f);
+    ae_stretch_apply(&soft, img);
+    float med, mad;
+    assert_int_equal(ae_median_mad(img->data, n, &med, &mad), AE_OK);
+    /* slope of the inverse at white, in units of (hi - lo) per display unit */
+    double b = soft.beta, slope_soft = asinh(b) * sqrt(1.0 + b * b) / b, slope_mtf = (1.0 - mtf.mid) / mtf.mid;
+    print_message("soft asinh: beta %.4g, median -> %.6f, inverse slope at white %.3g (MTF %.3g)\n", b, med,
+                  slope_soft, slope_mtf);
+    assert_float_equal(med, 0.25f, 1e-4f);
+    assert_true(slope_soft * 10.0 < slope_mtf);
+    ae_stretch_invert(&soft, img);
+    double worst = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(copy->data[i]) && copy->data[i] >= soft.lo)
+            worst = fmax(worst, fabs(img->data[i] - copy->data[i]) / ((double)soft.hi - soft.lo));
+    assert_true(worst < TOL_ASINH * 10);
+    ae_image_free(img);
+    ae_image_free(copy);
+}
+
 /* Out-of-range display values map to the clip bounds on inversion. */
 static void test_invert_clips(void **s) {
     (void)s;
@@ -327,6 +359,7 @@ int main(void) {
         cmocka_unit_test(test_linear_fit),        cmocka_unit_test(test_mtf_median),
         cmocka_unit_test(test_invert_clips),      cmocka_unit_test(test_flat_and_empty),
         cmocka_unit_test(test_parse_name),        cmocka_unit_test(test_real_frames),
+        cmocka_unit_test(test_soft_asinh),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

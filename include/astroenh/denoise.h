@@ -114,7 +114,9 @@ typedef struct {
     float max_scale;     /* largest artifact template sigma in px (3) */
     int protect_core;    /* 1: never flag the central extended source's core */
     int keep_stars;      /* 1: leave white-ish PSF sources (kind star) alone: only coloured
-                            dots, hot pixels and cosmic rays are detected and masked */
+                            dots, hot pixels and cosmic rays are detected and masked; on
+                            mono data hot-pixel and cosmic-ray candidates shaped like a
+                            PSF are kept too (spare_psf of ae_detect_hot/_cosmic) */
     float sigma[3];      /* noise sigma per channel (required, > 0) */
 } ae_detect_opts;
 
@@ -145,8 +147,9 @@ float ae_ring_median(const float *plane, int h, int w, float x, float y, float r
  * mask and appends a detection for each pixel of `plane` more than
  * k * sigmap[p] above all 8 finite neighbours and with every neighbour below
  * 0.3 of its height above the background (median of the ring at distance 2),
- * which a sampled PSF does not satisfy. */
-ae_status ae_detect_hot(const float *plane, const float *sigmap, int h, int w, float k,
+ * which a sampled PSF does not satisfy. spare_psf: as for ae_detect_cosmic,
+ * a pixel better fitted by a PSF (an undersampled star) is kept. */
+ae_status ae_detect_hot(const float *plane, const float *sigmap, int h, int w, float k, int spare_psf,
                         ae_detections *dets, uint8_t *mask);
 
 /* Cosmic rays only, in the manner of L.A.Cosmic (van Dokkum 2001): 2x
@@ -155,9 +158,12 @@ ae_status ae_detect_hot(const float *plane, const float *sigmap, int h, int w, f
  * structure is noisier than the sky), sigclip scaled up when the statistic
  * is wider spread than for white noise; fine-structure contrast to spare
  * PSF-sampled stars; growth to neighbours above sigfrac * sigclip. Sets mask, appends one detection per
- * connected group. */
+ * connected group. spare_psf: a group better fitted by a Gaussian PSF
+ * (sigma 0.5..2 px) than by its own pixels, by Akaike's criterion on the
+ * 7 x 7 patch at its peak, is a star and left alone (undersampled stars pass
+ * the fine-structure test; used for mono frames with keep_stars). */
 ae_status ae_detect_cosmic(const float *plane, const float *sigmap, int h, int w, float sigclip,
-                           float objlim, ae_detections *dets, uint8_t *mask);
+                           float objlim, int spare_psf, ae_detections *dets, uint8_t *mask);
 
 /* ---- inpainting ---- */
 

@@ -27,6 +27,10 @@ typedef struct {
 /* Fits `kind` to all channels of img together (one stretch, so colour ratios
  * are kept). NaN ignored. */
 ae_status ae_stretch_fit(ae_stretch *s, const ae_image *img, ae_stretch_kind kind);
+/* ASINH with MTF's lo/hi and the beta that maps the median to 0.25, as MTF
+ * does: the same look in the shadows, an inverse that is not steep at white
+ * (for networks whose output is brought back to linear units). */
+ae_status ae_stretch_fit_soft(ae_stretch *s, const ae_image *img);
 void ae_stretch_apply(const ae_stretch *s, ae_image *img);   /* in place -> [0,1] */
 void ae_stretch_invert(const ae_stretch *s, ae_image *img);  /* in place -> linear */
 /* "linear"|"asinh"|"auto"|"mtf"|"none" (case-insensitive; auto = mtf);

@@ -88,8 +88,10 @@ float ae_ring_median(const float *p, int h, int w, float x, float y, float r1, f
 
 /* ---- hot pixels ---- */
 
-ae_status ae_detect_hot(const float *plane, const float *sigmap, int h, int w, float k, ae_detections *dets,
-                        uint8_t *mask) {
+static int psf_like(const float *p, const float *sigmap, int h, int w, int pk, const int *members, size_t n);
+
+ae_status ae_detect_hot(const float *plane, const float *sigmap, int h, int w, float k, int spare_psf,
+                        ae_detections *dets, uint8_t *mask) {
     if (!plane || !sigmap || !dets || !mask || h <= 0 || w <= 0)
         return ae_error_set(AE_ERR_ARG, "ae_detect_hot: bad arguments");
     for (int y = 0; y < h; y++)
@@ -122,6 +124,8 @@ ae_status ae_detect_hot(const float *plane, const float *sigmap, int h, int w, f
                 }
             float med = nr ? ae_select_kth(ring, (size_t)nr, (size_t)nr / 2) : ae_select_kth(nb, (size_t)n, (size_t)n / 2);
             if (mx - med > 0.3f * (v - med)) continue;
+            int self = (int)p;
+            if (spare_psf && psf_like(plane, sigmap, h, w, self, &self, 1)) continue; /* a star of sigma ~0.5 px */
             mask[p] = 1;
             ae_detection d = {(float)x, (float)y, 0.0f, v - med, v - med, (v - mx) / sigmap[p], 0.0f, AE_ART_HOT_PIXEL};
             ae_status st = ae_detections_push(dets, &d);
@@ -209,29 +213,157 @@ static void cr_grow(const float *p, const float *sigmap, float *sm, uint8_t *cr,
             }
 }
 
-/* One detection per 8-connected group of cr, labelled through stack. */
-static ae_status cr_groups(const float *p, uint8_t *cr, int h, int w, uint8_t *mask, ae_detections *dets,
-                           int *stack) {
+/* ---- stars among the cosmic-ray candidates (mono, --keep-stars) ----
+ * An undersampled star (PSF sigma ~0.5-0.8 px, FWHM < 2 px) passes
+ * L.A.Cosmic's fine-structure test: its Laplacian is as sharp as a cosmic
+ * ray's. What tells them apart is whether the flagged pixels continue the
+ * profile around them: a star's peak is where its wings point, a hit sticks
+ * out of whatever lies below it. Over the 7 x 7 patch at the group's peak,
+ * two nested models, each with a free background: STAR, a circular Gaussian
+ * (sigma 0.5..2.5 px, sub-pixel centre) through every pixel; HIT, the same
+ * (or a flat sky, whichever fits better) through the pixels outside the
+ * group, the k group pixels free. The group is a star when STAR wins by
+ * Akaike's criterion (chi^2 + 2 per parameter): the hit model must buy its k
+ * extra parameters with a chi^2 drop of more than 2k. Residuals count
+ * against the noise sigma plus PSF_TOL of the pixel's height above the
+ * patch's floor, since real PSFs are not Gaussian. */
+
+#define PSF_R 3 /* patch radius: 7 x 7, room for the wings of a bright star's grown group */
+#define PSF_SIDE (2 * PSF_R + 1)
+#define PSF_N (PSF_SIDE * PSF_SIDE)
+#ifndef PSF_TOL
+#define PSF_TOL 0.05f
+#endif
+
+typedef struct {
+    float cy, cx, sig;
+} psf_par;
+
+typedef struct {
+    float v[PSF_N];
+    uint8_t skip[PSF_N]; /* pixels left out of the fit */
+    double var[PSF_N];   /* sn^2 + (PSF_TOL (v - min v))^2 */
+} psf_patch;
+
+/* chi^2 of the least-squares a * g + b over the pixels not skipped (g: the
+ * Gaussian of par, or flat when par is NULL); INFINITY unless a > 0. */
+static double patch_chi2(const psf_patch *pt, const psf_par *par) {
+    float g[PSF_N], gy[PSF_SIDE], gx[PSF_SIDE];
+    for (int j = 0; j < PSF_SIDE && par; j++) { /* the Gaussian is separable */
+        float dy = (float)(j - PSF_R) - par->cy, dx = (float)(j - PSF_R) - par->cx, inv = 0.5f / (par->sig * par->sig);
+        gy[j] = expf(-dy * dy * inv);
+        gx[j] = expf(-dx * dx * inv);
+    }
+    double n = 0, sg = 0, sgg = 0, sv = 0, sgv = 0;
+    for (int i = 0; i < PSF_N; i++) {
+        g[i] = par ? gy[i / PSF_SIDE] * gx[i % PSF_SIDE] : 0.0f;
+        if (pt->skip[i]) continue;
+        n++, sg += g[i], sgg += (double)g[i] * g[i], sv += pt->v[i], sgv += (double)g[i] * pt->v[i];
+    }
+    double det = n * sgg - sg * sg, a = 0.0;
+    if (par) {
+        if (det <= 1e-12) return INFINITY;
+        a = (n * sgv - sg * sv) / det;
+        if (a <= 0) return INFINITY;
+    }
+    double b = (sv - a * sg) / n, chi2 = 0;
+    for (int i = 0; i < PSF_N; i++) {
+        if (pt->skip[i]) continue;
+        double r = pt->v[i] - a * g[i] - b;
+        chi2 += r * r / pt->var[i];
+    }
+    return chi2;
+}
+
+/* Best Gaussian chi^2: a grid over sigma and the sub-pixel centre, then a
+ * pattern search with halving steps from the best grid point. */
+static double psf_fit(const psf_patch *pt) {
+    static const float sig[] = {0.5f, 0.6f, 0.7f, 0.85f, 1.0f, 1.2f, 1.5f, 2.0f};
+    psf_par best = {0, 0, 1};
+    double e = INFINITY;
+    for (size_t k = 0; k < sizeof sig / sizeof *sig; k++)
+        for (int oy = -2; oy <= 2; oy++)
+            for (int ox = -2; ox <= 2; ox++) {
+                psf_par p = {0.25f * (float)oy, 0.25f * (float)ox, sig[k]};
+                double c = patch_chi2(pt, &p);
+                if (c < e) e = c, best = p;
+            }
+    for (float step = 0.125f; step > 0.004f && isfinite(e); step *= 0.5f) {
+        for (int moved = 1; moved;) {
+            moved = 0;
+            psf_par t[6] = {best, best, best, best, best, best};
+            t[0].cy += step, t[1].cy -= step, t[2].cx += step, t[3].cx -= step;
+            t[4].sig *= 1.0f + step, t[5].sig /= 1.0f + step;
+            for (int i = 0; i < 6; i++) {
+                if (fabsf(t[i].cy) > 0.75f || fabsf(t[i].cx) > 0.75f || t[i].sig < 0.5f || t[i].sig > 2.5f) continue;
+                double c = patch_chi2(pt, &t[i]);
+                if (c < e) e = c, best = t[i], moved = 1;
+            }
+        }
+    }
+    return e;
+}
+
+/* Whether the group members[n] (pixel indices), peak at pk, looks like a star. */
+static int psf_like(const float *p, const float *sigmap, int h, int w, int pk, const int *members, size_t n) {
+    int y = pk / w, x = pk % w;
+    float sn = sigmap[pk];
+    if (y < PSF_R || y >= h - PSF_R || x < PSF_R || x >= w - PSF_R || !(sn > 0) || !isfinite(sn)) return 0;
+    psf_patch pt;
+    float lowest = INFINITY;
+    for (int i = 0; i < PSF_N; i++) {
+        pt.v[i] = p[(size_t)(y + i / PSF_SIDE - PSF_R) * w + x + i % PSF_SIDE - PSF_R];
+        if (!isfinite(pt.v[i])) return 0;
+        lowest = pt.v[i] < lowest ? pt.v[i] : lowest;
+    }
+    for (int i = 0; i < PSF_N; i++) {
+        double tol = PSF_TOL * ((double)pt.v[i] - lowest);
+        pt.var[i] = (double)sn * sn + tol * tol;
+        pt.skip[i] = 0;
+    }
+    double star = psf_fit(&pt) + 2.0 * 5;
+    int k = 0;
+    for (size_t m = 0; m < n; m++) {
+        int dy = members[m] / w - y, dx = members[m] % w - x;
+        if (abs(dy) <= PSF_R && abs(dx) <= PSF_R) pt.skip[(dy + PSF_R) * PSF_SIDE + dx + PSF_R] = 1, k++;
+    }
+    if ((size_t)k < n || k > PSF_N - 8) return 0; /* longer than the patch, or too little around it */
+    double wings = psf_fit(&pt) + 2.0 * 5, flat = patch_chi2(&pt, NULL) + 2.0;
+    double hit = (wings < flat ? wings : flat) + 2.0 * k;
+    return star < hit;
+}
+
+/* One detection per 8-connected group of cr, labelled through queue (its
+ * first entries hold the group's pixels afterwards). spare_psf: groups that
+ * look like a star (psf_like) are left alone. */
+static ae_status cr_groups(const float *p, const float *sigmap, uint8_t *cr, int h, int w, uint8_t *mask,
+                           int spare_psf, ae_detections *dets, int *queue) {
     for (size_t s0 = 0; s0 < (size_t)h * w; s0++) {
         if (!cr[s0] || cr[s0] == 255) continue;
-        size_t top = 0, n = 0, old = 0;
+        size_t head = 0, tail = 0, old = 0;
         double sx = 0, sy = 0, flux = 0;
-        float peak = 0;
-        stack[top++] = (int)s0;
+        float peak = -INFINITY;
+        int pk = (int)s0;
+        queue[tail++] = (int)s0;
         cr[s0] = 255;
-        while (top) {
-            int q = stack[--top], y = q / w, x = q % w;
-            n++, sx += x, sy += y, flux += p[q];
-            if (p[q] > peak) peak = p[q];
+        while (head < tail) {
+            int q = queue[head++], y = q / w, x = q % w;
+            sx += x, sy += y, flux += p[q];
+            if (p[q] > peak) peak = p[q], pk = q;
             if (mask[q]) old++;
             for (int j = y - 1; j <= y + 1; j++)
                 for (int i = x - 1; i <= x + 1; i++)
                     if (j >= 0 && j < h && i >= 0 && i < w && cr[(size_t)j * w + i] && cr[(size_t)j * w + i] != 255) {
                         cr[(size_t)j * w + i] = 255;
-                        stack[top++] = j * w + i;
+                        queue[tail++] = j * w + i;
                     }
         }
+        size_t n = tail;
         if (2 * old >= n) continue; /* already masked as a star or hot pixel */
+        if (spare_psf && psf_like(p, sigmap, h, w, pk, queue, n)) {
+            for (size_t m = 0; m < n; m++) cr[queue[m]] = 254; /* kept: not masked below */
+            continue;
+        }
         ae_detection d = {(float)(sx / n), (float)(sy / n), 0.0f, peak, (float)flux, 0.0f, 0.0f, AE_ART_COSMIC_RAY};
         ae_status st = ae_detections_push(dets, &d);
         if (st != AE_OK) return st;
@@ -257,7 +389,7 @@ static float cr_noise_scale(const float *p, const float *sigmap, const uint8_t *
 }
 
 ae_status ae_detect_cosmic(const float *plane, const float *sigmap, int h, int w, float sigclip, float objlim,
-                           ae_detections *dets, uint8_t *mask) {
+                           int spare_psf, ae_detections *dets, uint8_t *mask) {
     if (!plane || !sigmap || !dets || !mask || h <= 0 || w <= 0 || !(sigclip > 0))
         return ae_error_set(AE_ERR_ARG, "ae_detect_cosmic: bad arguments");
     if ((size_t)h * w > (size_t)INT32_MAX) return ae_error_set(AE_ERR_NOMEM, "cosmic rays: image too large");
@@ -282,9 +414,9 @@ ae_status ae_detect_cosmic(const float *plane, const float *sigmap, int h, int w
             if (!mask[(size_t)y * w + x] && cr_seed(plane, sigmap, sm, h, w, y, x, sigclip, objlim, sky, buf))
                 cr[(size_t)y * w + x] = 1; /* pixels already masked (stars, hot pixels) are settled */
     cr_grow(plane, sigmap, sm, cr, h, w, 0.3f * sigclip, buf); /* sigfrac 0.3 */
-    ae_status st = cr_groups(plane, cr, h, w, mask, dets, stack);
+    ae_status st = cr_groups(plane, sigmap, cr, h, w, mask, spare_psf, dets, stack);
     for (size_t q = 0; q < hw && st == AE_OK; q++)
-        if (cr[q] && isfinite(plane[q])) mask[q] = 1;
+        if (cr[q] == 255 && isfinite(plane[q])) mask[q] = 1;
     free(stack);
     free(cr);
     free(sm);

@@ -10,7 +10,8 @@
  * skimage.restoration.inpaint_biharmonic) by Gauss-Seidel sweeps over the
  * 13-point stencil, starting from the Telea fill. A smooth fill has no
  * noise, so on a noisy background it shows as a smear; ae_inpaint adds
- * Gaussian noise with the sigma measured in a ring around each hole.
+ * Gaussian noise with the sigma measured in a ring around each hole, and
+ * then keeps every filled pixel inside [min, max] of the hole's 2 px ring.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -471,6 +472,49 @@ static ae_status refine_large(float *img, int c, int h, int w, const int *lab, c
     return AE_OK;
 }
 
+/* Range of the known finite pixels within 2 px (Chebyshev) of hole `id`,
+ * channel v; lo > hi when there is none. */
+static void ring_range(const float *v, const int *lab, int h, int w, const hole *ho, int id, float *lo, float *hi) {
+    float mn = INFINITY, mx = -INFINITY;
+    for (int y = ho->y0; y <= ho->y1; y++)
+        for (int x = ho->x0; x <= ho->x1; x++) {
+            if (lab[(size_t)y * w + x] != id) continue;
+            for (int j = y - 2; j <= y + 2; j++)
+                for (int i = x - 2; i <= x + 2; i++) {
+                    if (j < 0 || j >= h || i < 0 || i >= w || lab[(size_t)j * w + i]) continue;
+                    float u = v[(size_t)j * w + i];
+                    if (!isfinite(u)) continue;
+                    mn = u < mn ? u : mn;
+                    mx = u > mx ? u : mx;
+                }
+        }
+    *lo = mn;
+    *hi = mx;
+}
+
+/* Keeps every filled pixel inside the range of its hole's ring: Telea's
+ * first-order extrapolation and the biharmonic fill overshoot on steep
+ * slopes (a star's wing), and the texture adds noise on top; unclamped,
+ * a hole on a low, positive background could come out negative. The ring
+ * holds the same noise, so its min and max already span the sky's spread. */
+static void clamp_to_rings(float *img, int c, int h, int w, const int *lab, const hole *hs, size_t nh) {
+    size_t hw = (size_t)h * w;
+    for (size_t k = 0; k < nh; k++) {
+        const hole *ho = &hs[k];
+        for (int ch = 0; ch < c; ch++) {
+            float *v = img + ch * hw, lo, hi;
+            ring_range(v, lab, h, w, ho, (int)k + 1, &lo, &hi);
+            if (!(lo <= hi)) continue;
+            for (int y = ho->y0; y <= ho->y1; y++)
+                for (int x = ho->x0; x <= ho->x1; x++) {
+                    size_t p = (size_t)y * w + x;
+                    if (lab[p] != (int)k + 1 || !isfinite(v[p])) continue;
+                    v[p] = v[p] < lo ? lo : v[p] > hi ? hi : v[p];
+                }
+        }
+    }
+}
+
 ae_status ae_inpaint(float *img, int c, int h, int w, const uint8_t *mask, const ae_inpaint_opts *o) {
     if (!img || !mask || !o || c < 1 || c > 3 || h <= 0 || w <= 0)
         return ae_error_set(AE_ERR_ARG, "ae_inpaint: bad arguments");
@@ -484,6 +528,7 @@ ae_status ae_inpaint(float *img, int c, int h, int w, const uint8_t *mask, const
     st = label_holes(mask, h, w, lab, &hs, &nh);
     if (st == AE_OK) st = refine_large(img, c, h, w, lab, hs, nh, o->large_area);
     if (st == AE_OK && o->texture) st = add_texture(img, c, h, w, lab, hs, nh, o->seed);
+    if (st == AE_OK) clamp_to_rings(img, c, h, w, lab, hs, nh);
     free(hs);
     free(lab);
     return st;

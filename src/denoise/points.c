@@ -444,7 +444,8 @@ static ae_status cosmic_rays(const float *img, int c, const float *L, float *sig
     if (o->protect_core)
         for (size_t q = 0; q < hw; q++)
             if (seg[q] == 2) sigmap[q] = INFINITY;
-    return ae_detect_cosmic(plane, sigmap, h, w, o->cr_sigclip, o->cr_objlim, dets, mask);
+    /* mono: no colour to tell a star from a defect, only its shape */
+    return ae_detect_cosmic(plane, sigmap, h, w, o->cr_sigclip, o->cr_objlim, c == 1 && o->keep_stars, dets, mask);
 }
 
 ae_status ae_detect_artifacts(const float *img, int c, int h, int w, const ae_detect_opts *o,
@@ -474,7 +475,7 @@ ae_status ae_detect_artifacts(const float *img, int c, int h, int w, const ae_de
         for (int ch = 0; ch < c; ch++) sL += o->sigma[ch] / c;
     }
     if (st == AE_OK) st = ae_noise_map(sigmap, L, h, w, 32, sL);
-    if (st == AE_OK) st = ae_detect_hot(L, sigmap, h, w, o->hot_threshold, dets, mask);
+    if (st == AE_OK) st = ae_detect_hot(L, sigmap, h, w, o->hot_threshold, c == 1 && o->keep_stars, dets, mask);
     if (st == AE_OK) st = find_central(L, sL, h, w, &pm, dets);
     if (st == AE_OK) central_colour(img, c, hw, &pm);
     if (st == AE_OK) st = scan_scales(L, sigmap, h, w, o->max_scale, 0.3f, &m);

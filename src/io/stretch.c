@@ -9,6 +9,12 @@
  * values inside [lo, hi] come back to float rounding and clipped values come
  * back as lo or hi. Curves are evaluated in double.
  *
+ * ae_stretch_fit_soft: an asinh curve with the MTF's black point and white
+ * point and the softening beta that puts the median where MTF puts it. Its
+ * inverse has slope <= about ln(2 beta) (hi - lo) at white, where MTF's has
+ * (1 - m) / m (a few hundred on sparse star fields), so errors of a network
+ * run on it stay small in linear units near the bright end.
+ *
  * ae_median_mad uses quickselect with random pivots on a copy (expected O(n)).
  */
 #include <float.h>
@@ -257,6 +263,31 @@ ae_status ae_stretch_fit(ae_stretch *s, const ae_image *img, ae_stretch_kind kin
     ae_status st = ae_median_mad(img->data, n, &med, &mad);
     if (st != AE_OK) return st;
     fit_mtf(s, mn, mx, med, mad);
+    return AE_OK;
+}
+
+/* beta with asinh(beta t) / asinh(beta) = target, by bisection on log beta
+ * (the ratio grows from t at beta -> 0 towards 1). */
+static double asinh_beta_for(double t, double target) {
+    if (!(t > 0.0) || t >= target) return 1e-3; /* already bright enough: near-linear */
+    double lo = -3.0, hi = 12.0;              /* log10 beta */
+    for (int i = 0; i < 60; i++) {
+        double m = 0.5 * (lo + hi), b = pow(10.0, m);
+        if (asinh(b * t) / asinh(b) < target) lo = m;
+        else hi = m;
+    }
+    return pow(10.0, 0.5 * (lo + hi));
+}
+
+ae_status ae_stretch_fit_soft(ae_stretch *s, const ae_image *img) {
+    ae_status st = ae_stretch_fit(s, img, AE_STRETCH_MTF);
+    if (st != AE_OK) return st;
+    /* the median's place t on [lo, hi]: mid = MTF(t; target), so t = MTF(mid; 1 - target);
+     * a neutral mid (no usable median) keeps the default softening */
+    double t = s->mid != 0.5f ? mtf(s->mid, 1.0 - MTF_TARGET) : -1.0;
+    s->kind = AE_STRETCH_ASINH;
+    s->beta = t > 0.0 ? (float)asinh_beta_for(t, MTF_TARGET) : ASINH_BETA;
+    s->mid = 0.5f;
     return AE_OK;
 }
 

@@ -1,7 +1,8 @@
 /* stage.c - `astroenh upscale`: super-resolution by 2x or 4x.
  *
- * Per image: linear (FITS) data is stretched to display values (MTF auto
- * stretch, stretch.h) for the network and the result is inverted back;
+ * Per image: linear (FITS) data is stretched to display values (the soft
+ * asinh stretch, stretch.h) for the network and the result is inverted back,
+ * then kept inside the local 3 x 3 input range of each pixel (flux.c);
  * missing (NaN) pixels are filled with the channel median for the network
  * and their output blocks are NaN again; optional bilateral pre-filter
  * (denoise.h) against the noise the network would otherwise amplify; the fast
@@ -233,13 +234,47 @@ static void nan_blocks(float *out, const float *in, int c, int h, int w, int s) 
             }
 }
 
-/* One upscaled sample of `in` into hr (in's units). */
+/* The network's input: display data as it is, linear data through the soft
+ * asinh stretch (stretch.h), whose inverse does not blow up the network's
+ * errors at the bright end as MTF's does. */
+static ae_status soft_display(const ae_image *in, ae_image **out, ae_stretch *str) {
+    *out = NULL;
+    memset(str, 0, sizeof *str);
+    str->kind = AE_STRETCH_NONE;
+    ae_status st = ae_image_clone(out, in);
+    if (st != AE_OK || in->range != AE_RANGE_LINEAR) return st;
+    st = ae_stretch_fit_soft(str, *out);
+    if (st != AE_OK) {
+        ae_image_free(*out);
+        *out = NULL;
+        return st;
+    }
+    ae_stretch_apply(str, *out);
+    return AE_OK;
+}
+
+/* lo then hi planes (2 x c x h x w) of in's local 3 x 3 range. */
+static ae_status local_range(const ae_image *in, float **range) {
+    size_t n = ae_image_npix(in) * in->c, bytes;
+    if (ae_mul_size(n, 2 * sizeof **range, &bytes)) return ae_error_set(AE_ERR_NOMEM, "local range: too many pixels");
+    *range = ae_malloc(bytes, "upscale local range");
+    if (!*range) return AE_ERR_NOMEM;
+    ae_flux_bounds(*range, *range + n, in->data, in->c, in->h, in->w);
+    return AE_OK;
+}
+
+/* One upscaled sample of `in` into hr (in's units). range: lo/hi planes
+ * (ae_flux_bounds) for linear data, which keep every pixel inside its local
+ * input range; NULL for display data. */
 static ae_status upscale_one(up_state *s, const ae_image *disp, const ae_stretch *str, const ae_image *in,
-                             int flux, int sample, ae_image *hr) {
+                             const float *range, int flux, int sample, ae_image *hr) {
     ae_status st = s->model == UP_MODEL_FAST ? up_run_fast(s, disp, hr) : up_run_sr3(s, disp, hr, sample);
     if (st != AE_OK) return st;
     if (str->kind != AE_STRETCH_NONE) ae_stretch_invert(str, hr);
-    if (flux) ae_flux_correct(hr->data, in->data, in->c, in->h, in->w, s->scale);
+    size_t n = ae_image_npix(in) * in->c;
+    const float *lo = range, *hi = range ? range + n : NULL;
+    if (flux) ae_flux_correct(hr->data, in->data, lo, hi, in->c, in->h, in->w, s->scale);
+    else if (range) ae_flux_clamp(hr->data, lo, hi, in->c, in->h, in->w, s->scale);
     nan_blocks(hr->data, in->data, in->c, in->h, in->w, s->scale);
     return AE_OK;
 }
@@ -253,6 +288,39 @@ static void welford(float *mean, float *m2, const float *x, size_t n, int k) {
     }
 }
 
+/* Pixel values keep surface brightness (block means = input pixels, as
+ * SWarp and reproject resample), so sums over an aperture grow by s^2: the
+ * zero points that turn aperture sums into magnitudes gain 5 log10(s), and
+ * the flux-per-count keywords shrink by s^2. Surface-brightness units (BUNIT
+ * MJy/sr, ...) stay right as they are. */
+static const char *const zp_keys[] = {"MAGZP", "MAGZPT", "MAGZERO", "PHOTZP"};
+static const char *const per_count_keys[] = {"PHOTFLAM", "PHOTFNU"};
+
+static ae_status adjust_photometry(ae_header *h, int scale) {
+    double v, s2 = (double)scale * scale, dm = 5.0 * log10((double)scale);
+    char msg[160];
+    ae_status st = AE_OK;
+    for (size_t i = 0; i < sizeof zp_keys / sizeof *zp_keys && st == AE_OK; i++) {
+        if (!ae_header_get_double(h, zp_keys[i], &v)) continue;
+        st = ae_header_set_double(h, zp_keys[i], v + dm, "zero point for sums of upscaled pixels");
+        snprintf(msg, sizeof msg, "upscale: %s %.6g -> %.6g (+5 log10 %d)", zp_keys[i], v, v + dm, scale);
+        if (st == AE_OK) st = ae_header_add_history(h, msg);
+    }
+    for (size_t i = 0; i < sizeof per_count_keys / sizeof *per_count_keys && st == AE_OK; i++) {
+        if (!ae_header_get_double(h, per_count_keys[i], &v)) continue;
+        st = ae_header_set_double(h, per_count_keys[i], v / s2, "per count of the upscaled pixels");
+        snprintf(msg, sizeof msg, "upscale: %s %.6g -> %.6g (/ %d)", per_count_keys[i], v, v / s2, scale * scale);
+        if (st == AE_OK) st = ae_header_add_history(h, msg);
+    }
+    if (st == AE_OK)
+        st = ae_header_set_string(h, "FLUXCONS", "SURFBRI", "pixel values keep surface brightness, sums x s^2");
+    if (st == AE_OK) st = ae_header_set_int(h, "UPSCALE", scale, "pixel side divided by this factor");
+    snprintf(msg, sizeof msg, "upscale: pixel values keep surface brightness (input units per input-pixel "
+                              "area); aperture sums grow by %d", scale * scale);
+    if (st == AE_OK) st = ae_header_add_history(h, msg);
+    return st;
+}
+
 static ae_status finish_header(ae_image *out, const ae_image *in, int scale) {
     out->range = in->range;
     out->src_format = in->src_format;
@@ -260,6 +328,7 @@ static ae_status finish_header(ae_image *out, const ae_image *in, int scale) {
     out->src_unsigned = 0;
     ae_status st = ae_header_copy(&out->hdr, &in->hdr);
     if (st == AE_OK && ae_wcs_present(&out->hdr)) st = ae_wcs_rescale(&out->hdr, (double)scale);
+    if (st == AE_OK && in->range == AE_RANGE_LINEAR) st = adjust_photometry(&out->hdr, scale);
     return st;
 }
 
@@ -324,7 +393,9 @@ static ae_status run(void *state, const void *opts, const ae_image *in, ae_image
                             in->w, in->h, S, AE_MAX_DIM);
     ae_stretch str;
     ae_image *disp = NULL, *hr = NULL, *mean = NULL, *m2 = NULL;
-    ae_status st = ae_to_display(in, &disp, &str, AE_STRETCH_MTF);
+    float *range = NULL;
+    ae_status st = soft_display(in, &disp, &str);
+    if (st == AE_OK && in->range == AE_RANGE_LINEAR) st = local_range(in, &range);
     if (st == AE_OK) st = condition_input(disp, o->prefilter);
     if (st == AE_OK) st = ae_image_create(&hr, in->w * S, in->h * S, in->c);
     if (st == AE_OK && o->samples > 1) st = ae_image_create(&mean, hr->w, hr->h, hr->c);
@@ -332,11 +403,12 @@ static ae_status run(void *state, const void *opts, const ae_image *in, ae_image
     size_t n = hr ? ae_image_npix(hr) * hr->c : 0;
     pthread_mutex_lock(&s->mu);
     for (int k = 0; k < o->samples && st == AE_OK; k++) {
-        st = upscale_one(s, disp, &str, in, flux, k, hr);
+        st = upscale_one(s, disp, &str, in, range, flux, k, hr);
         if (st == AE_OK && mean) welford(mean->data, m2->data, hr->data, n, k);
     }
     pthread_mutex_unlock(&s->mu);
     ae_image_free(disp);
+    free(range);
     ae_image *result = mean ? mean : hr;
     if (mean) {
         ae_image_free(hr);

@@ -37,6 +37,13 @@ check "CD1_1 halved" near "$(card CD1_1 "$T/hh2.fits")" -0.00014013255 1e-12
 check "CD2_2 halved" near "$(card CD2_2 "$T/hh2.fits")" "$(awk -v v="$(card CD2_2 "$HH")" 'BEGIN{printf "%.15g", v/2}')" 1e-12
 check "HISTORY names the stage and parameters" grep -aq "HISTORY astroenh [0-9.]* upscale scale=2 model=fast flux=on" "$T/hh2.fits"
 check "HISTORY has the model's SHA-256" grep -aq "HISTORY sha256=$(sha256sum models/fast_x2.safetensors | cut -c1-20)" "$T/hh2.fits"
+# linear data stays inside the input's range (each pixel inside its 3x3 input neighbourhood's,
+# test_flux.c; the previous stretch and unbounded correction gave 3986..22967 here)
+ae info "$T/hh2.fits"
+range=$(sed -n 's/.* min \([-0-9.e+]*\) median .* max \([-0-9.e+]*\)$/\1 \2/p' "$T/out")
+check "output range $range inside the input's 4035..22849" awk -v r="$range" 'BEGIN{split(r,a," "); exit !(a[1] != "" && a[1] >= 4035 && a[2] <= 22849)}'
+check "FLUXCONS says pixel values keep surface brightness" grep -aq "FLUXCONS= 'SURFBRI '" "$T/hh2.fits"
+check "UPSCALE records the factor" near "$(card UPSCALE "$T/hh2.fits")" 2 0
 
 ae upscale --json --no-flux-consistency "$HH" -o "$T/hh2n.fits"
 check_rc "--no-flux-consistency" 0
