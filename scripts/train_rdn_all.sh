@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
 BUDGET=${BUDGET:-150}
-bg() { local log=$1; shift; nohup nice -n 10 "$@" > "$log" 2>&1 & echo "started pid $! -> $log"; }
+bg() { local log=$1; shift; nohup nice -n 10 "$@" >> "$log" 2>&1 & echo "started pid $! -> $log"; }
 
 case "${1:-}" in
 fetch)
