@@ -452,6 +452,15 @@ def gen_sr():
 GOLDEN["sr"] = gen_sr
 
 
+def gen_rdn():
+    """Tiny RDNs (UpscalerJS architecture) and their outputs: scripts/rdn_golden.py."""
+    import rdn_golden
+    rdn_golden.generate(GOLDEN_DIR)
+
+
+GOLDEN["rdn"] = gen_rdn
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", help="golden files to write (default: all): %s" % ", ".join(GOLDEN))

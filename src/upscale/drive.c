@@ -67,7 +67,8 @@ static ae_status fast_pass(up_state *s, void *p) {
     ae_status st = ae_arena_tensor(s->A, &x, 1, 1, a->h, a->w);
     if (st == AE_OK) st = ae_arena_tensor(s->A, &y, 1, 1, a->h * s->scale, a->w * s->scale);
     if (st == AE_OK) st = ae_nn_upload(s->be, s->A, &x, a->in);
-    if (st == AE_OK) st = ae_srfast_forward(&s->fast, s->be, s->A, &x, &y);
+    if (st == AE_OK)
+        st = s->rdn ? ae_rdn_forward(s->rdn, s->be, s->A, &x, &y) : ae_srfast_forward(&s->fast, s->be, s->A, &x, &y);
     if (st == AE_OK) st = ae_nn_download(s->be, s->A, &y, a->out);
     return st;
 }
@@ -90,7 +91,7 @@ static ae_status fast_tile(void *ctx, const float *in, int c_in, int h, int w, f
 }
 
 ae_status up_run_fast(up_state *s, const ae_image *disp, ae_image *out) {
-    int overlap = 2 * ae_srfast_radius(&s->fast);
+    int overlap = 2 * (s->rdn ? ae_rdn_radius(s->rdn) : ae_srfast_radius(&s->fast));
     int tile = s->tile > 0 ? s->tile : 128;
     return ae_tile_run(disp, out, s->scale, tile, overlap, fast_tile, s);
 }

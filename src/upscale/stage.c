@@ -127,6 +127,7 @@ static void release(void *p) {
     ae_weights_close(s->W);
     ae_schedule_free(&s->sched);
     free(s->sr3);
+    free(s->rdn);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -141,9 +142,26 @@ static ae_status check_opts(up_opts *o) {
     return AE_OK;
 }
 
+/* The fast path with an RDN file (metadata arch=rdn): the stage works plane
+ * by plane, so the file must be the 1-plane form (convert_upscalerjs.py
+ * --planes mean|luma, or a train_rdn.py export). */
+static ae_status load_rdn(up_state *s, const up_opts *o) {
+    s->rdn = ae_malloc(sizeof *s->rdn, "rdn model");
+    if (!s->rdn) return AE_ERR_NOMEM;
+    ae_status st = ae_rdn_load(s->rdn, s->W);
+    if (st == AE_OK && (s->rdn->cin != 1 || s->rdn->cout != 1))
+        st = ae_error_set(AE_ERR_FORMAT, "%s: RDN with %d input / %d output channels; the upscale stage runs "
+                                         "one plane at a time and needs the 1-plane form (convert with --planes mean)",
+                          s->path, s->rdn->cin, s->rdn->cout);
+    if (st == AE_OK && s->rdn->scale != o->scale)
+        st = ae_error_set(AE_ERR_ARG, "%s: model is for scale %d, not %d", s->path, s->rdn->scale, o->scale);
+    return st;
+}
+
 static ae_status load_model(up_state *s, const up_opts *o) {
     ae_status st = ae_weights_open(&s->W, s->path);
     if (st != AE_OK) return st;
+    if (o->model == UP_MODEL_FAST && ae_rdn_is(s->W)) return load_rdn(s, o);
     if (o->model == UP_MODEL_FAST) {
         st = ae_srfast_load(&s->fast, s->W);
         if (st == AE_OK && s->fast.scale != o->scale)

@@ -6,6 +6,7 @@
 #include "astroenh/arena.h"
 #include "astroenh/backend.h"
 #include "astroenh/image.h"
+#include "astroenh/rdn.h"
 #include "astroenh/safetensors.h"
 #include "astroenh/sampler.h"
 #include "astroenh/sr3.h"
@@ -31,6 +32,7 @@ typedef struct {
     int plan_h, plan_w; /* tile shape the arena is planned for (0: none) */
     up_model model;
     ae_srfast fast;
+    ae_rdn *rdn; /* --model fast with an arch=rdn file: runs instead of `fast` */
     ae_sr3 *sr3;
     ae_schedule sched;
     int scale, tile;

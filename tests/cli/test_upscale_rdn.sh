@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# test_upscale_rdn.sh - `astroenh upscale --model fast --weights F` where F is an
+# RDN (metadata arch=rdn; scripts/convert_upscalerjs.py, scripts/train_rdn.py):
+# the stage picks the RDN forward, works plane by plane on FITS and RGB PNG,
+# names the model in HISTORY, and refuses the RGB (3-in/3-out) form and a
+# scale mismatch with a message naming the file. Uses the tiny golden RDNs of
+# scripts/rdn_golden.py so that it stays fast.
+source "$(dirname "$0")/lib.sh"
+
+SMALL="$FIXTURES/fits/sr_horsehead_40x32.fits"
+PNG="$FIXTURES/cli_asym.png"              # 12 x 8 RGB
+RDN2="$ROOT/tests/golden/rdn_tiny_x2.safetensors"   # 1 plane, x2
+RDN4="$ROOT/tests/golden/rdn_tiny_x4.safetensors"   # RGB in/out, x4
+cd "$ROOT"
+
+ae upscale --json --weights "$RDN2" "$SMALL" -o "$T/r2.fits"
+check_rc "RDN 2x on a FITS frame" 0
+ae info "$T/r2.fits"
+check_out "output is 80 x 64" "80 x 64, 1 channel"
+check "HISTORY has the RDN file's SHA-256" grep -aq "HISTORY sha256=$(sha256sum "$RDN2" | cut -c1-20)" "$T/r2.fits"
+
+ae upscale --weights "$RDN2" "$PNG" -o "$T/r2.png"
+check_rc "RDN 2x on an RGB PNG (plane by plane)" 0
+ae info "$T/r2.png"
+check_out "PNG output is 24 x 16 RGB" "24 x 16, 3 channels"
+
+ae upscale --scale 4 --weights "$RDN4" "$PNG" -o "$T/bad.png"
+check_rc "the RGB form of an RDN is refused" 1
+check_err "the message names the file" "rdn_tiny_x4.safetensors"
+check_err "the message says what is needed" "--planes mean"
+ae upscale --scale 4 --weights "$RDN2" "$PNG" -o "$T/bad.png"
+check_no_crash "a 2x RDN asked for 4x fails cleanly"
+check_err "scale mismatch is reported" "scale 2, not 4"
+check "no output left by failed runs" test ! -e "$T/bad.png"
+
+finish
