@@ -153,6 +153,8 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--dtype", choices=["fp16", "fp32"], default="fp16")
     ap.add_argument("--max-mb", type=float, default=25.0)
+    ap.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra __metadata__ (e.g. the history of a run resumed with other settings)")
     a = ap.parse_args()
     import torch
     ckpt_path = a.ckpt or os.path.join(REPO, "runs", a.variant, "ckpt.pt")
@@ -162,6 +164,7 @@ def main():
     meta = colorizer_metadata(ckpt, a.variant, os.path.join(os.path.dirname(ckpt_path), "log.csv"),
                               split_counts())
     meta["dtype"] = a.dtype
+    meta.update(kv.split("=", 1) for kv in a.meta)
     meta["omitted"] = ("%d x *.num_batches_tracked (BatchNorm step counters, int64, unused in eval)" % len(omitted)
                        if omitted and all(k.endswith("num_batches_tracked") for k in omitted)
                        else (",".join(omitted) or "none"))
