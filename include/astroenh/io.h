@@ -27,6 +27,10 @@ typedef struct {
 
 ae_format ae_format_from_path(const char *path);   /* by extension */
 ae_format ae_format_sniff(const char *path);       /* by magic bytes */
+/* The file on disk that the input name `path` reads: `path` itself when it
+ * exists, else `path` without a trailing FITS HDU selector ("f.fits[1]",
+ * "f.fits[SCI]" -> "f.fits"). Written to buf (truncated to cap); returns buf. */
+const char *ae_path_file(const char *path, char *buf, size_t cap);
 const char *ae_format_name(ae_format f);
 
 ae_status ae_image_load(ae_image **out, const char *path);
