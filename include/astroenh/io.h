@@ -48,6 +48,12 @@ ae_status ae_png_load_mem(ae_image **out, const void *buf, size_t len, const cha
 ae_status ae_jpeg_load_mem(ae_image **out, const void *buf, size_t len, const char *name);
 ae_status ae_fits_load_mem(ae_image **out, const void *buf, size_t len, const char *name);
 
+/* Which plane of img to show as red, green, blue (plane[0], [1], [2]): for
+ * a 3-plane FITS cube whose header names each plane's band (BANDn/FILTERn,
+ * BANDS = 'grz') or has a spectral third WCS axis, longest wavelength red;
+ * else 0, 1, 2. PNG and JPEG writers use it. */
+void ae_image_rgb_planes(const ae_image *img, int plane[3]);
+
 /* ---- WCS ---- */
 /* 1 if WCSLIB finds a celestial WCS in the header (any form it reads: CD,
  * PC, CDELT/CROTA, SIP, alternates, a DSS plate solution). */

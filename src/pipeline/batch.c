@@ -487,7 +487,7 @@ static ae_status process_loaded(run_state *rs, const ae_batch_item *it, const ae
     if (st == AE_OK && out->range == AE_RANGE_LINEAR && is_display_format(it->out)) {
         /* --stretch none: the values are taken as display values (clipped to [0,1]) */
         ae_stretch s;
-        if (o->stretch != AE_STRETCH_NONE) st = ae_stretch_fit(&s, out, o->stretch);
+        if (o->stretch != AE_STRETCH_NONE) st = ae_stretch_fit_display(&s, out, o->stretch);
         if (st == AE_OK && o->stretch != AE_STRETCH_NONE) ae_stretch_apply(&s, out);
         if (st == AE_OK) out->range = AE_RANGE_DISPLAY;
         if (st == AE_OK) ae_result_json(res, "\"stretch\": \"%s\"", ae_stretch_name(o->stretch));
