@@ -60,12 +60,15 @@ static int wcs_read(const ae_header *h, int *n, struct wcsprm **out) {
     return ncel;
 }
 
-/* Sky position (unit vector) of 1-based pixel (x, y) under w; 0 on failure. */
+/* Sky position (unit vector) of 1-based pixel (x, y) under w (plane 1 of a
+ * cube); 0 on failure. Only axes 1 and 2 are resampled. */
 static int sky_at(struct wcsprm *w, double x, double y, double v[3]) {
-    double pix[2] = {x, y}, img[2], phi, theta, world[2] = {0, 0};
+    double pix[8], img[8], phi, theta, world[8];
     int stat = 0;
-    if (w->naxis != 2) return 0; /* only 2-D images are resampled */
-    if (wcsp2s(w, 1, 2, pix, img, &phi, &theta, world, &stat) != 0 || stat) return 0;
+    if (w->naxis < 2 || w->naxis > 8 || w->lng > 1 || w->lat > 1) return 0;
+    for (int k = 0; k < w->naxis; k++) pix[k] = 1.0;
+    pix[0] = x, pix[1] = y;
+    if (wcsp2s(w, 1, w->naxis, pix, img, &phi, &theta, world, &stat) != 0 || stat) return 0;
     double lng = world[w->lng] * M_PI / 180.0, lat = world[w->lat] * M_PI / 180.0;
     v[0] = cos(lat) * cos(lng), v[1] = cos(lat) * sin(lng), v[2] = sin(lat);
     return 1;
@@ -194,12 +197,14 @@ static ae_status check_resampled(const ae_header *old, const ae_header *now, dou
         for (int j = 0; j < nb && !m; j++)
             if (!strcmp(a[i].alt, b[j].alt) && b[j].lng >= 0) m = &b[j];
         double d = m ? worst_shift(&a[i], m, s, w, h) : -1.0;
+        char why[96];
+        if (d < 0) snprintf(why, sizeof why, "WCSLIB cannot evaluate it at every pixel");
+        else snprintf(why, sizeof why, "the sky would move by %.3g pixels", d);
         if (d < 0 || d > WCS_CHECK_TOL)
             st = ae_error_set(AE_ERR_UNSUPPORTED,
-                              "the WCS%s%s cannot be carried over the %gx resampling (the sky would move by %s%.3g "
-                              "pixels); write a copy without it to upscale",
-                              a[i].alt[0] != ' ' ? " " : "", a[i].alt[0] != ' ' ? a[i].alt : "", s,
-                              d < 0 ? "an unknown amount, " : "", d < 0 ? 0.0 : d);
+                              "the WCS%s%s cannot be carried over the %gx resampling (%s); write a copy without it "
+                              "to upscale",
+                              a[i].alt[0] != ' ' ? " " : "", a[i].alt[0] != ' ' ? a[i].alt : "", s, why);
     }
     wcsvfree(&na, &a);
     wcsvfree(&nb, &b);

@@ -2,6 +2,7 @@
 # test_wcs_upscale.sh - upscale keeps every pixel's sky position (issue 18
 # item 3), judged by astropy's pixel -> sky on the input and the output, for
 # each WCS header form: CD, PC + CDELT, PC without CDELT, CDELT + CROTA2,
+# a cube with a wavelength third axis,
 # TAN-SIP, an alternate WCS 'A', a DSS plate solution alone, and the real
 # DSS HorseHead sample; at 2x and 4x. Needs /usr/bin/python3 with astropy
 # (skipped with a message without it).
