@@ -34,7 +34,7 @@ endif
 CPPFLAGS += -Iinclude -DAE_VERSION='"$(VERSION)"' -D_GNU_SOURCE
 CFLAGS  ?=
 CFLAGS  += -std=c11 $(OPT) $(WARN) -fopenmp -MMD -MP $(SANFLAGS)
-LDLIBS  += -lcfitsio -lpng -ljpeg -lopenblas -lcjson -lz -lm -lpthread
+LDLIBS  += -lcfitsio -lwcs -lpng -ljpeg -lopenblas -lcjson -lz -lm -lpthread
 LDFLAGS += -fopenmp $(SANFLAGS)
 
 # ---- CUDA (issue 7): built when nvcc and cudnn.h are found, CUDA=0 disables

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PACKAGES=(
-    build-essential pkg-config zlib1g-dev libcfitsio-dev libpng-dev libjpeg62-turbo-dev libopenblas-dev
+    build-essential pkg-config zlib1g-dev libcfitsio-dev wcslib-dev libpng-dev libjpeg62-turbo-dev libopenblas-dev
     libcjson-dev libcmocka-dev clang libclang-rt-14-dev
     python3-numpy python3-pil python3-torch python3-scipy python3-skimage python3-opencv
     python3-astropy python3-matplotlib python3-astroscrappy

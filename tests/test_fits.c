@@ -1037,6 +1037,21 @@ static void test_wcs_rescale(void **state) {
     for (double pp = 1; pp <= 240; pp += 17.5)
         assert_near((cn1 + ((pp - 0.5) * 4 + 0.5) - 0.5) * px1, (cn0 + pp - 0.5) * px0, 1e-9);
     ae_header_free(&h);
+    /* checked by WCSLIB: the DSS plate crop and a 3-axis cube header pass */
+    assert_int_equal(ae_header_copy(&h, &img->hdr), AE_OK);
+    assert_int_equal(ae_wcs_resample(&h, 2, 240, 220), AE_OK);
+    assert_true(ae_header_get_double(&h, "CNPIX1", &v) && v == cn0 * 2);
+    ae_header_free(&h);
+    const char *cube[] = {"CTYPE1  = 'RA---TAN'", "CTYPE2  = 'DEC--TAN'", "CTYPE3  = 'WAVE'",
+                          "CRPIX1  = 5.0", "CRPIX2  = 6.0", "CRPIX3  = 1.0", "CRVAL1  = 10.0",
+                          "CRVAL2  = 20.0", "CRVAL3  = 4.75E-7", "CD1_1   = -0.0002",
+                          "CD2_2   = 0.0002", "CD3_3   = 2E-7", NULL};
+    for (int k = 0; cube[k]; k++) assert_int_equal(ae_header_append(&h, cube[k]), AE_OK);
+    assert_true(ae_wcs_present(&h));
+    assert_int_equal(ae_wcs_resample(&h, 4, 12, 10), AE_OK);
+    assert_true(ae_header_get_double(&h, "CRPIX1", &v) && v == 18.5);
+    assert_true(ae_header_get_double(&h, "CRPIX3", &v) && v == 1.0);
+    ae_header_free(&h);
     assert_int_equal(ae_wcs_rescale(&img->hdr, 0), AE_ERR_ARG);
     ae_image_free(img);
 

@@ -306,7 +306,8 @@ static void test_parse_name(void **s) {
 /* Real frames (tests/data/fits: DSS plate crop, DECaLS float g/r/z crop, SAAO
  * CCD crop): MTF puts the median at 0.25 (0.25 +- 1e-3: even pixel counts
  * average two neighbours), and FITS -> stretch -> 16-bit PNG -> invert comes
- * back within half a 16-bit code of the stretched value, mapped back. */
+ * back within half a 16-bit code of the stretched value, mapped back (the
+ * PNG holds a cube's planes in wavelength order, red first). */
 static void test_real_frames(void **s) {
     (void)s;
     const char *names[3] = {"horsehead_crop.fits", "decals_crop.fits", "saao_crop.fits"};
@@ -330,11 +331,15 @@ static void test_real_frames(void **s) {
         unlink(png);
         ae_stretch_invert(&st, back);
         double worst = 0, range = (double)st.hi - st.lo;
+        int plane[3]; /* PNG colour c holds image plane plane[c] (a g/r/z cube: z is red) */
+        ae_image_rgb_planes(orig, plane);
+        size_t np = ae_image_npix(img);
         for (size_t i = 0; i < n; i++) {
-            float x = orig->data[i];
+            size_t j = (size_t)plane[i / np] * np + i % np;
+            float x = orig->data[j];
             if (isnan(x) || x < st.lo) continue;
             /* the bound: half a code of y, through the inverse curve's slope at y */
-            double y = img->data[i], h = 0.5 / 65535;
+            double y = img->data[j], h = 0.5 / 65535;
             double y0 = y - h < 0 ? 0 : y - h, y1 = y + h > 1 ? 1 : y + h;
             double t0 = (1 - st.mid - 1) * y0 / ((2 * (1 - st.mid) - 1) * y0 - (1 - st.mid));
             double t1 = (1 - st.mid - 1) * y1 / ((2 * (1 - st.mid) - 1) * y1 - (1 - st.mid));

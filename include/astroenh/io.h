@@ -27,6 +27,10 @@ typedef struct {
 
 ae_format ae_format_from_path(const char *path);   /* by extension */
 ae_format ae_format_sniff(const char *path);       /* by magic bytes */
+/* The file on disk that the input name `path` reads: `path` itself when it
+ * exists, else `path` without a trailing FITS HDU selector ("f.fits[1]",
+ * "f.fits[SCI]" -> "f.fits"). Written to buf (truncated to cap); returns buf. */
+const char *ae_path_file(const char *path, char *buf, size_t cap);
 const char *ae_format_name(ae_format f);
 
 /* Largest w * h * channels a PNG/JPEG may declare: $ASTROENH_MAX_PIXELS when
@@ -53,12 +57,27 @@ ae_status ae_png_load_mem(ae_image **out, const void *buf, size_t len, const cha
 ae_status ae_jpeg_load_mem(ae_image **out, const void *buf, size_t len, const char *name);
 ae_status ae_fits_load_mem(ae_image **out, const void *buf, size_t len, const char *name);
 
+/* Which plane of img to show as red, green, blue (plane[0], [1], [2]): for
+ * a 3-plane FITS cube whose header names each plane's band (BANDn/FILTERn,
+ * BANDS = 'grz') or has a spectral third WCS axis, longest wavelength red;
+ * else 0, 1, 2. PNG and JPEG writers use it. */
+void ae_image_rgb_planes(const ae_image *img, int plane[3]);
+
 /* ---- WCS ---- */
-/* 1 if the header carries a celestial WCS (CTYPE1 + CRPIX1/CRVAL1 + CDELT or CD). */
+/* 1 if WCSLIB finds a celestial WCS in the header (any form it reads: CD,
+ * PC, CDELT/CROTA, SIP, alternates, a DSS plate solution). */
 int ae_wcs_present(const ae_header *h);
-/* Rescales the WCS for an image resampled by `scale` (2 = twice as many
- * pixels per axis): CRPIX' = (CRPIX - 0.5) * scale + 0.5, CDELT/CD / scale. */
+/* Rewrites the WCS keywords for an image resampled by `scale` (2 = twice as
+ * many pixels per axis): CRPIX' = (CRPIX - 0.5) * scale + 0.5, CDELT/CD /
+ * scale (CDELT = 1/scale added to a PC matrix without one), for the primary
+ * and alternate descriptions; SIP coefficients; DSS CNPIX * scale and
+ * X/YPIXELSZ / scale. Harmless on a header without WCS. */
 ae_status ae_wcs_rescale(ae_header *h, double scale);
+/* ae_wcs_rescale, then a check with WCSLIB that every celestial description
+ * gives the same sky at corresponding pixels of the w x hgt input and its
+ * resampled grid (within 0.001 pixel); AE_ERR_UNSUPPORTED with a message
+ * when it does not (a form the rewrite does not cover), h then rewritten. */
+ae_status ae_wcs_resample(ae_header *h, double scale, int w, int hgt);
 
 /* Adds the provenance HISTORY: "astroenh <version> <stage> <params>" and,
  * if model_path is non-NULL, its SHA-256. */

@@ -31,6 +31,12 @@ ae_status ae_stretch_fit(ae_stretch *s, const ae_image *img, ae_stretch_kind kin
  * does: the same look in the shadows, an inverse that is not steep at white
  * (for networks whose output is brought back to linear units). */
 ae_status ae_stretch_fit_soft(ae_stretch *s, const ae_image *img);
+/* The same for a picture that is only looked at (PNG/JPEG output, convert
+ * --stretch): the exact zeros of a plane where they are at least a quarter
+ * of its pixels (no coverage in a survey cube) are no data for the
+ * statistics too, and show black. Not for a stretch that is inverted
+ * afterwards: values below the fitted black point come back as it. */
+ae_status ae_stretch_fit_display(ae_stretch *s, const ae_image *img, ae_stretch_kind kind);
 void ae_stretch_apply(const ae_stretch *s, ae_image *img);   /* in place -> [0,1] */
 void ae_stretch_invert(const ae_stretch *s, ae_image *img);  /* in place -> linear */
 /* "linear"|"asinh"|"auto"|"mtf"|"none" (case-insensitive; auto = mtf);

@@ -164,7 +164,7 @@ static ae_status convert_fn(void *user, const ae_image *in, ae_image **out, ae_s
     if (ae_format_from_path(ctx->out_path) == AE_FMT_FITS) {
         if (o->stretch_set && o->stretch != AE_STRETCH_NONE && img->range == AE_RANGE_LINEAR) {
             ae_stretch s;
-            st = ae_stretch_fit(&s, img, o->stretch);
+            st = ae_stretch_fit_display(&s, img, o->stretch);
             if (st == AE_OK) {
                 ae_stretch_apply(&s, img);
                 img->range = AE_RANGE_DISPLAY;

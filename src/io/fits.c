@@ -383,6 +383,17 @@ static int file_block(void *ctx, long long off, unsigned char *blk) {
     return n > 0;
 }
 
+/* The same over the inflated stream of a gzip-ed file (cfitsio inflates it
+ * whole into memory before it parses anything). */
+static int gz_block(void *ctx, long long off, unsigned char *blk) {
+    gzFile gz = ctx;
+    if (gzseek(gz, (z_off_t)off, SEEK_SET) != (z_off_t)off) return 0;
+    int n = gzread(gz, blk, 2880);
+    if (n <= 0) return 0;
+    memset(blk + n, 0, 2880 - (size_t)n);
+    return 1;
+}
+
 typedef struct {
     const unsigned char *p;
     size_t n;
@@ -393,6 +404,20 @@ static int mem_block(void *ctx, long long off, unsigned char *blk) {
     if (off < 0 || (size_t)off > m->n || m->n - (size_t)off < 2880) return 0;
     memcpy(blk, m->p + off, 2880);
     return 1;
+}
+
+/* A gzip-ed file must hold FITS, and its headers get the same pre-scan. */
+static ae_status check_gzip_file(const char *file, const char *path) {
+    gzFile gz = gzopen(file, "rb");
+    if (!gz) return ae_error_set(AE_ERR_IO, "%s: %s", path, strerror(errno));
+    unsigned char head[9];
+    int n = gzread(gz, head, sizeof head);
+    ae_status st = AE_OK;
+    if (n != (int)sizeof head || memcmp(head, "SIMPLE  =", 9) != 0)
+        st = ae_error_set(AE_ERR_FORMAT, "%s: gzip-compressed, but what it holds is not a FITS file", path);
+    if (!st) st = ae_fits_prescan(gz_block, gz, path);
+    gzclose(gz);
+    return st;
 }
 
 /* Checks that `file` is a readable FITS file and pre-scans its headers. */
@@ -407,6 +432,7 @@ static ae_status check_file(const char *file, const char *path) {
     ae_status st = check_magic(head, n, path, 1);
     if (!st && n >= 9 && memcmp(head, "SIMPLE  =", 9) == 0) st = ae_fits_prescan(file_block, fp, path);
     fclose(fp);
+    if (!st && n >= 2 && head[0] == 0x1f && head[1] == 0x8b) st = check_gzip_file(file, path);
     return st;
 }
 

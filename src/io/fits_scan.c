@@ -104,9 +104,12 @@ static int is_column_string_key(const char *c) {
  * cfitsio (a ZVAL of .2 is a division by zero, found by fuzzing). */
 static void check_zvals(hdr_info *h) {
     for (int k = 1; k < 10; k++) {
-        int bytepix = !strcmp(h->zname[k], "BYTEPIX");
-        /* cfitsio takes RICE's ZVAL1 as the block size whatever ZNAME1 says */
-        int blocksize = !strcmp(h->zname[k], "BLOCKSIZE") || (h->rice && h->zval_card[k][0] && !bytepix);
+        /* cfitsio takes RICE's ZVAL1 as the block size and ZVAL2 as the
+         * bytes per pixel whatever ZNAMEn say; other ZVALn (astropy writes
+         * NOISEBIT = 16.0 as ZVAL3) are not divisors */
+        int positional = h->rice && h->zval_card[k][0];
+        int bytepix = !strcmp(h->zname[k], "BYTEPIX") || (positional && k == 2);
+        int blocksize = !strcmp(h->zname[k], "BLOCKSIZE") || (positional && k == 1);
         if (!blocksize && !bytepix) continue;
         long long v = h->zval[k];
         int ok = h->zval_int[k] && (blocksize ? v >= 1 && v <= 65536 : v == 1 || v == 2 || v == 4 || v == 8);

@@ -1,9 +1,10 @@
 /* io.c - format detection and the load/save dispatchers of io.h.
  *
  * Loading trusts the file's magic bytes (a PNG named .fits still loads as
- * PNG); saving goes by the extension the user asked for. "f.fits[2]" names a
- * FITS HDU: the bracket suffix is stripped before the file is opened for
- * sniffing, and the full name is handed on to the FITS reader.
+ * PNG; gzip-ed data is taken for FITS); saving goes by the extension the
+ * user asked for. "f.fits[2]" names a FITS HDU: the bracket suffix is
+ * stripped before the file is opened for sniffing, and the full name is
+ * handed on to the FITS reader.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -132,15 +133,17 @@ static ae_format sniff_bytes(const unsigned char *b, size_t n) {
     if (n >= 9 && !memcmp(b, "SIMPLE  =", 9)) return AE_FMT_FITS;
     if (n >= 8 && !memcmp(b, png_sig, 8)) return AE_FMT_PNG;
     if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return AE_FMT_JPEG;
+    /* gzip: archives serve FITS as .fits.gz; the FITS reader inflates it and
+     * says so when what is inside is not FITS */
+    if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) return AE_FMT_FITS;
     return AE_FMT_UNKNOWN;
 }
 
-/* The file to open for `path`: the name itself when it exists, else the name
- * without a trailing "[...]" HDU selector. */
-static void resolve_file(const char *path, char *buf, size_t cap) {
+const char *ae_path_file(const char *path, char *buf, size_t cap) {
     struct stat sb;
     if (stat(path, &sb) == 0) snprintf(buf, cap, "%s", path);
     else strip_hdu_suffix(path, buf, cap);
+    return buf;
 }
 
 /* Reads up to `cap` leading bytes of the file; *n = 0 for an empty file.
@@ -162,7 +165,7 @@ ae_format ae_format_sniff(const char *path) {
     char file[4096];
     size_t n = 0;
     if (!path) return AE_FMT_UNKNOWN;
-    resolve_file(path, file, sizeof file);
+    ae_path_file(path, file, sizeof file);
     if (read_head(path, file, head, sizeof head, &n) != AE_OK) return AE_FMT_UNKNOWN;
     return sniff_bytes(head, n);
 }
@@ -183,7 +186,7 @@ ae_status ae_image_load(ae_image **out, const char *path) {
     unsigned char head[16];
     char file[4096];
     size_t n = 0;
-    resolve_file(path, file, sizeof file);
+    ae_path_file(path, file, sizeof file);
     ae_status st = read_head(path, file, head, sizeof head, &n);
     if (st != AE_OK) return st;
     if (n == 0) return ae_error_set(AE_ERR_FORMAT, "%s: empty file", path);

@@ -207,10 +207,13 @@ static ae_status jpeg_encode(jpeg_writer *wr, const ae_image *img, int quality, 
     if (img->c == 3 && quality >= 90) ci->comp_info[0].h_samp_factor = ci->comp_info[0].v_samp_factor = 1;
     jpeg_start_compress(ci, TRUE);
     size_t npix = ae_image_npix(img);
+    int plane[3];
+    ae_image_rgb_planes(img, plane);
     for (int y = 0; y < img->h; y++) {
         for (int x = 0; x < img->w; x++)
             for (int c = 0; c < img->c; c++)
-                wr->row[(size_t)x * img->c + c] = quantise8(img->data[(size_t)c * npix + (size_t)y * img->w + x]);
+                wr->row[(size_t)x * img->c + c] =
+                    quantise8(img->data[(size_t)plane[c] * npix + (size_t)y * img->w + x]);
         JSAMPROW rp = wr->row;
         jpeg_write_scanlines(ci, &rp, 1);
     }

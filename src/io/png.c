@@ -185,11 +185,12 @@ static unsigned quantise(float v, unsigned maxv) {
     return (unsigned)(v * (float)maxv + 0.5f);
 }
 
-static void fill_row(const ae_image *img, int y, int depth, unsigned char *row) {
+/* plane[c]: the image plane written as colour c (ae_image_rgb_planes). */
+static void fill_row(const ae_image *img, const int plane[3], int y, int depth, unsigned char *row) {
     size_t npix = ae_image_npix(img);
     for (int x = 0; x < img->w; x++)
         for (int c = 0; c < img->c; c++) {
-            float v = img->data[(size_t)c * npix + (size_t)y * img->w + x];
+            float v = img->data[(size_t)plane[c] * npix + (size_t)y * img->w + x];
             size_t i = (size_t)x * img->c + c;
             if (depth == 16) {
                 unsigned q = quantise(v, 65535);
@@ -209,8 +210,10 @@ static ae_status png_encode(png_writer *wr, const ae_image *img, int depth, cons
                  img->c == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(wr->png, wr->info);
+    int plane[3];
+    ae_image_rgb_planes(img, plane);
     for (int y = 0; y < img->h; y++) {
-        fill_row(img, y, depth, wr->row);
+        fill_row(img, plane, y, depth, wr->row);
         png_write_row(wr->png, wr->row);
     }
     png_write_end(wr->png, NULL);

@@ -245,25 +245,75 @@ static void fit_mtf(ae_stretch *s, float mn, float mx, float med, float mad) {
     s->mid = t > 0.0 && t < 1.0 ? (float)mtf(t, MTF_TARGET) : 0.5f;
 }
 
-ae_status ae_stretch_fit(ae_stretch *s, const ae_image *img, ae_stretch_kind kind) {
+/* 1 when at least this share of a plane's finite pixels is exactly 0: a
+ * survey cube's part without coverage, not sky */
+#define NODATA_ZERO_SHARE 0.25
+
+/* A copy of img's data in which the exact zeros of such planes are NaN (so
+ * the statistics skip them; they still map to black), or NULL when no plane
+ * qualifies or every value would go. *err is set on allocation failure. */
+static float *mask_nodata_zeros(const ae_image *img, ae_status *err) {
+    size_t np = ae_image_npix(img);
+    int mask[16] = {0}, any = 0, c = img->c < 16 ? img->c : 16;
+    size_t kept = 0;
+    for (int ch = 0; ch < c; ch++) {
+        const float *p = img->data + (size_t)ch * np;
+        size_t zeros = 0, finite = 0;
+        for (size_t i = 0; i < np; i++) {
+            finite += isfinite(p[i]) != 0;
+            zeros += p[i] == 0.0f;
+        }
+        mask[ch] = finite > 0 && zeros >= NODATA_ZERO_SHARE * (double)finite;
+        any |= mask[ch];
+        kept += mask[ch] ? finite - zeros : finite;
+    }
+    *err = AE_OK;
+    if (!any || kept == 0) return NULL;
+    float *x = ae_malloc(np * (size_t)img->c * sizeof *x, "stretch statistics copy");
+    if (!x) {
+        *err = AE_ERR_NOMEM;
+        return NULL;
+    }
+    memcpy(x, img->data, np * (size_t)img->c * sizeof *x);
+    for (int ch = 0; ch < c; ch++)
+        for (size_t i = 0; mask[ch] && i < np; i++)
+            if (x[(size_t)ch * np + i] == 0.0f) x[(size_t)ch * np + i] = NAN;
+    return x;
+}
+
+static ae_status fit(ae_stretch *s, const ae_image *img, ae_stretch_kind kind, int skip_nodata) {
     if (!s || !img || !img->data) return ae_error_set(AE_ERR_ARG, "ae_stretch_fit: NULL argument");
     *s = (ae_stretch){.kind = kind, .lo = 0.0f, .hi = 1.0f, .beta = ASINH_BETA, .mid = 0.5f};
     if (kind == AE_STRETCH_NONE) return AE_OK;
     if (kind != AE_STRETCH_LINEAR && kind != AE_STRETCH_ASINH && kind != AE_STRETCH_MTF)
         return ae_error_set(AE_ERR_ARG, "unknown stretch kind %d", (int)kind);
     size_t n = ae_image_npix(img) * (size_t)img->c;
+    ae_status st = AE_OK;
+    float *masked = skip_nodata ? mask_nodata_zeros(img, &st) : NULL;
+    if (st != AE_OK) return st;
+    const float *x = masked ? masked : img->data;
     float mn, mx;
-    finite_range(img->data, n, &mn, &mx);
-    if (!(mn <= mx)) return ae_error_set(AE_ERR_ARG, "cannot fit a %s stretch: no finite pixel", ae_stretch_name(kind));
+    finite_range(x, n, &mn, &mx);
+    if (!(mn <= mx)) {
+        free(masked);
+        return ae_error_set(AE_ERR_ARG, "cannot fit a %s stretch: no finite pixel", ae_stretch_name(kind));
+    }
     if (mx == mn) mx = mn + 1.0f; /* a flat image maps to 0 */
     s->lo = mn;
     s->hi = mx;
-    if (kind != AE_STRETCH_MTF) return AE_OK;
     float med, mad;
-    ae_status st = ae_median_mad(img->data, n, &med, &mad);
-    if (st != AE_OK) return st;
-    fit_mtf(s, mn, mx, med, mad);
-    return AE_OK;
+    if (kind == AE_STRETCH_MTF) st = ae_median_mad(x, n, &med, &mad);
+    free(masked);
+    if (kind == AE_STRETCH_MTF && st == AE_OK) fit_mtf(s, mn, mx, med, mad);
+    return st;
+}
+
+ae_status ae_stretch_fit(ae_stretch *s, const ae_image *img, ae_stretch_kind kind) {
+    return fit(s, img, kind, 0);
+}
+
+ae_status ae_stretch_fit_display(ae_stretch *s, const ae_image *img, ae_stretch_kind kind) {
+    return fit(s, img, kind, 1);
 }
 
 /* beta with asinh(beta t) / asinh(beta) = target, by bisection on log beta

@@ -30,9 +30,23 @@ void openblas_set_num_threads(int);
 
 static const char *const k_image_ext[] = {".fits", ".fit", ".fts", ".fz", ".png", ".jpg", ".jpeg", NULL};
 
+/* Length of `name` without a ".gz" that follows a FITS extension
+ * ("m13.fits.gz" is a FITS file, read through gzip). */
+static size_t strip_fits_gz(const char *name, size_t n) {
+    static const char *const fits_gz[] = {".fits.gz", ".fit.gz", ".fts.gz"};
+    for (size_t i = 0; i < sizeof fits_gz / sizeof *fits_gz; i++) {
+        size_t k = strlen(fits_gz[i]);
+        if (n > k && strncasecmp(name + n - k, fits_gz[i], k) == 0) return n - 3;
+    }
+    return n;
+}
+
 int ae_path_is_image(const char *path) {
-    const char *dot = strrchr(path, '.');
-    const char *slash = strrchr(path, '/');
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    buf[strip_fits_gz(buf, strlen(buf))] = '\0';
+    const char *dot = strrchr(buf, '.');
+    const char *slash = strrchr(buf, '/');
     if (!dot || (slash && dot < slash)) return 0;
     for (int i = 0; k_image_ext[i]; i++)
         if (strcasecmp(dot, k_image_ext[i]) == 0) return 1;
@@ -57,6 +71,20 @@ static char *path_join(const char *a, const char *b) {
     return p;
 }
 
+/* The relative name an output is derived from: `rel` without an HDU
+ * selector ("f.fits[1]" would be taken as one by every FITS reader) and
+ * without the ".gz" of a gzip-ed FITS input (outputs are written plain). */
+static char *output_rel(const char *path, const char *rel) {
+    char file[4096];
+    size_t cut = strlen(path) - strlen(ae_path_file(path, file, sizeof file));
+    size_t n = strlen(rel);
+    n = cut < n ? n - cut : n;
+    n = strip_fits_gz(rel, n);
+    char *d = ae_malloc(n + 1, "path");
+    if (d) memcpy(d, rel, n), d[n] = '\0';
+    return d;
+}
+
 static ae_status list_add(ae_batch_list *l, const char *path, const char *rel, int from_dir, int missing) {
     if (l->n == l->cap) {
         int cap = l->cap ? l->cap * 2 : 16;
@@ -68,7 +96,7 @@ static ae_status list_add(ae_batch_list *l, const char *path, const char *rel, i
     ae_batch_item *it = &l->items[l->n];
     memset(it, 0, sizeof *it);
     it->path = str_dup(path);
-    it->rel = str_dup(rel);
+    it->rel = output_rel(path, rel);
     if (!it->path || !it->rel) {
         free(it->path);
         free(it->rel);
@@ -147,7 +175,8 @@ ae_status ae_batch_collect(ae_batch_list *list, char *const *args, int nargs, in
         } else {
             const char *slash = strrchr(arg, '/');
             const char *base = slash && slash[1] ? slash + 1 : arg;
-            st = list_add(list, arg, base, 0, access(arg, F_OK) != 0);
+            char file[4096];
+            st = list_add(list, arg, base, 0, access(ae_path_file(arg, file, sizeof file), F_OK) != 0);
         }
         if (st != AE_OK) return st;
     }
@@ -568,7 +597,7 @@ static ae_status process_loaded(run_state *rs, const ae_batch_item *it, const ae
     if (st == AE_OK && out->range == AE_RANGE_LINEAR && is_display_format(it->out)) {
         /* --stretch none: the values are taken as display values (clipped to [0,1]) */
         ae_stretch s;
-        if (o->stretch != AE_STRETCH_NONE) st = ae_stretch_fit(&s, out, o->stretch);
+        if (o->stretch != AE_STRETCH_NONE) st = ae_stretch_fit_display(&s, out, o->stretch);
         if (st == AE_OK && o->stretch != AE_STRETCH_NONE) ae_stretch_apply(&s, out);
         if (st == AE_OK) out->range = AE_RANGE_DISPLAY;
         if (st == AE_OK) ae_result_json(res, "\"stretch\": \"%s\"", ae_stretch_name(o->stretch));

@@ -71,7 +71,9 @@ void ae_output_install_signal_cleanup(void) {
 
 int ae_path_same_file(const char *a, const char *b) {
     struct stat sa, sb;
-    if (!a || !b || stat(a, &sa) != 0 || stat(b, &sb) != 0) return 0;
+    char fa[4096], fb[4096]; /* "f.fits[1]" reads f.fits */
+    if (!a || !b || stat(ae_path_file(a, fa, sizeof fa), &sa) != 0 || stat(ae_path_file(b, fb, sizeof fb), &sb) != 0)
+        return 0;
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
@@ -137,7 +139,8 @@ ae_status ae_output_guard_begin(const ae_batch_list *list) {
     for (int i = 0; i < list->n; i++) {
         const ae_batch_item *it = &list->items[i];
         struct stat st;
-        if (!it->missing && stat(it->path, &st) == 0)
+        char file[4096];
+        if (!it->missing && stat(ae_path_file(it->path, file, sizeof file), &st) == 0)
             g_in[g_n_in++] = (guard_input){st.st_dev, st.st_ino, it->path};
         if (it->out) {
             g_out[g_n_out] = canonical_name(it->out);

@@ -345,7 +345,7 @@ static ae_status finish_header(ae_image *out, const ae_image *in, int scale) {
     out->src_bitdepth = in->src_format == AE_FMT_FITS ? -32 : in->src_bitdepth;
     out->src_unsigned = 0;
     ae_status st = ae_header_copy(&out->hdr, &in->hdr);
-    if (st == AE_OK && ae_wcs_present(&out->hdr)) st = ae_wcs_rescale(&out->hdr, (double)scale);
+    if (st == AE_OK) st = ae_wcs_resample(&out->hdr, (double)scale, in->w, in->h);
     if (st == AE_OK && in->range == AE_RANGE_LINEAR) st = adjust_photometry(&out->hdr, scale);
     return st;
 }
