@@ -706,6 +706,8 @@ static void test_stage_run_keeps_nan_and_header(void **st) {
     assert_int_equal(ae_stage_denoise.parse_opt(opts, 6, argv, 3), 1);
     assert_int_equal(ae_stage_denoise.parse_opt(opts, 6, argv, 4), -1);
     assert_int_equal(ae_stage_denoise.parse_opt(opts, 6, argv, 0), 0);
+    char *rm[] = {"--remove-stars"}; /* star removal is no longer the default */
+    assert_int_equal(ae_stage_denoise.parse_opt(opts, 1, rm, 0), 1);
     ae_result res;
     memset(&res, 0, sizeof res);
     assert_int_equal(ae_stage_denoise.run(NULL, opts, in, &out, NULL, &res), AE_OK);

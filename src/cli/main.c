@@ -185,7 +185,7 @@ static void print_help(void) {
         const char *sum = s ? s->summary : "(not available in this build)";
         printf("  %-18s %.*s\n", k_stage_names[i], (int)strcspn(sum, "\n"), sum);
     }
-    printf("  %-18s %s\n", "run", "chain stages per file: --stages denoise,colorize,upscale");
+    printf("  %-18s %s\n", "run", "chain stages per file: --stages colorize,upscale,denoise");
     printf("  %-18s %s\n", "eval", ae_cmd_eval ? "evaluate the stages on held-out data" : "(not available in this build)");
     printf("  %-18s %s\n", "bench", ae_cmd_bench ? "benchmarks" : "(not available in this build)");
     printf("  %-18s %s\n", "slurm", "submit a command as a Slurm job array, one shard per task");

@@ -43,19 +43,19 @@ mkdir -p "$T/i/b"
 cp "$SAMPLES/decals_J000411.19+020924.0.png" "$T/i/a.png"
 cp "$SAMPLES/decals_J000411.19+020924.0.png" "$T/i/b/x.png"
 cp "$T/i/b/x.png" "$T/orig_x.png"
-ae denoise -r --mask-out "$T/i/b/x.png" "$T/i" -o "$T/o"
+ae denoise --method all -r --mask-out "$T/i/b/x.png" "$T/i" -o "$T/o"
 check_rc "--mask-out naming another input -> 1" 1
 check "i/b/x.png (an input) is unchanged" same "$T/i/b/x.png" "$T/orig_x.png"
 check "no main output written for a refused side output" test ! -e "$T/o/a.png"
-ae denoise -r --catalog "$T/i/a.png" "$T/i" -o "$T/o"
+ae denoise --method all -r --catalog "$T/i/a.png" "$T/i" -o "$T/o"
 check_rc "--catalog naming another input -> 1" 1
 check "i/a.png (an input) is unchanged" same "$T/i/a.png" "$T/orig_x.png"
-ae denoise -r --mask-out "$T/o/{}.png" "$T/i" -o "$T/o"
+ae denoise --method all -r --mask-out "$T/o/{}.png" "$T/i" -o "$T/o"
 check_rc "--mask-out naming another output of the run -> 1" 1
 check_err "the refusal says it is an output of this run" "it is an output of this run"
 
 # ---- and the legitimate uses still work
-ae denoise -r --mask-out "$T/m/{}_mask.png" "$T/i" -o "$T/o3"
+ae denoise --method all -r --mask-out "$T/m/{}_mask.png" "$T/i" -o "$T/o3"
 check_rc "--mask-out into a new folder -> 0" 0
 check "mask written" test -s "$T/m/a_mask.png"
 check "output written" test -s "$T/o3/b/x.png"
