@@ -204,7 +204,7 @@ stop_slurm() {
     done
     DAEMONS=()
 }
-trap 'stop_slurm; rm -rf "$T"' EXIT
+trap 'stop_slurm; [[ -n "${HOLD:-}" ]] && kill "$HOLD" 2>/dev/null; rm -rf "$T"' EXIT
 
 start_munge() {
     mkdir -p "$S/munge-key" "$S/munge-run" "$S/log"
@@ -291,15 +291,53 @@ if ! start_munge || ! start_slurm; then
 fi
 pass "a private Slurm starts ($(( ($(date +%s%N) - t_start) / 1000000 )) ms)"
 
-# A file that stalls whoever opens it (a FIFO: open() waits for a writer),
-# as a hung file server would; its shard's task is killed on it, half done.
+# A file whose open() hangs in the kernel, as on a hung (hard-mounted) file
+# server or a tape-backed (HSM) file system: an fanotify permission listener
+# (root) leaves every open of $T/stuck/late.fits unanswered until it ends. The
+# file is regular, so astroenh's refusal of FIFOs and devices does not apply.
+# Its shard's task is killed while held there, its other files done.
 mkdir -p "$T/stuck" "$T/probe"
 cp "$SAMPLES/horsehead_dss_crop.fits" "$T/probe/late.fits"
 K=
 for i in 0 1 2 3; do
     "$ASTROENH" info --json --shard "$i/4" "$T/probe/late.fits" 2>/dev/null | grep -q '"file"' && K=$i
 done
-mkfifo "$T/stuck/late.fits"
+cp "$SAMPLES/horsehead_dss_crop.fits" "$T/stuck/late.fits"
+cat >"$T/hold_open.py" <<'EOF'
+# hold_open.py FILE READY PIDS: answers no FAN_OPEN_PERM event of FILE (each
+# opener waits in open()) and appends the openers' pids to PIDS; the opens
+# go through when this process ends (the kernel allows what is unanswered).
+import ctypes, os, struct, sys
+path, ready, pids = sys.argv[1:4]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fanotify_init.argtypes = [ctypes.c_uint, ctypes.c_uint]
+libc.fanotify_mark.argtypes = [ctypes.c_int, ctypes.c_uint, ctypes.c_uint64, ctypes.c_int, ctypes.c_char_p]
+fd = libc.fanotify_init(0x4 | 0x1, os.O_RDONLY)  # FAN_CLASS_CONTENT | FAN_CLOEXEC
+if fd < 0 or libc.fanotify_mark(fd, 0x1, 0x10000, -100, path.encode()) != 0:  # FAN_MARK_ADD, FAN_OPEN_PERM, AT_FDCWD
+    sys.exit("fanotify: " + os.strerror(ctypes.get_errno()))
+open(ready, "w").close()
+while True:
+    buf, off = os.read(fd, 4096), 0
+    while off + 24 <= len(buf):  # struct fanotify_event_metadata
+        length, _, _, _, _, _, pid = struct.unpack_from("IBBHQii", buf, off)
+        with open(pids, "a") as f:
+            f.write("%d\n" % pid)
+        off += length
+EOF
+python3 "$T/hold_open.py" "$T/stuck/late.fits" "$T/hold.ready" "$T/hold.pids" 2>"$T/hold.err" &
+HOLD=$!
+for _ in $(seq 100); do [[ -e "$T/hold.ready" ]] || ! kill -0 "$HOLD" 2>/dev/null && break; sleep 0.05; done
+if [[ -e "$T/hold.ready" ]]; then pass "opens of late.fits can be held (fanotify, root)"
+else fail "opens of late.fits can be held (fanotify, root)" "$(cat "$T/hold.err")"; fi
+# term_pending PID: SIGTERM is queued for PID, not yet handled
+term_pending() {
+    local v
+    for v in $(sed -n 's/^\(ShdPnd\|SigPnd\):\s*//p' "/proc/$1/status" 2>/dev/null); do
+        ((0x$v & 0x4000)) && return 0
+    done
+    return 1
+}
+SHARD_LOCK="$T/arr/.astroenh.shard-$K-of-4.lock"
 L="$T/L"
 ae slurm --shards 4 --log-dir "$L" --cpus-per-task=1 -- "$CMD" -r -v "$IN" "$T/stuck/late.fits" -o "$T/arr"
 check_rc "astroenh slurm submits -> 0" 0
@@ -310,11 +348,22 @@ for _ in $(seq 300); do
     KFILES=$(sed -n 's/.*"shard": '"$K"', "shards": 4, "files": \([0-9]*\).*/\1/p' "$L"/shard-"$K".*.json 2>/dev/null)
     ends=$(cat "$L"/shard-*.json 2>/dev/null | grep -c '"event": "end"')
     kok=$(cat "$L"/shard-"$K".*.json 2>/dev/null | grep -c '"status": "ok"')
-    if [[ -n "$KFILES" && "$ends" == 3 && "$kok" == $((KFILES - 1)) ]]; then stalled=1; break; fi
+    TPID=$(head -n 1 "$T/hold.pids" 2>/dev/null)
+    if [[ -n "$KFILES" && "$ends" == 3 && "$kok" == $((KFILES - 1)) && -n "$TPID" ]]; then stalled=1; break; fi
     sleep 0.1
 done
-check "3 tasks end, task $K stalls on the FIFO after its other files" test "$stalled" -eq 1
+check "3 tasks end, task $K hangs opening late.fits after its other files" test "$stalled" -eq 1
+check "the hung task is the one of shard $K" grep -q "\"pid\": $TPID," "$L/shard-$K.$JOB.json"
+check "while it hangs, it holds its shard lock" bash -c "test -e '$SHARD_LOCK' && ! flock -n '$SHARD_LOCK' true"
 scancel "${JOB}_$K"
+# SIGTERM waits while open() is held (a killable wait, as on a hard NFS
+# mount); once it is queued the listener ends, open() returns, the handler runs
+term=0
+for _ in $(seq 250); do term_pending "$TPID" && term=1 && break; sleep 0.02; done
+kill "$HOLD" 2>/dev/null
+wait "$HOLD" 2>/dev/null
+HOLD=
+check "scancel's SIGTERM reaches the hung task" test "$term" -eq 1
 for _ in $(seq 100); do [[ -z "$(squeue -h -j "$JOB" 2>/dev/null)" ]] && break; sleep 0.1; done
 check "the killed task has left the queue" test -z "$(squeue -h -j "$JOB" 2>/dev/null)"
 check "task used SLURM_CPUS_PER_TASK (--cpus-per-task=1)" grep -q "$CMD: 1 threads (SLURM_CPUS_PER_TASK)" "$L/shard-0.$JOB.out"
@@ -326,9 +375,10 @@ check_out "the others done, the stalled file not reached" \
 check_out "it says what to do" "result: NOT done"
 check "no temp files after the kill" no_temp_files "$T/arr"
 
-# the file server is back: the same command again finishes the rest
-rm "$T/stuck/late.fits"
-cp "$SAMPLES/horsehead_dss_crop.fits" "$T/stuck/late.fits"
+check "SIGTERM removed the killed task's own (exclusive) shard lock" test ! -e "$SHARD_LOCK"
+check "the shared lock file it leaves blocks no one" flock -n "$T/arr/.astroenh.lock" true
+
+# the file server is back (the listener ended): the same command again finishes the rest
 ae slurm --shards 4 --log-dir "$L" --cpus-per-task=1 --wait -- "$CMD" -r -v "$IN" "$T/stuck/late.fits" -o "$T/arr"
 check_rc "resubmission with --wait: every file done -> 0" 0
 check_out "its summary says so" "result: every file is done"
