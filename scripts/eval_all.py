@@ -47,7 +47,7 @@ REPO = ad.REPO
 SOURCES = [("decals256", "Galaxies (DECaLS)"), ("stellarium", "Nebulae (Stellarium)")]
 # colorization is also reported on the NASA images (nebulae and galaxies from Hubble/Spitzer/...)
 COLOR_SOURCES = SOURCES + [("nasa", "NASA image library")]
-COLORIZERS = [("lab", "colorizer.safetensors", "U-Net, a*b* at 1/4 resolution (shipped)"),
+COLORIZERS = [("lab", "colorizer.safetensors", "U-Net, a*b* at 1/2 resolution (shipped)"),
               ("rgb", "colorizer_rgb.safetensors", "U-Net, sRGB output"),
               ("basic", "colorizer_basic.safetensors", "plain U-Net, a*b*")]
 SEED_PIPELINE = (0.857, 0.943, 100)  # the seed paper: mean, max SSIM over 100 Galaxy10 DECaLS test images
@@ -265,15 +265,16 @@ def part_colorization(c):
             ins.append(os.path.join(in_dir, "%03d.png" % i))
             Image.fromarray(img).save(gts[-1])
             write_png(ins[-1], grey_same_l(img / 255.0), 16)
-        methods = {"grey": ins, "mean_ab": [], "blur4": []}
+        methods = {"grey": ins, "mean_ab": [], "blur4": [], "blur2": []}
         status = {"grey": "baseline: a*b* = 0 (the input's L* replicated)",
                   "mean_ab": "reference: true L* + the training split's mean a*b* (%.2f, %.2f)" % tuple(mean_ab),
-                  "blur4": "ceiling: true L* + true a*b* averaged over 4x4 blocks, enlarged bilinearly"}
-        for name in ("mean_ab", "blur4"):
+                  "blur4": "ceiling: true L* + true a*b* averaged over 4x4 blocks, enlarged bilinearly",
+                  "blur2": "ceiling at the shipped model's resolution: the same over 2x2 blocks"}
+        for name in ("mean_ab", "blur4", "blur2"):
             d = fresh(base, name)
             for i, (_, img) in enumerate(imgs):
                 lab = rgb_to_lab_np(img / 255.0)
-                lab[..., 1:] = mean_ab if name == "mean_ab" else blur_ab(lab[..., 1:])
+                lab[..., 1:] = mean_ab if name == "mean_ab" else blur_ab(lab[..., 1:], int(name[-1]))
                 methods[name].append(os.path.join(d, "%03d.png" % i))
                 write_png(methods[name][-1], lab_to_rgb_np(lab), 16)
         for name, fn, desc in COLORIZERS:
@@ -305,11 +306,11 @@ def table_colorization(res, c):
          "(longest side <= 256 px). Per-pixel errors are means over images of per-image means; sRGB in "
          "0..255 units, Lab in L*/a*/b* units. SSIM: Gaussian window sigma 1.5 on sRGB in [0,1], "
          "mean of the channels; PSNR in dB on sRGB in [0,1]. " + note, ""]
-    L += ["Rows mean_ab and blur4 are references, not methods: the truth's L* with the training split's "
-          "mean a*b*, and with the truth's own a*b* at 1/4 resolution (the ceiling of a net that predicts "
-          "a*b* at 1/4 resolution, as the shipped one does). Chroma: mean sqrt(a*^2+b*^2) of the output "
+    L += ["Rows mean_ab, blur4 and blur2 are references, not methods: the truth's L* with the training "
+          "split's mean a*b*, and with the truth's own a*b* at 1/4 and 1/2 resolution (blur2 is the ceiling "
+          "of a net that predicts a*b* at 1/2 resolution, as the shipped one does). Chroma: mean sqrt(a*^2+b*^2) of the output "
           "(the truth's in the heading); a grey output has 0.", ""]
-    order = ["grey", "mean_ab", "blur4"] + [n for n, _, _ in COLORIZERS]
+    order = ["grey", "mean_ab", "blur4", "blur2"] + [n for n, _, _ in COLORIZERS]
     for src, title in COLOR_SOURCES:
         if src not in res:
             L += ["### %s: data not present, not evaluated" % title, ""]
@@ -714,7 +715,7 @@ def figures(c, R):
     for src, title in COLOR_SOURCES:
         if src in col:
             r = col[src]
-            names = [m for m in r["methods"] if m not in ("mean_ab", "blur4")]
+            names = [m for m in r["methods"] if m not in ("mean_ab", "blur4", "blur2")]
             idx = np.linspace(0, r["n"] - 1, 4).round().astype(int)
             rows = [[r["methods"][m][i] for m in names] + [r["gt"][i]] for i in idx]
             grid(c, "colorization_%s.png" % src, rows, ["input (grey)" if m == "grey" else m for m in names] + ["truth"],

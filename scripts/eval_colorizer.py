@@ -13,6 +13,7 @@ Reference rows (not methods a user can run; they bound what a colorizer can reac
   mean_ab  - true L* + the training split's mean a*b* (one constant pair, balanced over sources)
   blur4    - true L* + the true a*b* averaged over 4x4 blocks and upsampled bilinearly (what a
              perfect net at ab_down=4 would output: the ceiling of the reduced-resolution recipe)
+  blur2    - the same at 2x2 (the ceiling at ab_down=2, the shipped model's setting)
 Colourfulness: mean chroma sqrt(a*^2+b*^2) of the output next to the truth's (a grey output has 0).
 --split val evaluates on the validation split (for choosing a model); the tables are the test split.
 The networks run in PyTorch (float32 from the exported fp16 weights, eval-mode BatchNorm) with
@@ -107,7 +108,7 @@ def evaluate(models, limit, split="test"):
             continue
         p = ad.Packed(split, [src])
         n = len(p) if limit <= 0 else min(limit, len(p))
-        per = {m: [] for m in ["grey", "mean_ab", "blur4"] + list(models)}
+        per = {m: [] for m in ["grey", "mean_ab", "blur4", "blur2"] + list(models)}
         for i in range(n):
             rgb = ad.uint8_to_tensor(p[i][None])
             lab = ad.rgb_to_lab(rgb)
@@ -117,8 +118,8 @@ def evaluate(models, limit, split="test"):
                     ab = torch.zeros_like(lab[:, 1:])
                 elif m == "mean_ab":
                     ab = mean_ab.expand_as(lab[:, 1:])
-                elif m == "blur4":
-                    ab = blur_ab(lab[:, 1:])
+                elif m in ("blur4", "blur2"):
+                    ab = blur_ab(lab[:, 1:], int(m[-1]))
                 else:
                     G, meta = models[m]
                     ab = cn.predict_ab(G, L, meta["space"], int(meta["ab_down"]))
@@ -153,6 +154,7 @@ def write(rows, models, out_md, out_csv, seconds, split="test"):
     L.append("- grey: baseline, a*b* = 0 (L replicated to RGB)")
     L.append("- mean_ab: reference, true L* + the training split's mean a*b* (sources weighted equally)")
     L.append("- blur4: ceiling, true L* + true a*b* averaged over 4x4 blocks, upsampled bilinearly")
+    L.append("- blur2: the same over 2x2 blocks (the ceiling of a net predicting a*b* at 1/2 resolution)")
     for m, (G, meta) in models.items():
         L.append("- %s: %s (%s encoder, base %s, %s space, a*b* at 1/%s; %s steps: %s regression + %s cGAN, "
                  "%s min; regression loss: %s)"
