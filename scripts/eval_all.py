@@ -638,7 +638,8 @@ def training_logs(c):
     """{model: (csv path, rows)} for each shipped model, from the committed eval/train_*.csv
     (falling back to runs/<run>/log.csv, which a fresh clone does not have)."""
     out = {}
-    cands = [(("colorizer" if v == "lab" else "colorizer_" + v), v, ["eval/train_colorizer.csv", "runs/%s/log.csv" % v])
+    cands = [(("colorizer" if v == "lab" else "colorizer_" + v), v,
+              ["eval/train_colorizer%s.csv" % ("" if v == "lab" else "_variants"), "runs/%s/log.csv" % v])
              for v in ("lab", "rgb", "basic")]
     cands = [(n, n + ".safetensors", paths, v) for n, v, paths in cands]
     for s in (2, 4):
@@ -834,6 +835,10 @@ def fig_curves(c):
             a.set_title(name, fontsize=9)
             continue
         k1 = "loss_l1" if name.startswith("colorizer") else "train_loss"
+        if rows[0].get("val_gain") is not None:
+            # the colorizer's loss changed kind mid-run (see its model card): its val gain over grey
+            # (dB, mean over sources) is the comparable curve
+            k1 = "val_gain"
         x, y = series(rows, k1)
         a.plot(x, y, label="train " + k1)
         a.set_xlabel("step")
