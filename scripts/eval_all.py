@@ -210,7 +210,9 @@ CH_RGB, CH_LAB = ["R", "G", "B"], ["L*", "a*", "b*"]
 
 
 def rgb_to_lab_np(rgb01):
-    """HxWx3 sRGB in [0,1] -> CIE Lab (D65), the formulas of src/color/lab.c."""
+    """HxWx3 (or HxW grey) sRGB in [0,1] -> CIE Lab (D65), the formulas of src/color/lab.c."""
+    if rgb01.ndim == 2:
+        rgb01 = np.repeat(rgb01[..., None], 3, axis=2)
     xyz = srgb_decode(np.clip(rgb01, 0, 1)) @ np.array(ad.M_RGB2XYZ).T / np.array(ad.WHITE)
     e, k = (6 / 29) ** 3, 3 * (6 / 29) ** 2
     f = np.where(xyz > e, np.cbrt(np.maximum(xyz, e)), xyz / k + 4 / 29)
