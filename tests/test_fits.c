@@ -1079,6 +1079,26 @@ static void test_wcs_rescale(void **state) {
     ae_header_free(&g);
     ae_header_free(&h);
 
+    /* A DSS corner pixel with a one-axis description: WCSLIB 7.12's DSS
+     * translation wrote a second axis into a one-axis struct (fuzz_fits
+     * found the bad free); no WCS, and no crash under ASan. AIPS NCP is
+     * still read (wcsset translates it). */
+    const char *dss1[] = {"CTYPE1  = 'RA---TAN'", "CNPIX1  = 10.0", "CD1_1   = -0.001", NULL};
+    for (int k = 0; dss1[k]; k++) assert_int_equal(ae_header_append(&h, dss1[k]), AE_OK);
+    assert_false(ae_wcs_present(&h));
+    ae_header_free(&h);
+    /* a malformed value after a DSS keyword made WCSLIB's scanner crash */
+    const char *junk[] = {"CTYPE1  = 'RA---TAN'", "CNPIX1  = 10.0                    ?", "CD1_1   = -0?001", NULL};
+    for (int k = 0; junk[k]; k++) assert_int_equal(ae_header_append(&h, junk[k]), AE_OK);
+    assert_false(ae_wcs_present(&h));
+    ae_header_free(&h);
+    const char *ncp[] = {"CTYPE1  = 'RA---NCP'", "CTYPE2  = 'DEC--NCP'", "CRVAL1  = 10.0", "CRVAL2  = 40.0",
+                         "CDELT1  = -0.01", "CDELT2  = 0.01", "CRPIX1  = 5.0", "CRPIX2  = 5.0", NULL};
+    for (int k = 0; ncp[k]; k++) assert_int_equal(ae_header_append(&h, ncp[k]), AE_OK);
+    assert_true(ae_wcs_present(&h));
+    assert_int_equal(ae_wcs_resample(&h, 2, 20, 20), AE_OK);
+    ae_header_free(&h);
+
     /* SIP: the distortion at a point, in new pixels, is s times the old one */
     const char *sip[] = {"CTYPE1  = 'RA---TAN-SIP'", "CRPIX1  =                 10.0", "CRVAL1  = 1.0",
                          "CDELT1  = 0.001", "A_ORDER =                    2", "A_2_0   =               0.0004",

@@ -33,26 +33,94 @@
  * (batches run several files at once) */
 static pthread_mutex_t g_wcslib_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* The fixes of wcsfix() that astropy's WCS() also applies, one by one:
+ * WCSLIB 7.12's celfix() leaks its linprm when the description it is
+ * given cannot be set up (a half-written DSS header does that), and wcsset()
+ * translates NCP and GLS itself, so celfix is not needed. cylfix() is left
+ * out as wcsfix() leaves it out without image axis lengths. Returns wcsset's
+ * status. */
+static int wcs_fix_and_set(struct wcsprm *w) {
+    cdfix(w);
+    datfix(w);
+    obsfix(0, w);
+    unitfix(1, w);
+    spcfix(w);
+    return wcsset(w);
+}
+
+/* Whether c is a keyword = value card whose value is well formed (FITS 4.0
+ * section 4.2: a string, logical, integer, real or complex number, then
+ * blanks or a comment). WCSLIB's scanner dereferences NULL on some
+ * malformed values (a DSS CNPIX1 = 10.0 followed by junk, found by
+ * fuzz_fits), and it needs no other card, so nothing else is shown to it. */
+static int card_wellformed(const char *c) {
+    size_t len = strlen(c);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)c[i] < 32 || (unsigned char)c[i] > 126) return 0;
+    if (len < 11 || c[8] != '=' || c[9] != ' ') return 0;
+    for (int i = 0; i < 8; i++) {
+        char k = c[i];
+        if (!((k >= 'A' && k <= 'Z') || (k >= '0' && k <= '9') || k == '_' || k == '-' || k == ' ')) return 0;
+    }
+    const char *p = c + 10;
+    while (*p == ' ') p++;
+    if (*p == '\'') {
+        for (p++;; p++) {
+            if (!*p) return 0;
+            if (*p == '\'' && p[1] == '\'') p++;
+            else if (*p == '\'') break;
+        }
+        p++;
+    } else if (*p == 'T' || *p == 'F') {
+        p++;
+    } else if (*p == '(') {
+        if (!strchr(p, ')')) return 0;
+        p = strchr(p, ')') + 1;
+    } else {
+        int digits = 0;
+        if (*p == '+' || *p == '-') p++;
+        while (*p >= '0' && *p <= '9') p++, digits++;
+        if (*p == '.')
+            for (p++; *p >= '0' && *p <= '9'; p++) digits++;
+        if (!digits) return 0;
+        if (*p == 'E' || *p == 'D' || *p == 'e' || *p == 'd') {
+            p++;
+            if (*p == '+' || *p == '-') p++;
+            if (!(*p >= '0' && *p <= '9')) return 0;
+            while (*p >= '0' && *p <= '9') p++;
+        }
+    }
+    while (*p == ' ') p++;
+    return *p == '\0' || *p == '/';
+}
+
 /* The celestial descriptions WCSLIB reads from h, set up (wcsset); *n of
  * them in *out (free with wcsvfree), 0 when there is none. */
 static int wcs_read(const ae_header *h, int *n, struct wcsprm **out) {
     *n = 0;
     *out = NULL;
     if (!h || h->n_cards <= 0) return 0;
-    char *text = malloc((size_t)h->n_cards * 80 + 1);
+    /* The header keeps no structural keywords, so NAXIS goes first: without
+     * it wcspih takes the axis count from the keywords it sees, and its DSS
+     * translation writes a second axis into a one-axis struct (heap
+     * corruption, found by fuzz_fits on CTYPE1 + CNPIX1). Every image here
+     * has two axes; a cube's third shows in its keywords. */
+    char *text = malloc((size_t)(h->n_cards + 1) * 80 + 1);
     if (!text) return 0;
-    for (int i = 0; i < h->n_cards; i++) snprintf(text + (size_t)i * 80, 81, "%-80.80s", h->cards[i]);
+    snprintf(text, 81, "%-80.80s", "NAXIS   =                    2");
+    int nkeys = 1;
+    for (int i = 0; i < h->n_cards; i++)
+        if (card_wellformed(h->cards[i]))
+            snprintf(text + (size_t)nkeys++ * 80, 81, "%-80.80s", h->cards[i]);
     int nrej = 0, nw = 0, ncel = 0;
     struct wcsprm *w = NULL;
     pthread_mutex_lock(&g_wcslib_mu);
-    int rc = wcspih(text, h->n_cards, WCSHDR_all, 0, &nrej, &nw, &w);
+    int rc = wcspih(text, nkeys, WCSHDR_all, 0, &nrej, &nw, &w);
     pthread_mutex_unlock(&g_wcslib_mu);
     free(text);
     if (rc != 0) return 0;
     for (int i = 0; i < nw; i++) {
-        int stat[NWCSFIX];
-        wcsfix(1, NULL, &w[i], stat); /* what astropy's WCS() also applies */
-        if (wcsset(&w[i]) == 0 && w[i].lng >= 0 && w[i].lat >= 0) ncel++;
+        if (w[i].naxis >= 2 && wcs_fix_and_set(&w[i]) == 0 && w[i].lng >= 0 && w[i].lat >= 0) ncel++;
         else w[i].lng = -1; /* marks it unusable below */
     }
     *n = nw;
