@@ -32,6 +32,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -388,15 +389,22 @@ def sr_scale(c, base, s, hrs, gts):
     c.timed("bicubic", ["eval", "--bicubic", s, lst])
     out["methods"]["bicubic"] = [os.path.join(bic, os.path.basename(p)) for p in lrs]
     out["status"]["bicubic"] = "PyTorch's bicubic (A = -0.75), in C"
-    m = c.model("fast_x%d.safetensors" % s)
-    if m:
-        d = fresh(base, "fast%d" % s)
+    lz = fresh(base, "lanczos%d" % s)
+    for p in lrs:
+        write_png(os.path.join(lz, os.path.basename(p)), lanczos_up(read_png(p), s), 16)
+    out["methods"]["lanczos"] = [os.path.join(lz, os.path.basename(p)) for p in lrs]
+    out["status"]["lanczos"] = "PIL's Lanczos-3, per channel in float"
+    # the fast network as shipped, and the one it replaced when that is kept beside it
+    for key, name in (("fast_old", "fast_x%d_edsr.safetensors" % s), ("fast", "fast_x%d.safetensors" % s)):
+        m = c.model(name)
+        if not m:
+            out["status"][key] = "missing (models/%s not shipped)" % name
+            continue
+        d = fresh(base, "%s%d" % (key, s))
         dt = c.timed("fast", ["upscale", "--threads", c.a.threads, "--quiet", "--scale", s, "--weights", m,
                               lr_dir, "-o", d])
-        out["methods"]["fast"] = [os.path.join(d, os.path.basename(p)) for p in lrs]
-        out["status"]["fast"] = "%.3f s/image" % (dt / len(lrs))
-    else:
-        out["status"]["fast"] = "missing (models/fast_x%d.safetensors not shipped)" % s
+        out["methods"][key] = [os.path.join(d, os.path.basename(p)) for p in lrs]
+        out["status"][key] = "%s, %.3f s/image" % (model_arch(m), dt / len(lrs))
     tag = os.path.basename(base)
     for k, v in out["methods"].items():
         out["rows"][k] = c.pairs(list(zip(v, gts)), "sr_%s_x%d_%s" % (tag, s, k))
@@ -470,12 +478,17 @@ def table_sr(res, c):
             L += ["### %s, %dx, %d images" % (title, s, res[src]["n"]), "",
                   "| method | images | L1 | L2 | PSNR | SSIM | FID%s | KID%s x1e3 | notes |" % (star, star),
                   "|---|---|---|---|---|---|---|---|---|"]
-            for k in ("bicubic", "fast"):
+            for k in ("bicubic", "lanczos", "fast_old", "fast"):
+                label = SR_LABELS[k]
                 if k not in r["rows"]:
-                    L.append("| %s | missing | missing | missing | missing | missing | missing | missing | %s |"
-                             % (k, r["status"][k]))
+                    if k in r["status"] and k != "fast_old":
+                        L.append("| %s | missing | missing | missing | missing | missing | missing | missing | %s |"
+                                 % (label, r["status"][k]))
                     continue
-                L.append(sr_row(k, r["rows"][k], r["fid"].get(k), r["status"][k]))
+                note = r["status"][k]
+                if k != "bicubic":
+                    note += "; %+.2f dB over bicubic" % (mean_of(r["rows"][k], "psnr") - mean_of(r["rows"]["bicubic"], "psnr"))
+                L.append(sr_row(label, r["rows"][k], r["fid"].get(k), note))
             if "sr3" in r["status"]:
                 L.append("| SR3 | missing | missing | missing | missing | missing | missing | missing | %s |"
                          % r["status"]["sr3"])
@@ -493,6 +506,26 @@ def table_sr(res, c):
     return L
 
 
+SR_LABELS = {"bicubic": "bicubic", "lanczos": "Lanczos-3", "fast_old": "fast, old (EDSR-like)", "fast": "fast (shipped)"}
+
+
+def lanczos_up(x, s):
+    """HxW or HxWx3 floats -> Lanczos-3 upsampled by s (PIL, float mode, per channel)."""
+    chans = [x] if x.ndim == 2 else [x[:, :, k] for k in range(x.shape[2])]
+    up = [np.asarray(Image.fromarray(ch.astype(np.float32), "F").resize((ch.shape[1] * s, ch.shape[0] * s),
+                                                                         Image.LANCZOS)) for ch in chans]
+    return np.clip(up[0] if x.ndim == 2 else np.stack(up, axis=2), 0, 1)
+
+
+def model_arch(path):
+    """The metadata arch of a safetensors file (rdn, srfast, ...)."""
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        meta = json.loads(f.read(n)).get("__metadata__", {})
+    return {"rdn": "RDN", "srfast": "EDSR-like"}.get(meta.get("arch"), meta.get("arch", "?"))
+
+
 def sr_row(name, rows, f, note):
     l1 = np.mean([mean_of(rows, "l1_" + ch, 255) for ch in CH_RGB])
     l2 = np.mean([mean_of(rows, "l2_" + ch, 255 ** 2) for ch in CH_RGB])
@@ -507,6 +540,18 @@ def square128(img):
     k = min(h, w)
     sq = img[(h - k) // 2:(h - k) // 2 + k, (w - k) // 2:(w - k) // 2 + k]
     return np.asarray(Image.fromarray(sq).resize((128, 128), Image.BOX)) / 255.0
+
+
+# (name, --stages, options, images): the default chain as a user runs it, the seed's order (SR, then
+# a bilateral filter) with the fast net on every image and with SR3 on the first few (CPU cost)
+PIPE_VARIANTS = (
+    ("default run", [], [], "all"),
+    ("seed's order, fast 2x", ["--stages", "colorize,upscale,denoise"], ["--method", "bilateral", "--strength", "1"],
+     "all"),
+    ("seed's order, SR3 DDIM 10", ["--stages", "colorize,upscale,denoise"],
+     ["--model", "sr3", "--sampler", "ddim", "--steps", "10", "--seed", "0", "--method", "bilateral", "--strength", "1"],
+     "sr3"),
+)
 
 
 def part_pipeline(c):
@@ -532,8 +577,9 @@ def part_pipeline(c):
             f.write("".join("%s\t%s\n" % (p, os.path.join(bic, os.path.basename(p))) for p in ins))
         c.timed("bicubic", ["eval", "--bicubic", 2, lst])
         methods["bicubic"] = [os.path.join(bic, os.path.basename(p)) for p in ins]
-        for name, extra, k in (("pipeline", ["--prefilter"], len(ins)),
-                               ("pipeline, no prefilter", [], min(len(ins), c.a.n_pipe_variant))):
+        n_all, n_sr3 = len(ins), min(len(ins), c.a.n_pipe_sr3)
+        for name, stages, extra, k in PIPE_VARIANTS:
+            k = n_all if k == "all" else n_sr3
             if not have:
                 status[name] = "missing (models/colorizer.safetensors or fast_x2.safetensors not shipped)"
                 continue
@@ -542,9 +588,9 @@ def part_pipeline(c):
                 src_dir = fresh(base, "in_first%d" % k)
                 for p in ins[:k]:
                     shutil.copy(p, src_dir)
-            d = fresh(base, "out_pf" if extra else "out")
-            dt = c.timed("pipeline", ["run", "--stages", "colorize,upscale", "--threads", c.a.threads, "--quiet",
-                                      "--in-stretch", "none", "--scale", 2] + extra + [src_dir, "-o", d])
+            d = fresh(base, "out_" + re.sub("[^a-z0-9]+", "_", name))
+            dt = c.timed("pipeline", ["run"] + stages + ["--threads", c.a.threads, "--quiet", "--in-stretch", "none",
+                                                         "--scale", 2] + extra + [src_dir, "-o", d])
             methods[name] = [os.path.join(d, os.path.basename(p)) for p in ins[:k]]
             status[name] = "%.2f s/image%s" % (dt / k, "" if k == len(ins) else "; first %d images only" % k)
         rows = {m: c.pairs(list(zip(v, gts)), "pipe_%s_%s" % (src, m.replace(" ", "_").replace(",", "")))
@@ -556,9 +602,12 @@ def part_pipeline(c):
 def table_pipeline(res):
     L = ["## Pipeline: grey 64x64 -> colour 128x128", "",
          "Truth: the test image, centre square, area-resized to 128x128; input: its 2x box downsample "
-         "as grey with the same L* (16-bit PNG). `astroenh run --stages colorize,upscale --scale 2 "
-         "--prefilter --in-stretch none` (the bilateral pre-filter before the fast 2x net, as in the "
-         "seed), the same without --prefilter, and bicubic 2x of the grey input (compared as grey). SSIM: "
+         "as grey with the same L* (16-bit PNG, so every run has `--in-stretch none`: the input is a display "
+         "render). Rows: `astroenh run --scale 2` with its default stages (colorize, upscale with the fast "
+         "net, denoise with --strength auto); the seed's order (colorize, 2x, then a bilateral filter: "
+         "`--stages colorize,upscale,denoise --method bilateral --strength 1`) with the fast net, and with "
+         "SR3 (DDIM 10 steps, seed 0) on the first images only (CPU cost); bicubic 2x of the grey input "
+         "(compared as grey). SSIM: "
          "Gaussian window, sRGB in [0,1], mean of channels. The seed paper's figure is on 100 Galaxy10 "
          "DECaLS test images; our DECaLS test split has the number of images given (all of them "
          "when fewer than 100).", "",
@@ -571,16 +620,16 @@ def table_pipeline(res):
             L.append("| %s | - | - | - | - | - | - | data not present |" % title)
             continue
         r = res[src]
-        for name in ("pipeline", "pipeline, no prefilter", "bicubic"):
+        for name in [v[0] for v in PIPE_VARIANTS] + ["bicubic"]:
             if name not in r["rows"]:
                 L.append("| %s | %s | missing | missing | missing | missing | missing | %s |"
                          % (title, name, r["status"][name]))
                 continue
             ss = [x["ssim"] for x in r["rows"][name]]
             note = r["status"].get(name, "grey bicubic, in C")
-            if name != "pipeline" and "pipeline" in r["rows"] and len(ss) < r["n"]:
-                note += "; with the prefilter on the same images: SSIM mean %.3f" % mean_of(
-                    r["rows"]["pipeline"][:len(ss)], "ssim")
+            if len(ss) < r["n"]:
+                note += "; on the same images: default run SSIM %.3f, bicubic %.3f" % (
+                    mean_of(r["rows"]["default run"][:len(ss)], "ssim"), mean_of(r["rows"]["bicubic"][:len(ss)], "ssim"))
             L.append("| %s | %s | %d | %.3f | %.3f | %.3f | %.2f | %s |" % (
                 title, name, len(ss), np.mean(ss), np.max(ss), np.min(ss), mean_of(r["rows"][name], "psnr"), note))
     return L + [""]
@@ -763,25 +812,25 @@ def fig_pipeline(c, pipe):
     made = []
     rows = []
     for src, _ in SOURCES:
-        if src in pipe and "pipeline" in pipe[src]["methods"]:
+        if src in pipe and "default run" in pipe[src]["methods"]:
             r = pipe[src]
             for i in range(min(3, r["n"])):
-                rows.append([r["ins"][i], r["methods"]["bicubic"][i], r["methods"]["pipeline"][i], r["gt"][i]])
+                rows.append([r["ins"][i], r["methods"]["bicubic"][i], r["methods"]["default run"][i], r["gt"][i]])
     if rows:
-        grid(c, "pipeline.png", rows, ["input 64x64 grey", "bicubic 2x", "colorize + 2x (prefilter)", "truth 128x128"],
+        grid(c, "pipeline.png", rows, ["input 64x64 grey", "bicubic 2x", "astroenh run --scale 2", "truth 128x128"],
              "Pipeline grey 64 -> colour 128: galaxies (top), nebulae (bottom)")
         made.append("pipeline.png")
     plt = plt_setup()
     fig, ax = plt.subplots(1, 1, figsize=(6, 3.6))
     drawn = False
     for src, title in SOURCES:
-        if src in pipe and "pipeline" in pipe[src]["rows"]:
-            ss = [x["ssim"] for x in pipe[src]["rows"]["pipeline"]]
+        if src in pipe and "default run" in pipe[src]["rows"]:
+            ss = [x["ssim"] for x in pipe[src]["rows"]["default run"]]
             ax.hist(ss, bins=20, range=(0, 1), alpha=0.6, label="%s (n=%d, mean %.3f)" % (title, len(ss), np.mean(ss)))
             drawn = True
     if drawn:
         ax.axvline(SEED_PIPELINE[0], color="k", ls="--", lw=1, label="seed paper mean %.3f" % SEED_PIPELINE[0])
-        ax.set_xlabel("SSIM, grey 64 -> colour 128 (prefilter)")
+        ax.set_xlabel("SSIM, grey 64 -> colour 128 (default run)")
         ax.set_ylabel("images")
         ax.legend(fontsize=7)
         fig.tight_layout()
@@ -876,6 +925,7 @@ def models_section(c):
     import hashlib
     names = ["colorizer.safetensors", "colorizer_rgb.safetensors", "colorizer_basic.safetensors",
              "fast_x2.safetensors", "fast_x4.safetensors", "sr3_x2.safetensors", "sr3_x4.safetensors"]
+    names += sorted(n for n in os.listdir(c.models) if n.endswith(".safetensors") and n not in names)
     for n in names:
         p = c.model(n)
         if p:
@@ -934,7 +984,7 @@ def main():
     ap.add_argument("--sr3-plan", default="ddim:5:1,ddim:10:1,ddim:25:1,ddim:50:1,ddpm:100:1",
                     help="SR3 runs SAMPLER:STEPS:IMAGES per source and scale (subsampled on a CPU)")
     ap.add_argument("--n-pipe", type=int, default=100, help="pipeline images per source")
-    ap.add_argument("--n-pipe-variant", type=int, default=20, help="images per source without the prefilter")
+    ap.add_argument("--n-pipe-sr3", type=int, default=3, help="pipeline images per source with SR3")
     ap.add_argument("--n-denoise", type=int, default=20)
     ap.add_argument("--inception", default=os.environ.get("INCEPTION") or None,
                     help="pytorch-fid's InceptionV3 weights converted by scripts/convert_inception.py: FID on "
