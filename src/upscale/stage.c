@@ -42,7 +42,9 @@ static const char options_help[] =
     "  --flux-consistency     force them also for PNG/JPEG inputs\n"
     "  --prefilter            bilateral pre-filter (sigma_s 1 px, range 2 x noise)\n"
     "  --weights PATH         model file (default models/<model>_x<scale>.safetensors,\n"
-    "                         searched in $ASTROENH_MODELS, ./models, <exe dir>/models)\n";
+    "                         searched in $ASTROENH_MODELS, ./models, <exe dir>/models;\n"
+    "                         --scale 4 --model fast without a fast_x4 file: the 2x\n"
+    "                         RDN run twice, as also with --weights of a 2x RDN)\n";
 
 static void opts_init(void *p) {
     up_opts *o = p;
@@ -153,7 +155,8 @@ static ae_status load_rdn(up_state *s, const up_opts *o) {
         st = ae_error_set(AE_ERR_FORMAT, "%s: RDN with %d input / %d output channels; the upscale stage runs "
                                          "one plane at a time and needs the 1-plane form (convert with --planes mean)",
                           s->path, s->rdn->cin, s->rdn->cout);
-    if (st == AE_OK && s->rdn->scale != o->scale)
+    s->net_scale = s->rdn->scale;
+    if (st == AE_OK && s->rdn->scale != o->scale && !(s->rdn->scale == 2 && o->scale == 4))
         st = ae_error_set(AE_ERR_ARG, "%s: model is for scale %d, not %d", s->path, s->rdn->scale, o->scale);
     return st;
 }
@@ -188,7 +191,7 @@ static ae_status prepare(void *p, const ae_global_opts *g, void **state) {
     if (!s) return AE_ERR_NOMEM;
     pthread_mutex_init(&s->mu, NULL);
     s->model = o->model;
-    s->scale = o->scale;
+    s->scale = s->net_scale = o->scale;
     s->tile = g->tile;
     if (o->model == UP_MODEL_SR3 && g->tile > 0 && !g->quiet)
         fprintf(stderr, "astroenh: upscale: --tile does not apply to --model sr3 (its tiling is fixed so "
@@ -199,6 +202,11 @@ static ae_status prepare(void *p, const ae_global_opts *g, void **state) {
         char name[64];
         snprintf(name, sizeof name, "%s_x%d.safetensors", o->model == UP_MODEL_SR3 ? "sr3" : "fast", o->scale);
         st = find_model(name, s->path, sizeof s->path);
+        if (st != AE_OK && o->model == UP_MODEL_FAST && o->scale == 4) {
+            /* no 4x fast file shipped: the 2x RDN runs twice (load_rdn) */
+            ae_error_clear();
+            st = find_model("fast_x2.safetensors", s->path, sizeof s->path);
+        }
     }
     if (st == AE_OK) st = ae_backend_get(g->device ? g->device : "auto", &s->be);
     if (st == AE_OK) st = load_model(s, o);
@@ -395,8 +403,8 @@ static void report(const up_state *s, const up_opts *o, const ae_image *res_img,
                  "scale=%d model=sr3 steps=%d sampler=%s samples=%d seed=%llu flux=%s prefilter=%s", o->scale,
                  o->steps, smp, o->samples, s->seed, flux ? "on" : "off", o->prefilter ? "on" : "off");
     else
-        snprintf(res->history, sizeof res->history, "scale=%d model=fast flux=%s prefilter=%s", o->scale,
-                 flux ? "on" : "off", o->prefilter ? "on" : "off");
+        snprintf(res->history, sizeof res->history, "scale=%d model=fast%s flux=%s prefilter=%s", o->scale,
+                 s->net_scale != o->scale ? " (2x net twice)" : "", flux ? "on" : "off", o->prefilter ? "on" : "off");
     snprintf(res->model_path, sizeof res->model_path, "%s", s->path);
 }
 

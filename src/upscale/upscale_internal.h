@@ -36,6 +36,7 @@ typedef struct {
     ae_sr3 *sr3;
     ae_schedule sched;
     int scale, tile;
+    int net_scale; /* the fast network's own scale: scale, or 2 for --scale 4 with a 2x RDN run twice */
     unsigned long long seed;
     char path[512];
     pthread_mutex_t mu; /* one image at a time through the network (--jobs) */
