@@ -7,6 +7,10 @@
   # same architecture from random weights (comparison)
   python3 scripts/train_rdn.py --scale 2 --init random --arch-of runs/rdn/slim_x2_rgb.safetensors \
       --run runs/rdn_x2_random --time-budget 150 --threads 1
+  # 4x as a 2x net run twice (what `upscale --scale 4` does with a 2x RDN), fine-tuned end to
+  # end from a finished 2x run's best EMA
+  python3 scripts/train_rdn.py --scale 4 --cascade --init runs/rdn_x2/best.pt --run runs/rdn_x4c \
+      --time-budget 90 --threads 1 --patch 128 --batch 8
   # export the EMA weights (last, or --best) to fp16 safetensors
   python3 scripts/train_rdn.py --run runs/rdn_x2 --export runs/rdn/rdn_x2_ft.safetensors [--best]
 
@@ -58,11 +62,16 @@ def parse():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--patch", type=int, default=64, help="HR patch side")
-    ap.add_argument("--lr", type=float, default=None, help="default 1e-4 pretrained, 4e-4 random")
+    ap.add_argument("--lr", type=float, default=None,
+                    help="default 1e-4 pretrained, 4e-4 random, 2e-5 from a fine-tuned .pt")
     ap.add_argument("--val-min", type=float, default=5.0)
     ap.add_argument("--ckpt-min", type=float, default=3.0)
     ap.add_argument("--val-images", type=int, default=12)
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: time only)")
+    ap.add_argument("--ema", type=float, default=0.999, help="EMA decay of the exported weights")
+    ap.add_argument("--cascade", action="store_true",
+                    help="--scale 4 with a 2x net applied twice (the intermediate clamped to [-1,1]); "
+                         "--init is then a 2x run's .pt checkpoint")
     ap.add_argument("--export", metavar="OUT", help="write the run's EMA weights to OUT and exit")
     ap.add_argument("--best", action="store_true", help="with --export: the best-by-val EMA")
     return ap.parse_args()
@@ -78,7 +87,25 @@ def load_rgb(path):
     return net, meta
 
 
+class Twice(torch.nn.Module):
+    """A 2x net applied twice, the intermediate clamped to the value range as a saved 2x result
+    would be (src/upscale/drive.c does the same for --scale 4 with a 2x RDN)."""
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.scale = 2 * net.scale
+        self.cfg = net.cfg
+
+    def forward(self, x):
+        return self.net(self.net(x).clamp(-1.0, 1.0))
+
+
 def init_model(a):
+    if a.init.endswith(".pt"):
+        ck = M.load_ckpt(a.init, "cpu")
+        net = rdn.RDN(**ck["cfg"])
+        net.load_state_dict(ck["ema"])
+        return net, "%s step %d EMA (%s)" % (a.init, ck["step"], ck["init"])
     if a.init == "random":
         if not a.arch_of:
             raise SystemExit("--init random needs --arch-of FILE for the hyper-parameters")
@@ -121,8 +148,8 @@ def do_export(a):
         "source_sha256_tarball": ck.get("source_sha256_tarball", ""),
         "training": "fine-tuned by scripts/train_rdn.py on data/splits train (decals256, nasa, stellarium): "
                     "one colour plane of random %d px HR crops (flips/rot90), LR = box downsample, Gaussian "
-                    "noise sigma U(0,0.02) on half the LR; L1; Adam %g cosine; EMA 0.999 (exported%s)"
-                    % (args["patch"], args["lr"], ", best val" if a.best else ""),
+                    "noise sigma U(0,0.02) on half the LR; L1; Adam %g cosine; EMA %g (exported%s)"
+                    % (args["patch"], args["lr"], args.get("ema", 0.999), ", best val" if a.best else ""),
         "training_steps": str(ck["step"]), "training_seconds": "%.0f" % ck["counted"],
         "batch": str(args["batch"]), "seed": str(args["seed"]),
         "hardware": "%s, torch %s, %d thread(s)" % (platform.machine(), torch.__version__, args["threads"]),
@@ -130,6 +157,9 @@ def do_export(a):
         "val_psnr_bicubic": "%.4f" % ck.get("val_psnr_bicubic", float("nan")),
         "git_revision": export.git_revision(), "dtype": "F16 (trained in F32)",
     })
+    if args.get("cascade"):
+        meta["applied_as"] = ("4x as this 2x net run twice (intermediate clamped to the value range), "
+                              "trained end to end for that from %s" % ck["init"])
     export.write_safetensors(a.export, arrays, meta)
     print("wrote %s (step %d, %.0f s, val %.3f dB)" % (a.export, ck["step"], ck["counted"], ck.get("val_psnr", float("nan"))))
 
@@ -145,8 +175,9 @@ def main():
     if resume:
         ck = M.load_ckpt(ckpt_path, "cpu")
         saved = ck["args"]
-        for k in ("scale", "init", "arch_of", "seed", "batch", "patch", "lr"):
-            setattr(a, k, saved[k])  # a resume continues the same run
+        for k in ("scale", "init", "arch_of", "seed", "batch", "patch", "lr", "ema"):
+            setattr(a, k, saved.get(k, getattr(a, k)))  # a resume continues the same run
+        a.cascade = saved.get("cascade", False)
         net = rdn.RDN(**ck["cfg"])
         init_desc = ck["init"]
         net.load_state_dict(ck["model"])
@@ -154,18 +185,24 @@ def main():
         if not a.scale or not a.init:
             raise SystemExit("a new run needs --scale and --init")
         net, init_desc = init_model(a)
-        if net.scale != a.scale:
+        if a.cascade and (a.scale != 4 or net.scale != 2):
+            raise SystemExit("--cascade: --scale 4 from a 2x net")
+        if net.scale * (2 if a.cascade else 1) != a.scale:
             raise SystemExit("--init is a x%d model, --scale %d" % (net.scale, a.scale))
-        a.lr = a.lr or (4e-4 if a.init == "random" else 1e-4)
+        a.lr = a.lr or (4e-4 if a.init == "random" else 2e-5 if a.init.endswith(".pt") else 1e-4)
     torch.manual_seed(a.seed)
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
+    model, ema_model = (Twice(net), Twice(ema)) if a.cascade else (net, ema)
     data = sr_data.SRTrainData("train", a.scale, a.patch, a.seed)
     step, counted, best = 0, 0.0, -1.0
     src_meta = {}
-    if a.init != "random":
+    if a.init.endswith(".pt"):
+        c0 = M.load_ckpt(a.init, "cpu")
+        src_meta = {k: c0[k] for k in ("source_license", "source_sha256_tarball") if k in c0}
+    elif a.init != "random":
         m = export.read_safetensors(a.init)[1]
         src_meta = {"source_license": m.get("source_license", ""),
                     "source_sha256_tarball": m.get("source_sha256_tarball", "")}
@@ -182,7 +219,7 @@ def main():
     wr = csv.DictWriter(logf, fieldnames=FIELDS)
     if new_log:
         wr.writeheader()
-        p0 = val(ema)
+        p0 = val(ema_model)
         wr.writerow({"step": 0, "counted_s": "0.0", "steps_per_s": "", "train_l1": "",
                      "val_psnr": "%.4f" % p0, "val_psnr_bicubic": "%.4f" % val.bic, "val_gain_db": "%.4f" % (p0 - val.bic)})
         logf.flush()
@@ -207,13 +244,15 @@ def main():
             g["lr"] = a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, counted / budget))))
         lr, hr = data.batch(a.batch)
         net.train()
-        loss = (net(sr_data.to_net(lr)) - sr_data.to_net(hr)).abs().mean()
+        loss = (model(sr_data.to_net(lr)) - sr_data.to_net(hr)).abs().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         step += 1
-        decay = min(0.999, (1 + step) / (10 + step))
+        # a run from a fine-tuned .pt starts where it wants to be: no EMA warm-up, which would let
+        # the first noisy Adam steps (each weight moves by ~lr) into the averaged weights
+        decay = a.ema if a.init.endswith(".pt") else min(a.ema, (1 + step) / (10 + step))
         with torch.no_grad():
             for pe, pn in zip(ema.parameters(), net.parameters()):
                 pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
@@ -225,7 +264,7 @@ def main():
         run_n += 1
         final = counted >= budget or (a.max_steps and step >= a.max_steps)
         if counted - last_val >= a.val_min * 60 or final:
-            p = val(ema)
+            p = val(ema_model)
             wr.writerow({"step": step, "counted_s": "%.1f" % counted, "steps_per_s": "%.4f" % (seg_steps / seg_t),
                          "train_l1": "%.5f" % (run_loss / run_n), "val_psnr": "%.4f" % p,
                          "val_psnr_bicubic": "%.4f" % val.bic, "val_gain_db": "%.4f" % (p - val.bic)})
