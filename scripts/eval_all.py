@@ -52,7 +52,7 @@ COLORIZERS = [("lab", "colorizer.safetensors", "U-Net, a*b* at 1/2 resolution (s
               ("rgb", "colorizer_rgb.safetensors", "U-Net, sRGB output"),
               ("basic", "colorizer_basic.safetensors", "plain U-Net, a*b*")]
 SEED_PIPELINE = (0.857, 0.943, 100)  # the seed paper: mean, max SSIM over 100 Galaxy10 DECaLS test images
-FID_NOTE_OURS = ("FID*/KID* here use features of a network trained here (the body of models/fast_x2, "
+FID_NOTE_OURS = ("FID*/KID* here use features of a network trained here (the body of models/fast_x2_v1, the EDSR-like 2x net, "
                  "per-channel mean and std, images block-averaged to <= 64 px): **not comparable with "
                  "published FID** (InceptionV3 pool3; `make eval INCEPTION=FILE` computes that); KID x 1000.")
 FID_NOTE_STD = ("FID/KID on %s (images read as 8-bit RGB, resized to 299x299 bilinear, as pytorch-fid "
@@ -67,7 +67,7 @@ def fid_info(c):
     """(note, column suffix) describing the FID/KID columns from what `astroenh eval` reported."""
     rows = c.fid_rows
     if not rows:
-        return ("FID/KID: not computed (no feature network: models/fast_x2.safetensors missing and no "
+        return ("FID/KID: not computed (no feature network: models/fast_x2_v1.safetensors missing and no "
                 "--inception).", "*")
     if not all(r.get("inception") for r in rows):
         return FID_NOTE_OURS, "*"
@@ -132,7 +132,7 @@ class Ctx:
             with open(files[-1], "w") as f:
                 f.write("".join(p + "\n" for p in paths))
         feat = (["--inception", self.a.inception] if self.a.inception
-                else ["--feature-net", self.model("fast_x2.safetensors")])
+                else ["--feature-net", self.model("fast_x2_v1.safetensors")])
         out = self.run(["eval", "--threads", self.a.threads, "--kid-size", 50, "--kid-subsets", 100] + feat +
                        ["--fid", ref] + files, stdout=True)
         rows = [json.loads(line) for line in out.splitlines() if line.strip()]
@@ -142,7 +142,7 @@ class Ctx:
         return {name: r for name, r in zip(lists, rows)}
 
     def can_fid(self):
-        return bool(self.a.inception or self.model("fast_x2.safetensors"))
+        return bool(self.a.inception or self.model("fast_x2_v1.safetensors"))
 
 
 def fresh(*parts):
@@ -395,8 +395,8 @@ def sr_scale(c, base, s, hrs, gts):
     out["methods"]["lanczos"] = [os.path.join(lz, os.path.basename(p)) for p in lrs]
     out["status"]["lanczos"] = "PIL's Lanczos-3, per channel in float"
     # the fast network as shipped, and the one it replaced when that is kept beside it
-    for key, name in (("fast_old", "fast_x%d_edsr.safetensors" % s), ("fast", "fast_x%d.safetensors" % s)):
-        m = c.model(name)
+    for key, name in (("fast_old", "fast_x%d_v1.safetensors" % s), ("fast", "fast_x%d.safetensors" % s)):
+        m = c.model(name) or (fast_model(c, s) if key == "fast" else None)
         if not m:
             out["status"][key] = "missing (models/%s not shipped)" % name
             continue
@@ -404,7 +404,8 @@ def sr_scale(c, base, s, hrs, gts):
         dt = c.timed("fast", ["upscale", "--threads", c.a.threads, "--quiet", "--scale", s, "--weights", m,
                               lr_dir, "-o", d])
         out["methods"][key] = [os.path.join(d, os.path.basename(p)) for p in lrs]
-        out["status"][key] = "%s, %.3f s/image" % (model_arch(m), dt / len(lrs))
+        twice = " 2x run twice" if s == 4 and m.endswith("fast_x2.safetensors") else ""
+        out["status"][key] = "%s%s, %.3f s/image" % (model_arch(m), twice, dt / len(lrs))
     tag = os.path.basename(base)
     for k, v in out["methods"].items():
         out["rows"][k] = c.pairs(list(zip(v, gts)), "sr_%s_x%d_%s" % (tag, s, k))
@@ -440,7 +441,7 @@ def sr3_runs(c, base, s, hrs, m3, plan, out):
     c.timed("bicubic", ["eval", "--bicubic", s, lst])
     base_rows = {"bicubic": c.pairs([(os.path.join(d0, "bic_" + os.path.basename(p)), g) for p, g in zip(lrs, gts)],
                                     tag + "_bicubic")}
-    mf = c.model("fast_x%d.safetensors" % s)
+    mf = fast_model(c, s)
     if mf:
         fd = fresh(d0, "fast")
         c.timed("fast", ["upscale", "--threads", c.a.threads, "--quiet", "--scale", s, "--weights", mf, lr_dir, "-o", fd])
@@ -515,6 +516,11 @@ def lanczos_up(x, s):
     up = [np.asarray(Image.fromarray(ch.astype(np.float32), "F").resize((ch.shape[1] * s, ch.shape[0] * s),
                                                                          Image.LANCZOS)) for ch in chans]
     return np.clip(up[0] if x.ndim == 2 else np.stack(up, axis=2), 0, 1)
+
+
+def fast_model(c, s):
+    """What `upscale --model fast --scale s` runs: models/fast_x<s>, else (4x) the 2x net twice."""
+    return c.model("fast_x%d.safetensors" % s) or (c.model("fast_x2.safetensors") if s == 4 else None)
 
 
 def model_arch(path):

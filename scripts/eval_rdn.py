@@ -9,7 +9,7 @@ first N images of the split spread over decals256/nasa/stellarium
 (sr_data.fixed_set), every colour plane a grey image, LR = box downsample.
 PSNR in dB on [0,1] (outputs clipped), mean over planes, overall and per source.
 
-Rows: bicubic; the shipped fast net (models/fast_x<s>); for every --rgb file
+Rows: bicubic; the EDSR-like fast net (models/fast_x<s>_v1); for every --rgb file
 (an RGB RDN as convert_upscalerjs.py --planes rgb writes it):
   rgb    the three planes of an image upscaled together as one colour image
   mean   each plane alone, replicated to 3 channels, mean of the 3 outputs
@@ -80,7 +80,7 @@ def main():
     bic = M.bicubic_up(lr, s)
     p_bic = psnr_planes(bic, hr)
     rows["bicubic"] = summary(p_bic, sources)
-    fast = sr_golden.load_shipped(os.path.join(REPO, "models", "fast_x%d.safetensors" % s))[0]
+    fast = sr_golden.load_shipped(os.path.join(REPO, "models", "fast_x%d_v1.safetensors" % s))[0]
     rows["fast (shipped EDSR-like)"] = summary(psnr_planes(batched(
         lambda x: sr_data.from_net(fast(sr_data.to_net(x))), lr), hr), sources)
     for path in a.rgb:

@@ -9,6 +9,11 @@ src/models/rdn.c reads) and their inputs/outputs:
   rdn_tiny_x4.safetensors  scale 4, C=1 D=2 G=3 G0=6, RGB in/out, up_mid 5,4, up_channels 3
   rdn_io.safetensors       tiny_x2.{x,y} (1x1x10x12), tiny_x4.{x,y} (1x3x7x9), x in [-1,1],
                            y = RDN.forward(x) (the 0..255 mapping included)
+  fast_shipped_io.safetensors  fast_x2.{x,y}: the shipped models/fast_x2, RDN or EDSR-like
+                           (fp16 weights read as float32), on a smooth 1x1x16x20 test image;
+                           metadata model_sha256 and arch say which file it was made from
+                           (tests/test_rdn.c or tests/test_srfast.c compare, by arch)
+  python3 scripts/rdn_golden.py --shipped   # only fast_shipped_io (after a new fast_x2)
 Also asserts the single-plane fold (rdn.to_single_plane) equals the RGB
 network on a replicated plane (mean and luma of its outputs).
 """
@@ -63,5 +68,31 @@ def generate(out_dir):
     print("rdn golden: wrote %s" % ", ".join("rdn_%s" % n for n in list(CASES) + ["io"]))
 
 
+def shipped(out_dir):
+    import hashlib
+    import numpy as np
+    path = os.path.join(REPO, "models", "fast_x2.safetensors")
+    arrays, meta = export.read_safetensors(path)
+    if meta.get("arch") == "rdn":
+        net = rdn.RDN(**rdn.cfg_from_metadata(meta)).eval()
+        net.load_state_dict({k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()})
+    else:
+        import sr_golden
+        net = sr_golden.load_shipped(path)[0]
+    yy, xx = torch.meshgrid(torch.arange(16.0), torch.arange(20.0), indexing="ij")
+    x = (0.6 * torch.sin(xx / 3.0) * torch.cos(yy / 4.0) + 0.1 * torch.cos(xx * yy / 7.0)).view(1, 1, 16, 20)
+    with torch.no_grad():
+        y = net(x)
+    sha = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    export.write_safetensors(os.path.join(out_dir, "fast_shipped_io.safetensors"),
+                             {"fast_x2.x": x.contiguous().numpy(), "fast_x2.y": y.contiguous().numpy()},
+                             {"generator": "scripts/rdn_golden.py --shipped", "model_sha256": sha,
+                              "arch": meta.get("arch", "")})
+    print("rdn golden: wrote fast_shipped_io (models/fast_x2.safetensors %s..., %s)" % (sha[:16], meta.get("arch")))
+
+
 if __name__ == "__main__":
-    generate(os.path.join(REPO, "tests", "golden"))
+    out = os.path.join(REPO, "tests", "golden")
+    if "--shipped" not in sys.argv:
+        generate(out)
+    shipped(out)

@@ -132,8 +132,12 @@ def generate(out_dir, write):
     io["tiny_sr3.x_ddim_res"] = sampler_ref(xt, eps, z, STEPS, STEP_I, "ddim", up, RES_C)
     io["noise.field"] = torch.from_numpy(M.noise_field(123456789, M.noise_stream(2, 7), 2, 5, 6, 3, 1000))
     io_meta["noise.seed"], io_meta["noise.stream"] = "123456789", str(M.noise_stream(2, 7))
+    # golden keys fast_x2/fast_x4: the EDSR-like nets (models/fast_x<s>_v1 since the shipped
+    # fast_x2 became an RDN, whose golden is scripts/rdn_golden.py --shipped)
+    files = {"fast_x2": "fast_x2_v1", "fast_x4": "fast_x4_v1"}
     for name in ("fast_x2", "fast_x4", "sr3_x2", "sr3_x4"):
-        path = os.path.join(os.environ.get("SR_GOLDEN_MODELS", os.path.join(REPO, "models")), name + ".safetensors")
+        path = os.path.join(os.environ.get("SR_GOLDEN_MODELS", os.path.join(REPO, "models")),
+                            files.get(name, name) + ".safetensors")
         if not os.path.exists(path):
             print("sr golden: %s missing, shipped case skipped" % path)
             continue

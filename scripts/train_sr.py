@@ -54,11 +54,13 @@ def parse():
     ap.add_argument("--target", choices=("image", "residual"), default="image",
                     help="SR3: diffuse the HR image (SR3) or its residual over bicubic (SRDiff)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0 = time only)")
+    ap.add_argument("--init", help="fast model: start from this shipped .safetensors (models/fast_x2_v1...) "
+                                   "instead of random weights; lr default 1e-4, no EMA warm-up")
     a = ap.parse_args()
     if a.model == "fast":
         a.batch = a.batch or 16
         a.patch = a.patch or 64
-        a.lr = a.lr or 4e-4
+        a.lr = a.lr or (1e-4 if a.init else 4e-4)
     else:
         a.batch = a.batch or 8
         a.patch = a.patch or (48 if a.scale == 2 else 64)
@@ -183,6 +185,15 @@ def main():
     a.n_train_images = len(data.images)
     a.train_sources = ", ".join("%s %d" % (s, data.images.sources.count(s)) for s in sr_data.SOURCES)
     step, elapsed = 0, 0.0
+    if a.init and not os.path.exists(ckpt_path):
+        import sr_golden
+        m0, meta0 = sr_golden.load_shipped(a.init)
+        if meta0.get("arch") != "srfast" or int(meta0["scale"]) != a.scale:
+            raise SystemExit("--init %s: not a %dx srfast file" % (a.init, a.scale))
+        net.load_state_dict(m0.state_dict())
+        ema.load_state_dict(m0.state_dict())
+        a.init_steps = meta0.get("training_steps", meta0.get("steps", "?"))
+        print("initialised from %s" % a.init, flush=True)
     if os.path.exists(ckpt_path):
         ck = load_ckpt(ckpt_path, dev)
         net.load_state_dict(ck["model"])
@@ -239,7 +250,7 @@ def main():
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         step += 1
-        decay = min(0.999, (1 + step) / (10 + step))
+        decay = 0.999 if a.init else min(0.999, (1 + step) / (10 + step))
         with torch.no_grad():
             for pe, pn in zip(ema.parameters(), net.parameters()):
                 pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)

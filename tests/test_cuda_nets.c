@@ -2,7 +2,7 @@
  * backend, in fp32 (TF32) and fp16: the colorizer generator, the SR3 U-Net
  * and the fast SR net, with the tiny random-weight models of tests/golden/
  * and, when present, the shipped models/colorizer.safetensors,
- * models/sr3_x2.safetensors and models/fast_x2.safetensors (missing shipped
+ * models/sr3_x2.safetensors and models/fast_x2_v1.safetensors (missing shipped
  * models are reported and left out). Inputs are random in [-1, 1]; each
  * network's output is compared with
  *   max |gpu - cpu| <= tol * max(1, max |cpu|) and NMSE <= nmse
@@ -244,10 +244,10 @@ static void test_srfast(void **state) {
     int bad = 0;
     for (int p = 0; p < 2; p++) {
         bad += run_fast("tests/golden/sr_tiny_fast.safetensors", p, 23, 37);
-        if (exists("models/fast_x2.safetensors"))
-            bad += run_fast("models/fast_x2.safetensors", p, 48, 40);
+        if (exists("models/fast_x2_v1.safetensors"))
+            bad += run_fast("models/fast_x2_v1.safetensors", p, 48, 40);
         else if (p == 0)
-            printf("  models/fast_x2.safetensors not present: shipped fast SR not compared\n");
+            printf("  models/fast_x2_v1.safetensors not present: shipped EDSR-like SR not compared\n");
     }
     assert_int_equal(bad, 0);
 }

@@ -190,7 +190,7 @@ static void test_featnet(void **state) {
     ae_backend_set_threads(1); /* tiny images: one thread is fastest on a loaded machine */
     const ae_backend *be = ae_backend_cpu();
     ae_featnet *f = NULL;
-    if (ae_featnet_load(&f, "models/fast_x2.safetensors", be) != AE_OK) {
+    if (ae_featnet_load(&f, "models/fast_x2_v1.safetensors", be) != AE_OK) {
         fprintf(stderr, "%s\n", ae_error_message());
         fail();
     }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include "astroenh/arena.h"
 #include "astroenh/backend.h"
+#include "astroenh/io.h"
 #include "astroenh/rdn.h"
 #include "astroenh/tile.h"
 #include "support/golden_util.h"
@@ -88,6 +89,35 @@ static void test_tiny_x4_rgb(void **st) {
     check_case("tiny_x4", 4, 3);
 }
 
+/* The shipped models/fast_x2 when it is an RDN, against PyTorch on the same
+ * fp16 weights (scripts/rdn_golden.py --shipped; tests/test_srfast.c does
+ * the EDSR-like case); the golden names the model's SHA-256, so a new model
+ * without a new golden fails here. */
+static void test_shipped(void **st) {
+    (void)st;
+    ae_weights *W = NULL, *G = NULL;
+    if (ae_weights_open(&W, "models/fast_x2.safetensors") != AE_OK || !ae_rdn_is(W)) {
+        ae_weights_close(W);
+        skip();
+    }
+    assert_int_equal(ae_weights_open(&G, "tests/golden/fast_shipped_io.safetensors"), AE_OK);
+    const char *want = ae_weights_meta(G, "model_sha256");
+    char have[65];
+    assert_int_equal(ae_sha256_file("models/fast_x2.safetensors", have), AE_OK);
+    if (!want || strcmp(want, have) != 0)
+        fail_msg("tests/golden/fast_shipped_io.safetensors was made from another models/fast_x2 (%s, now %s): "
+                 "run scripts/rdn_golden.py --shipped", want ? want : "none", have);
+    ae_rdn m;
+    assert_int_equal(ae_rdn_load(&m, W), AE_OK);
+    ae_tensor x = golden_tensor(G, "fast_x2.x"), ref = golden_tensor(G, "fast_x2.y");
+    float *y = calloc(ae_tensor_numel(&ref), sizeof *y);
+    assert_int_equal(run_rdn(&m, x.data, x.h, x.w, y), AE_OK);
+    assert_int_equal(golden_compare("shipped fast_x2", y, ref.data, ae_tensor_numel(&ref), 1e-4f, 1e-4f), 0);
+    free(y);
+    ae_weights_close(G);
+    ae_weights_close(W);
+}
+
 static void test_bad_metadata(void **st) {
     (void)st;
     ae_weights *W = NULL;
@@ -139,6 +169,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny_x2),
         cmocka_unit_test(test_tiny_x4_rgb),
+        cmocka_unit_test(test_shipped),
         cmocka_unit_test(test_bad_metadata),
         cmocka_unit_test(test_tiling),
     };

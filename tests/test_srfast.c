@@ -17,6 +17,7 @@
 #include <string.h>
 #include "astroenh/arena.h"
 #include "astroenh/backend.h"
+#include "astroenh/io.h"
 #include "astroenh/srfast.h"
 #include "astroenh/tile.h"
 #include "support/golden_util.h"
@@ -86,11 +87,44 @@ static void test_shipped(void **st) {
         char key[64], path[128];
         snprintf(key, sizeof key, "%s.x", names[i]);
         if (!ae_weights_has(IO, key)) continue;
-        snprintf(path, sizeof path, "models/%s.safetensors", names[i]);
+        /* the EDSR-like nets the golden keys fast_x2/fast_x4 were made from; the
+         * shipped fast_x2 is now an RDN (tests/test_rdn.c) */
+        snprintf(path, sizeof path, "models/%s_v1.safetensors", names[i]);
         check_case(path, names[i], 1e-4f, 1e-4f);
         n++;
     }
     if (n == 0) skip();
+}
+
+/* The shipped models/fast_x2 when it is EDSR-like (tests/test_rdn.c does the
+ * RDN case) against PyTorch on the same fp16 weights, from
+ * tests/golden/fast_shipped_io.safetensors (scripts/rdn_golden.py --shipped),
+ * which names the model's SHA-256: a new model without a new golden fails. */
+static void test_shipped_current(void **st) {
+    (void)st;
+    ae_weights *W = NULL, *G = NULL;
+    const char *arch = NULL;
+    if (ae_weights_open(&W, "models/fast_x2.safetensors") != AE_OK ||
+        !(arch = ae_weights_meta(W, "arch")) || strcmp(arch, "srfast") != 0) {
+        ae_weights_close(W);
+        skip();
+    }
+    assert_int_equal(ae_weights_open(&G, "tests/golden/fast_shipped_io.safetensors"), AE_OK);
+    const char *want = ae_weights_meta(G, "model_sha256");
+    char have[65];
+    assert_int_equal(ae_sha256_file("models/fast_x2.safetensors", have), AE_OK);
+    if (!want || strcmp(want, have) != 0)
+        fail_msg("tests/golden/fast_shipped_io.safetensors was made from another models/fast_x2 (%s, now %s): "
+                 "run scripts/rdn_golden.py --shipped", want ? want : "none", have);
+    ae_srfast m;
+    assert_int_equal(ae_srfast_load(&m, W), AE_OK);
+    ae_tensor x = golden_tensor(G, "fast_x2.x"), ref = golden_tensor(G, "fast_x2.y");
+    float *y = calloc(ae_tensor_numel(&ref), sizeof *y);
+    assert_int_equal(run_fast(&m, x.data, x.h, x.w, y), AE_OK);
+    assert_int_equal(golden_compare("shipped fast_x2", y, ref.data, ae_tensor_numel(&ref), 1e-4f, 1e-4f), 0);
+    free(y);
+    ae_weights_close(G);
+    ae_weights_close(W);
 }
 
 static void test_bad_metadata(void **st) {
@@ -143,7 +177,7 @@ static void test_tiling(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny),
-        cmocka_unit_test(test_shipped),
+        cmocka_unit_test(test_shipped), cmocka_unit_test(test_shipped_current),
         cmocka_unit_test(test_bad_metadata),
         cmocka_unit_test(test_tiling),
     };

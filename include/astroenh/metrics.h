@@ -79,7 +79,7 @@ typedef struct ae_featnet ae_featnet;
 #define AE_FEATNET_SIDE 64
 
 /* Loads the feature network: the body (head, residual blocks, body conv and
- * long skip) of a fast SR model (models/fast_x2.safetensors) trained here.
+ * long skip) of a fast SR model (models/fast_x2_v1.safetensors, the EDSR-like 2x net) trained here.
  * Features of an image: the image is first averaged over k x k blocks, k the
  * smallest integer bringing its longest side to <= AE_FEATNET_SIDE (cost);
  * then for each of its 3 colour planes (a grey image is replicated), the spatial mean and standard deviation of each body channel

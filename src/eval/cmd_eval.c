@@ -53,7 +53,7 @@ static const char k_help[] =
     "                         6726825d.pth converted by scripts/convert_inception.py.\n"
     "                         With those weights FID is comparable with published FID.\n"
     "  --feature-net FILE     without --inception: features from the body of this fast\n"
-    "                         SR model (default models/fast_x2.safetensors). These are\n"
+    "                         SR model (default models/fast_x2_v1.safetensors). These are\n"
     "                         NOT InceptionV3 features: not comparable with published FID.\n"
     "  --kid-subsets N        KID subsets (default 100)   --kid-size M  subset size (default 50)\n"
     "  --seed N               KID subset draws (default 0)\n"
@@ -335,7 +335,7 @@ static int run_fid(const eval_opts *o) {
 }
 
 int ae_cmd_eval(int argc, char **argv) {
-    eval_opts o = {.range = 1.0, .feature_net = "models/fast_x2.safetensors", .device = "auto",
+    eval_opts o = {.range = 1.0, .feature_net = "models/fast_x2_v1.safetensors", .device = "auto",
                    .kid_subsets = 100, .kid_size = 50};
     int rc = 0;
     char **lists = malloc((size_t)argc * sizeof *lists);

@@ -94,9 +94,7 @@ ae_status up_run_fast(up_state *s, const ae_image *disp, ae_image *out) {
     int overlap = 2 * (s->rdn ? ae_rdn_radius(s->rdn) : ae_srfast_radius(&s->fast));
     int tile = s->tile > 0 ? s->tile : 128;
     if (s->net_scale == s->scale) return ae_tile_run(disp, out, s->scale, tile, overlap, fast_tile, s);
-    /* a 2x network run twice for 4x: box-downsampling by 4 is box-downsampling
-     * by 2 twice, and the 2x RDN applied twice measured better than the 4x
-     * networks we could train (eval/sr_metrics.md) */
+    /* a 2x network run twice for 4x (stage.c fast_scale says why) */
     ae_image *mid = NULL;
     ae_status st = ae_image_create(&mid, disp->w * s->net_scale, disp->h * s->net_scale, disp->c);
     if (st == AE_OK) st = ae_tile_run(disp, mid, s->net_scale, tile, overlap, fast_tile, s);

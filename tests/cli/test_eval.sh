@@ -53,7 +53,7 @@ check_out "bicubic x2 doubles the size" "PNG, 180 x 144, 1 channel, bit depth 16
 
 ls "$M"/*.png >"$T/all"
 ls "$M"/col_*.png >"$T/col"
-ae eval --threads 1 --feature-net "$ROOT/models/fast_x2.safetensors" --fid "$T/all" "$T/col" "$T/all"
+ae eval --threads 1 --feature-net "$ROOT/models/fast_x2_v1.safetensors" --fid "$T/all" "$T/col" "$T/all"
 check_rc "eval --fid exits 0" 0
 check "one line per list" test "$(wc -l <"$T/out")" -eq 2
 check_out "fid labelled not comparable" '"comparable_with_published_fid": false'

@@ -43,9 +43,11 @@ check "... equal to 2x run twice (PSNR > 70 dB)" awk -v j="$(cat "$T/out")" 'BEG
 ae upscale --scale 4 --weights "$RDN2" "$SMALL" -o "$T/r4.fits"
 check_rc "... on a FITS frame too" 0
 check "HISTORY says the 2x net ran twice" grep -aq "2x net twice" "$T/r4.fits"
-ae upscale --scale 4 --weights "$ROOT/tests/golden/sr_tiny_fast.safetensors" "$PNG" -o "$T/bad.png"
-check_no_crash "a 2x EDSR-like net asked for 4x fails cleanly"
-check_err "scale mismatch is reported" "scale 2, not 4"
+ae upscale --scale 4 --weights "$ROOT/tests/golden/sr_tiny_fast.safetensors" "$PNG" -o "$T/e4.png"
+check_rc "a 2x EDSR-like net asked for 4x runs twice too" 0
+ae upscale --scale 2 --weights "$ROOT/models/fast_x4_v1.safetensors" "$PNG" -o "$T/bad.png"
+check_no_crash "a 4x network asked for 2x fails cleanly"
+check_err "scale mismatch is reported" "scale 4, not 2"
 check "no output left by failed runs" test ! -e "$T/bad.png"
 
 finish
