@@ -625,7 +625,7 @@ int ae_cmd_bench(int argc, char **argv) {
     printf("\nsgemm peak (best OpenBLAS %dx%dx%d with %d threads): %.1f GFLOP/s\n", b.sgemm_n, b.sgemm_n,
            b.sgemm_n, b.threads, b.peak_gflops);
     printf("conv strategy: %s; 'other': %s\n",
-           ae_conv2d_cpu_direct_available() ? "direct AVX-512 kernel for stride-1 convs"
+           ae_conv2d_cpu_direct_available() ? "direct AVX-512 (AVX2: cin x taps <= 576) kernel for stride-1 convs"
                                             : "implicit GEMM (>= 32 input channels) or im2col",
            ae_conv2d_cpu_direct_available() ? "sgemm per tap (>= 32 input channels) or im2col"
                                             : "the other of implicit GEMM and im2col");
