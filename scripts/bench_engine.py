@@ -10,7 +10,13 @@ CPU, with torch.set_num_threads(--threads):
                  4 levels 32..256 channels, conv-BN-ReLU, max-pool, convT x2),
   - "net:sr3":   one SR3-like denoising step at 128x128 (6 -> 3 channels,
                  ResNet blocks with GroupNorm/SiLU and noise-level embedding,
-                 self-attention at 16x16).
+                 self-attention at 16x16),
+  "net:fast_x2", "net:fast_x4": the shipped upscaling networks, read from
+                 --models (models/fast_x<s>.safetensors, whatever their arch:
+                 srfast or rdn, as sr_golden.load_shipped builds them) on a
+                 fixed 1 x 1 x --fast-px x --fast-px plane in network units;
+                 their input and output go into --out as fast_x<s>.{input,output}
+                 and the file's arch into the metadata (fast_x<s>.arch).
 Prints one JSON object per line: {"name": ..., "ms": best-of-reps milliseconds}.
 The C file mirrors these modules; tensor names are the state_dict names.
 """
@@ -27,6 +33,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gen_golden import SR3SelfAttention, sr3_noise_embed, write_safetensors  # noqa: E402
+import sr_golden  # noqa: E402
 
 
 # ------------------------------------------------------------------ U-Net
@@ -238,6 +245,17 @@ def op_benches():
     }
 
 
+def shipped_fast(models, px):
+    """[(name, model, metadata, input)] for the fast_x<s> files present in models."""
+    nets = []
+    for s in (2, 4):
+        path = os.path.join(models, "fast_x%d.safetensors" % s)
+        if os.path.exists(path):
+            m, meta = sr_golden.load_shipped(path)
+            nets.append(("fast_x%d" % s, m, meta, sr_golden.test_image(px, px, s)))
+    return nets
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=os.path.join("build", "bench_engine.safetensors"))
@@ -246,6 +264,8 @@ def main():
     ap.add_argument("--net-reps", type=int, default=3)
     ap.add_argument("--no-ops", action="store_true", help="time only the networks")
     ap.add_argument("--no-write", action="store_true", help="do not rewrite --out (a later round)")
+    ap.add_argument("--models", default="models", help="where fast_x2/fast_x4.safetensors are")
+    ap.add_argument("--fast-px", type=int, default=128, help="input side of the fast_x<s> rows")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(2024)
@@ -259,12 +279,17 @@ def main():
                 tensors["%s.%s" % (prefix, k)] = v
     ux = torch.rand(1, 1, 256, 256) * 2 - 1
     sx, sg = torch.randn(1, 6, 128, 128), torch.tensor([0.37])
+    meta = {"torch": torch.__version__, "threads": str(args.threads)}
+    fast = shipped_fast(args.models, args.fast_px)
     with torch.no_grad():
         tensors["unet.input"], tensors["unet.output"] = ux, unet(ux)
         tensors["sr3.input"], tensors["sr3.gamma"], tensors["sr3.output"] = sx, sg, sr3(sx, sg)
+        for name, m, m_meta, x in fast:
+            tensors[name + ".input"], tensors[name + ".output"] = x, m(x)
+            meta[name + ".arch"] = m_meta["arch"]
         if not args.no_write:
             os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-            write_safetensors(args.out, tensors, {"torch": torch.__version__, "threads": str(args.threads)})
+            write_safetensors(args.out, tensors, meta)
         print(json.dumps({"name": "info", "torch": torch.__version__, "threads": torch.get_num_threads(),
                           "weights": args.out}), flush=True)
         if not args.no_ops:
@@ -272,6 +297,8 @@ def main():
                 print(json.dumps({"name": "op:" + name, **best_ms(fn, args.reps)}), flush=True)
         print(json.dumps({"name": "net:unet", **best_ms(lambda: unet(ux), args.net_reps)}), flush=True)
         print(json.dumps({"name": "net:sr3", **best_ms(lambda: sr3(sx, sg), args.net_reps)}), flush=True)
+        for name, m, _, x in fast:
+            print(json.dumps({"name": "net:" + name, **best_ms(lambda: m(x), args.net_reps)}), flush=True)
 
 
 if __name__ == "__main__":

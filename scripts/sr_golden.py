@@ -27,6 +27,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import export  # noqa: E402
+import rdn  # noqa: E402
 import sr_models as M  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,7 +94,9 @@ def sr3_case(io, io_meta, name, unet, lr, gamma, seed, c=None):
 def load_shipped(path):
     arrays, meta = export.read_safetensors(path)
     sd = {k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()}
-    if meta["arch"] == "srfast":
+    if meta["arch"] == "rdn":
+        m = rdn.RDN(**rdn.cfg_from_metadata(meta))
+    elif meta["arch"] == "srfast":
         m = M.SRFast(scale=int(meta["scale"]), channels=int(meta["channels"]),
                      n_blocks=int(meta["n_blocks"]), res_scale=float(meta["res_scale"]))
     else:
@@ -144,7 +147,7 @@ def generate(out_dir, write):
         m, meta = load_shipped(path)
         s = int(meta["scale"])
         io_meta[name + ".git_revision"] = meta.get("git_revision", "")
-        if meta["arch"] == "srfast":
+        if meta["arch"] in ("srfast", "rdn"):
             x = test_image(12, 16, s)
             io[name + ".x"], io[name + ".y"] = x, m(x)
         else:

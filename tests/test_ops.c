@@ -59,7 +59,7 @@ static float *run_ws(size_t bytes) { return bytes ? malloc(bytes) : NULL; }
  * for stride-1 convs); IMPLICIT_SGEMM keeps the per-tap sgemm path tested. */
 static const char *strategy_name(int strat) {
     switch (strat) {
-    case AE_CONV_IMPLICIT: return ae_conv2d_cpu_direct_available() ? "implicit (direct avx512)" : "implicit";
+    case AE_CONV_IMPLICIT: return ae_conv2d_cpu_direct_available() ? "implicit (direct)" : "implicit";
     case AE_CONV_IM2COL: return "im2col";
     case AE_CONV_IMPLICIT_SGEMM: return "implicit sgemm";
     default: return "auto";

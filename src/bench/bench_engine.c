@@ -6,7 +6,10 @@
  * peak is measured on a large square product; (3) each op and both networks
  * run here, the networks' outputs are checked against PyTorch's, and a table
  * prints ms, GFLOP/s, % of the sgemm peak and the speed ratio (PyTorch time /
- * engine time, > 1 = faster than PyTorch). PyTorch and the engine take
+ * engine time, > 1 = faster than PyTorch). The shipped upscaling networks
+ * (models/fast_x2, fast_x4: srfast or rdn, run by their own model code) get
+ * a line of milliseconds per output megapixel on both sides as well.
+ * PyTorch and the engine take
  * turns for --rounds rounds and each figure is the best of all its runs, so
  * on a shared machine both sides sample the load alike.
  * Benchmarks report; they assert nothing.
@@ -21,6 +24,8 @@
 #include <time.h>
 #include "astroenh/batch.h"
 #include "astroenh/nn.h"
+#include "astroenh/rdn.h"
+#include "astroenh/srfast.h"
 #include "../nn/cpu_ops.h"
 #include "bench_nets.h"
 
@@ -31,11 +36,13 @@
 typedef struct {
     char name[80], torch_label[80], note[512];
     double ms, alt_ms, gflop, cpu_ms;
+    double out_mp; /* output megapixels of a shipped network's row, else 0 */
 } eng_row;
 
 typedef struct {
     int threads, reps, net_reps, torch, sgemm_n, rounds;
-    const char *python, *weights;
+    const char *python, *weights, *models;
+    int fast_px;
     char torch_names[MAX_TORCH][64];
     double torch_ms[MAX_TORCH], torch_cpu_ms[MAX_TORCH];
     int n_torch;
@@ -46,13 +53,13 @@ typedef struct {
 
 static double min_pos(double a, double b) { return a <= 0 ? b : b <= 0 ? a : a < b ? a : b; }
 
-static void eng_record(bench *b, const char *name, const char *torch_label, double ms, double cpu_ms,
+static eng_row *eng_record(bench *b, const char *name, const char *torch_label, double ms, double cpu_ms,
                        double alt, double gflop, const char *note) {
     eng_row *r = NULL;
     for (int i = 0; i < b->n_rows && !r; i++)
         if (!strcmp(b->rows[i].name, name)) r = &b->rows[i];
     if (!r) {
-        if (b->n_rows == MAX_ROWS) return;
+        if (b->n_rows == MAX_ROWS) return NULL;
         r = &b->rows[b->n_rows++];
         snprintf(r->name, sizeof r->name, "%s", name);
         snprintf(r->torch_label, sizeof r->torch_label, "%s", torch_label);
@@ -63,6 +70,7 @@ static void eng_record(bench *b, const char *name, const char *torch_label, doub
     r->alt_ms = min_pos(r->alt_ms, alt);
     r->gflop = gflop;
     if (note) snprintf(r->note, sizeof r->note, "%s", note);
+    return r;
 }
 
 static double clock_s(clockid_t id) {
@@ -109,9 +117,9 @@ static double torch_ms(const bench *b, const char *name, int cpu) {
 
 static void run_python(bench *b, int write, int no_ops) {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s scripts/bench_engine.py --threads %d --reps %d --net-reps %d --out %s%s%s",
-             b->python, b->threads, b->reps, b->net_reps, b->weights, write ? "" : " --no-write",
-             no_ops ? " --no-ops" : "");
+    snprintf(cmd, sizeof cmd, "%s scripts/bench_engine.py --threads %d --reps %d --net-reps %d --out %s "
+             "--models %s --fast-px %d%s%s", b->python, b->threads, b->reps, b->net_reps, b->weights, b->models,
+             b->fast_px, write ? "" : " --no-write", no_ops ? " --no-ops" : "");
     printf("PyTorch side: %s\n", cmd);
     fflush(stdout);
     FILE *p = popen(cmd, "r");
@@ -414,11 +422,148 @@ static void bench_net(bench *b, ae_weights *W, int is_unet) {
     if (is_unet) bench_unet_free(net); else bench_sr3_free(net);
 }
 
+/* ---- the shipped upscaling networks ------------------------------------------ */
+
+/* models/fast_x<s>.safetensors loaded as the upscale stage loads it (arch=rdn:
+ * ae_rdn_load, else ae_srfast_load) and run by its model code. */
+typedef struct {
+    const ae_backend *be;
+    ae_arena *A;
+    ae_weights *W;
+    ae_srfast fast;
+    ae_rdn *rdn;
+    int scale;
+    ae_tensor x, y;
+    const float *x_host;
+    float *y_host;
+} fast_ctx;
+
+static ae_status fast_run(void *p) {
+    fast_ctx *c = p;
+    ae_arena_reset(c->A);
+    ae_status st = ae_arena_tensor(c->A, &c->x, 1, 1, c->x.h, c->x.w);
+    if (!st) st = ae_arena_tensor(c->A, &c->y, 1, 1, c->x.h * c->scale, c->x.w * c->scale);
+    if (!st) st = ae_nn_upload(c->be, c->A, &c->x, c->x_host);
+    if (!st) st = c->rdn ? ae_rdn_forward(c->rdn, c->be, c->A, &c->x, &c->y)
+                         : ae_srfast_forward(&c->fast, c->be, c->A, &c->x, &c->y);
+    if (!st && !ae_arena_planning(c->A)) st = ae_nn_download(c->be, c->A, &c->y, c->y_host);
+    return st;
+}
+
+static double conv_gflop(const ae_conv *c, int h, int w) {
+    return 2e-9 * c->d.cout * (double)h * w * (c->d.cin / c->d.groups) * c->d.kh * c->d.kw;
+}
+
+/* Multiply-adds x 2 of the convolutions on an h x w input. */
+static double fast_gflop(const fast_ctx *c, int h, int w) {
+    double g = 0;
+    if (c->rdn) {
+        const ae_rdn *m = c->rdn;
+        g = conv_gflop(&m->sfe1, h, w) + conv_gflop(&m->sfe2, h, w) + conv_gflop(&m->gff[0], h, w) +
+            conv_gflop(&m->gff[1], h, w) + conv_gflop(&m->sr, h * m->scale, w * m->scale);
+        for (int i = 0; i < 3; i++) g += conv_gflop(&m->upn[i], h, w);
+        for (int d = 0; d < m->D; d++) {
+            g += conv_gflop(&m->lff[d], h, w);
+            for (int k = 0; k < m->C; k++) g += conv_gflop(&m->dense[d][k], h, w);
+        }
+        return g;
+    }
+    const ae_srfast *m = &c->fast;
+    g = conv_gflop(&m->head, h, w) + conv_gflop(&m->body_end, h, w) + conv_gflop(&m->tail, h * m->scale, w * m->scale);
+    for (int i = 0; i < m->n_blocks; i++) g += conv_gflop(&m->body[i][0], h, w) + conv_gflop(&m->body[i][1], h, w);
+    for (int i = 0; i < (m->scale == 4 ? 2 : 1); i++) g += conv_gflop(&m->up[i], h << i, w << i);
+    return g;
+}
+
+/* Opens models/fast_x<s>, checks it is the arch PyTorch ran (bench file
+ * metadata fast_x<s>.arch), loads it; *arch names it. */
+static ae_status fast_load(fast_ctx *c, const bench *b, ae_weights *BW, int s, const char **arch) {
+    char path[512], key[64];
+    snprintf(path, sizeof path, "%s/fast_x%d.safetensors", b->models, s);
+    snprintf(key, sizeof key, "fast_x%d.arch", s);
+    ae_status st = ae_weights_open(&c->W, path);
+    if (st) return st;
+    *arch = ae_rdn_is(c->W) ? "rdn" : "srfast";
+    const char *torch_arch = ae_weights_meta(BW, key);
+    if (!torch_arch || strcmp(torch_arch, *arch))
+        return ae_error_set(AE_ERR_FORMAT, "%s is arch %s, PyTorch ran %s (file changed during the run?)", path,
+                            *arch, torch_arch ? torch_arch : "nothing");
+    if (ae_rdn_is(c->W)) {
+        if (!(c->rdn = ae_malloc(sizeof *c->rdn, "rdn model"))) return AE_ERR_NOMEM;
+        st = ae_rdn_load(c->rdn, c->W);
+        c->scale = c->rdn->scale;
+    } else {
+        st = ae_srfast_load(&c->fast, c->W);
+        c->scale = c->fast.scale;
+    }
+    if (!st && c->scale != s) st = ae_error_set(AE_ERR_FORMAT, "%s: metadata scale %d", path, c->scale);
+    return st;
+}
+
+static void bench_fast(bench *b, ae_weights *W, int s) {
+    char label[64], key[64];
+    fast_ctx c = {.be = ae_backend_cpu()};
+    const char *arch = "?";
+    const float *ref = NULL;
+    int64_t sx[4] = {1, 1, -1, -1}, sy[4] = {1, 1, -1, -1};
+    snprintf(label, sizeof label, "net:fast_x%d", s);
+    snprintf(key, sizeof key, "fast_x%d.input", s);
+    ae_status st = ae_weights_get(W, key, 4, sx, &c.x_host);
+    snprintf(key, sizeof key, "fast_x%d.output", s);
+    if (!st) st = ae_weights_get(W, key, 4, sy, &ref);
+    c.x = ae_tensor_make(NULL, 1, 1, (int)sx[2], (int)sx[3]);
+    if (!st) st = fast_load(&c, b, W, s, &arch);
+    if (!st && (sy[2] != sx[2] * s || sy[3] != sx[3] * s))
+        st = ae_error_set(AE_ERR_SHAPE, "%s: PyTorch's output is not %d x the input", label, s);
+    if (!st && !(c.y_host = malloc((size_t)sy[2] * sy[3] * sizeof(float)))) st = AE_ERR_NOMEM;
+    if (!st) st = ae_arena_create(&c.A, c.be);
+    if (!st) st = fast_run(&c); /* planning pass */
+    if (!st) st = ae_arena_commit(c.A);
+    double cpu = -1, ms = st ? -1.0 : time_ms2(fast_run, &c, b->net_reps, &cpu);
+    if (st || ms < 0) {
+        printf("  %s skipped: %s\n", label, ae_error_message());
+    } else {
+        char what[80], note[512];
+        double maxerr = 0, mp = (double)sy[2] * sy[3] * 1e-6;
+        for (size_t i = 0; i < (size_t)(sy[2] * sy[3]); i++) {
+            double e = fabs((double)c.y_host[i] - ref[i]);
+            maxerr = e > maxerr ? e : maxerr;
+        }
+        snprintf(what, sizeof what, "fast_x%d %s %dx%d", s, arch, c.x.h, c.x.w);
+        snprintf(note, sizeof note, "    %s/fast_x%d.safetensors (arch %s), %dx%d -> %dx%d; output vs PyTorch: max abs "
+                 "err %.2g (network units, [-1,1])\n", b->models, s, arch, c.x.h, c.x.w, (int)sy[2], (int)sy[3], maxerr);
+        eng_row *r = eng_record(b, what, label, ms, cpu, -1.0, fast_gflop(&c, c.x.h, c.x.w), note);
+        if (r) r->out_mp = mp;
+    }
+    ae_arena_free(c.A);
+    free(c.y_host);
+    free(c.rdn);
+    ae_weights_close(c.W);
+}
+
+/* The per-megapixel line of a shipped network's row. */
+static void print_per_mp(const eng_row *r, double torch, double torch_cpu) {
+    char t[96] = "PyTorch -", ratio[96] = "-";
+    if (torch > 0 && torch_cpu > 0)
+        snprintf(t, sizeof t, "PyTorch %.0f ms/MP (cpu %.0f)", torch / r->out_mp, torch_cpu / r->out_mp);
+    if (torch_cpu > 0 && r->cpu_ms > 0)
+        snprintf(ratio, sizeof ratio, "%.2fx (wall %.2fx)", torch_cpu / r->cpu_ms, torch / r->ms);
+    printf("    per output megapixel (%.3f MP): engine %.0f ms/MP (cpu %.0f), %s; PyTorch/engine cpu %s\n",
+           r->out_mp, r->ms / r->out_mp, r->cpu_ms / r->out_mp, t, ratio);
+}
+
 static const char k_usage[] =
     "usage: astroenh bench [--threads N] [--rounds N] [--reps N] [--net-reps N] [--no-torch]\n"
     "                      [--no-ops] [--python PY] [--weights FILE] [--sgemm N]\n"
+    "                      [--models DIR] [--fast-px N]\n"
     "Times the engine's ops and two networks (a U-Net at 256x256, one SR3-like\n"
-    "denoising step at 128x128) against PyTorch on the CPU with the same threads.\n"
+    "denoising step at 128x128) against PyTorch on the CPU with the same threads,\n"
+    "and the shipped upscaling networks DIR/fast_x2 and fast_x4.safetensors\n"
+    "(default DIR models; arch srfast or rdn, loaded as `astroenh upscale\n"
+    "--model fast` loads them) on one fixed N x N plane (default 128): rows\n"
+    "'fast_x<s> <arch> NxN', each with its output checked against PyTorch's and\n"
+    "a line of ms per output megapixel on both sides (wall, and process CPU\n"
+    "time over all threads) and the ratio PyTorch/engine (> 1 = faster).\n"
     "PyTorch and the engine take turns for --rounds rounds (default 3); each figure\n"
     "is the best of all its runs, so both sides sample the machine's load alike.\n"
     "Run from the repository root (scripts/bench_engine.py, build/).\n";
@@ -436,9 +581,12 @@ static int parse_args(bench *b, int argc, char **argv, int *no_ops) {
         else if (v && !strcmp(a, "--sgemm")) b->sgemm_n = atoi(argv[++i]);
         else if (v && !strcmp(a, "--python")) b->python = argv[++i];
         else if (v && !strcmp(a, "--weights")) b->weights = argv[++i];
+        else if (v && !strcmp(a, "--models")) b->models = argv[++i];
+        else if (v && !strcmp(a, "--fast-px")) b->fast_px = atoi(argv[++i]);
         else return fprintf(stderr, "astroenh bench: bad option '%s'\n%s", a, k_usage), 2;
     }
-    if (b->threads < 0 || b->reps < 1 || b->net_reps < 1 || b->sgemm_n < 64 || b->rounds < 1)
+    if (b->threads < 0 || b->reps < 1 || b->net_reps < 1 || b->sgemm_n < 64 || b->rounds < 1 ||
+        b->fast_px < 8 || b->fast_px > 2048)
         return fprintf(stderr, "astroenh bench: invalid numeric option\n"), 2;
     return 0;
 }
@@ -448,7 +596,8 @@ int ae_cmd_bench(int argc, char **argv) {
     int no_ops = 0;
     const char *py = getenv("PYTHON");
     b = (bench){.threads = 0, .reps = 3, .net_reps = 2, .torch = 1, .sgemm_n = 2048, .rounds = 3,
-                .python = py && *py ? py : "/usr/bin/python3", .weights = "build/bench_engine.safetensors"};
+                .python = py && *py ? py : "/usr/bin/python3", .weights = "build/bench_engine.safetensors",
+                .models = "models", .fast_px = 128};
     int rc = parse_args(&b, argc, argv, &no_ops);
     if (rc) return rc == 1 ? 0 : rc;
     ae_backend_set_threads(b.threads);
@@ -469,12 +618,14 @@ int ae_cmd_bench(int argc, char **argv) {
         }
         bench_net(&b, W, 1);
         bench_net(&b, W, 0);
+        bench_fast(&b, W, 2);
+        bench_fast(&b, W, 4);
     }
     ae_weights_close(W);
     printf("\nsgemm peak (best OpenBLAS %dx%dx%d with %d threads): %.1f GFLOP/s\n", b.sgemm_n, b.sgemm_n,
            b.sgemm_n, b.threads, b.peak_gflops);
     printf("conv strategy: %s; 'other': %s\n",
-           ae_conv2d_cpu_direct_available() ? "direct AVX-512 kernel for stride-1 convs"
+           ae_conv2d_cpu_direct_available() ? "direct AVX-512 (AVX2: cin x taps <= 576) kernel for stride-1 convs"
                                             : "implicit GEMM (>= 32 input channels) or im2col",
            ae_conv2d_cpu_direct_available() ? "sgemm per tap (>= 32 input channels) or im2col"
                                             : "the other of implicit GEMM and im2col");
@@ -488,6 +639,7 @@ int ae_cmd_bench(int argc, char **argv) {
         print_row(&b, r->name, r->ms, r->alt_ms, torch_ms(&b, r->torch_label, 0), r->gflop, r->cpu_ms,
                   torch_ms(&b, r->torch_label, 1));
         if (r->note[0]) fputs(r->note, stdout);
+        if (r->out_mp > 0) print_per_mp(r, torch_ms(&b, r->torch_label, 0), torch_ms(&b, r->torch_label, 1));
     }
     return 0;
 }

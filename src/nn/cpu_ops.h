@@ -84,7 +84,8 @@ void ae_blas_single_thread(void);
 enum { AE_CONV_AUTO = 0, AE_CONV_IMPLICIT = 1, AE_CONV_IM2COL = 2, AE_CONV_IMPLICIT_SGEMM = 3 };
 void ae_conv2d_cpu_set_strategy(int s);
 int ae_conv2d_cpu_strategy(void);
-/* 1 if this CPU runs the direct AVX-512 conv kernel (stride-1 convs). */
+/* 1 if this CPU runs a direct conv kernel for stride-1 convs (AVX-512: all of
+ * them; AVX2+FMA: those with cin_g x taps <= 576, see conv.c). */
 int ae_conv2d_cpu_direct_available(void);
 
 #endif
