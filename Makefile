@@ -68,6 +68,9 @@ LIB_SRC := $(sort $(shell find src -name '*.c' ! -path 'src/cli/*'))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_OBJ)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+# eval and bench: commands of the CLI, not part of the library
+TOOLS_SRC := $(sort $(shell find tools -name '*.c'))
+TOOLS_OBJ := $(TOOLS_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
@@ -110,14 +113,14 @@ $(BUILD)/kernels/%.o: kernels/%.cu $(FLAGS_FILE) $(wildcard kernels/*.h include/
 
 # Objects are linked directly, not through an archive, so that stages which
 # register themselves through weak symbols (src/pipeline/stages.c) are kept.
-$(BIN): $(CLI_OBJ) $(LIB_OBJ)
+$(BIN): $(CLI_OBJ) $(TOOLS_OBJ) $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB_OBJ) $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $(CLI_OBJ) $(TOOLS_OBJ) $(LIB_OBJ) $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c $(LIB_OBJ) $(TEST_SUPPORT_OBJ) $(FLAGS_FILE)
+$(BUILD)/tests/%: tests/%.c $(TOOLS_OBJ) $(LIB_OBJ) $(TEST_SUPPORT_OBJ) $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TEST_SUPPORT_OBJ) $(LIB_OBJ) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TEST_SUPPORT_OBJ) $(TOOLS_OBJ) $(LIB_OBJ) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
 
 # ---- tests: the unit/golden/CLI suite, then the same under ASan+UBSan, then fuzz smoke runs
 # The three parts run one after another even under -j (their output would
@@ -174,7 +177,7 @@ eval: $(BIN)
 	$(PYTHON_SCI) scripts/eval_all.py --bin ./$(BIN) $(if $(INCEPTION),--inception $(INCEPTION))
 
 format:
-	clang-format -i $$(find src include tests kernels -name '*.[ch]' -o -name '*.cu')
+	clang-format -i $$(find src tools include tests kernels -name '*.[ch]' -o -name '*.cu')
 
 clean:
 	rm -rf build build-asan astroenh astroenh-asan

@@ -1,7 +1,7 @@
 /* stage.h - how a processing stage plugs into the CLI and the batch runner.
  *
  * The CLI knows stages only through this table, so a stage lives entirely in
- * its own files (src/denoise/, src/models/...) plus one line in
+ * its own files (src/denoise/, src/colorize/, src/upscale/) plus one line in
  * src/pipeline/stages.c. A stage that is missing from the build is simply
  * absent from the table and the CLI says "not available in this build".
  *

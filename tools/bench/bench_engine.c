@@ -21,7 +21,7 @@
 #include <time.h>
 #include "astroenh/batch.h"
 #include "astroenh/nn.h"
-#include "../nn/cpu_ops.h"
+#include "../../src/nn/cpu_ops.h"
 #include "bench_nets.h"
 
 #define MAX_TORCH 64

@@ -1,4 +1,4 @@
-/* colorize_stage.c - `astroenh colorize`: a plausible colour rendering of a
+/* stage.c - `astroenh colorize`: a plausible colour rendering of a
  * mono image by the pix2pix colorizer (colorizer.c).
  *
  * Per image: a grey display plane in [0,1] (linear FITS data and 16-bit
