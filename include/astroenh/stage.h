@@ -2,8 +2,7 @@
  *
  * The CLI knows stages only through this table, so a stage lives entirely in
  * its own files (src/denoise/, src/colorize/, src/upscale/) plus one line in
- * src/pipeline/stages.c. A stage that is missing from the build is simply
- * absent from the table and the CLI says "not available in this build".
+ * src/pipeline/stages.c.
  *
  * Per file, the batch runner loads the input, calls run(), and writes *out
  * to a temporary file beside the target and renames it. Side outputs (masks,
