@@ -131,6 +131,10 @@ $(BIN): $(CLI_OBJ) $(TOOLS_OBJ) $(LIB_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $(CLI_OBJ) $(TOOLS_OBJ) $(LIB_A) $(LDLIBS) -o $@
 
+# The support objects are reached only through the pattern rule below, which
+# would make them intermediate: make deleted them after the first build and
+# rebuilt them on the next, relinking every test binary.
+.SECONDARY: $(TEST_SUPPORT_OBJ)
 $(BUILD)/tests/%: tests/%.c $(TOOLS_A) $(LIB_A) $(TEST_SUPPORT_OBJ) $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
@@ -203,7 +207,7 @@ eval: $(BIN)
 	$(PYTHON_SCI) scripts/eval_all.py --bin ./$(BIN) $(if $(INCEPTION),--inception $(INCEPTION))
 
 format:
-	clang-format -i $$(find src tools include tests kernels -name '*.[ch]' -o -name '*.cu')
+	clang-format --style=file -i $$(find src tools include tests kernels -name '*.[ch]' -o -name '*.cu')
 
 clean:
 	rm -rf build build-asan astroenh astroenh-asan
