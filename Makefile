@@ -138,7 +138,10 @@ $(BIN): $(CLI_OBJ) $(TOOLS_OBJ) $(LIB_A)
 $(BUILD)/tests/%: tests/%.c $(TOOLS_A) $(LIB_A) $(TEST_SUPPORT_OBJ) $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TEST_SUPPORT_OBJ) $(TOOLS_A) $(LIB_A) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TEST_SUPPORT_OBJ) $(TEST_EXTRA_OBJ) $(TOOLS_A) $(LIB_A) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+# test_batch checks the CLI's stage table
+$(BUILD)/tests/test_batch: TEST_EXTRA_OBJ := $(BUILD)/src/cli/stages.o
+$(BUILD)/tests/test_batch: $(BUILD)/src/cli/stages.o
 
 # ---- tests: the unit/golden/CLI suite, then the same under ASan+UBSan, then fuzz smoke runs
 # The three parts run one after another even under -j (their output would

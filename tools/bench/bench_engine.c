@@ -23,6 +23,7 @@
 #include "astroenh/nn.h"
 #include "../../src/nn/cpu_ops.h"
 #include "bench_nets.h"
+#include "../tools.h"
 
 #define MAX_TORCH 64
 #define MAX_ROWS 32

@@ -7,7 +7,7 @@
  *   eval --bicubic S LIST            torch-compatible bicubic xS of each "IN<TAB>OUT" line
  *
  * scripts/eval_all.py (`make eval`) runs the stages and drives these modes to
- * build eval/results.md. The CLI calls ae_cmd_eval through a weak symbol.
+ * build eval/results.md. The CLI calls ae_cmd_eval (tools.h).
  */
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +18,7 @@
 #include "astroenh/io.h"
 #include "astroenh/metrics.h"
 #include "astroenh/upscale.h"
+#include "../tools.h"
 
 #define EVAL_USAGE 2
 #define EVAL_FAILED 1
