@@ -68,6 +68,11 @@ LIB_SRC := $(sort $(shell find src -name '*.c' ! -path 'src/cli/*'))
 CLI_SRC := $(sort $(wildcard src/cli/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_OBJ)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+# eval and bench: commands of the CLI, not part of the library
+TOOLS_SRC := $(sort $(shell find tools -name '*.c'))
+TOOLS_OBJ := $(TOOLS_SRC:%.c=$(BUILD)/%.o)
+LIB_A   := $(BUILD)/libastroenh.a
+TOOLS_A := $(BUILD)/libastroenh-tools.a
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
@@ -108,16 +113,35 @@ $(BUILD)/kernels/%.o: kernels/%.cu $(FLAGS_FILE) $(wildcard kernels/*.h include/
 	@$(if $(Q),echo "  NVCC    $<")
 	$(Q)$(NVCC) $(NVFLAGS) -Iinclude -Ikernels -I$(CUDNN_INC) -c $< -o $@
 
-# Objects are linked directly, not through an archive, so that stages which
-# register themselves through weak symbols (src/pipeline/stages.c) are kept.
-$(BIN): $(CLI_OBJ) $(LIB_OBJ)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) $(CLI_OBJ) $(LIB_OBJ) $(LDLIBS) -o $@
+# The library: everything under src/ but the CLI, plus the CUDA kernels.
+# Written afresh with `ar q`: src/denoise/stage.o and src/upscale/stage.o share
+# a member name, which `ar r` would replace instead of adding.
+$(LIB_A): $(LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) qcs $@ $^
 
-$(BUILD)/tests/%: tests/%.c $(LIB_OBJ) $(TEST_SUPPORT_OBJ) $(FLAGS_FILE)
+# eval and bench, for the tests of their metrics and feature nets
+$(TOOLS_A): $(TOOLS_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) qcs $@ $^
+
+# The tools' objects are linked whole: the CLI reaches their commands through
+# weak symbols (batch.h), which would not pull them out of an archive.
+$(BIN): $(CLI_OBJ) $(TOOLS_OBJ) $(LIB_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $(CLI_OBJ) $(TOOLS_OBJ) $(LIB_A) $(LDLIBS) -o $@
+
+# The support objects are reached only through the pattern rule below, which
+# would make them intermediate: make deleted them after the first build and
+# rebuilt them on the next, relinking every test binary.
+.SECONDARY: $(TEST_SUPPORT_OBJ)
+$(BUILD)/tests/%: tests/%.c $(TOOLS_A) $(LIB_A) $(TEST_SUPPORT_OBJ) $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TEST_SUPPORT_OBJ) $(LIB_OBJ) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $< $(TEST_SUPPORT_OBJ) $(TEST_EXTRA_OBJ) $(TOOLS_A) $(LIB_A) $(LDFLAGS) $(LDLIBS) -lcmocka -o $@
+# test_batch checks the CLI's stage table
+$(BUILD)/tests/test_batch: TEST_EXTRA_OBJ := $(BUILD)/src/cli/stages.o
+$(BUILD)/tests/test_batch: $(BUILD)/src/cli/stages.o
 
 # ---- tests: the unit/golden/CLI suite, then the same under ASan+UBSan, then fuzz smoke runs
 # The three parts run one after another even under -j (their output would
@@ -142,13 +166,25 @@ test-asan:
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_LIB_SRC := $(filter-out src/backend/cuda%.c,$(LIB_SRC))
+FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_LIB_A   := build/fuzz/libastroenh.a
 # -Wno-pass-failed: at -O1 clang declines the `omp simd` loops and says so per
-# loop; the fuzzers test parsing, not speed
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) | $(DEPS_STAMP)
+# loop; the fuzzers test parsing, not speed. The library is instrumented
+# (fuzzer-no-link) once, into its own archive; libFuzzer's main comes in at
+# the fuzzers' link.
+FUZZ_CFLAGS := -std=c11 -g -O1 -Iinclude -DAE_VERSION='"$(VERSION)"' -D_GNU_SOURCE \
+	    -fopenmp -Wno-unused-command-line-argument -Wno-pass-failed
+build/fuzz/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CLANG   $<")
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
+$(FUZZ_LIB_A): $(FUZZ_LIB_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) qcs $@ $^
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_A) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -DAE_VERSION='"$(VERSION)"' -D_GNU_SOURCE \
-	    -fopenmp -Wno-unused-command-line-argument -Wno-pass-failed $< $(FUZZ_LIB_SRC) $(filter-out -lcudnn -lcublas -lcudart -lstdc++,$(LDLIBS)) -o $@
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined $< $(FUZZ_LIB_A) $(filter-out -lcudnn -lcublas -lcudart -lstdc++,$(LDLIBS)) -o $@
 fuzz: $(FUZZ_BIN)
 # without clang the fuzzers are not built and smoke.sh records them as SKIP
 fuzz-smoke: $(if $(shell command -v clang 2>/dev/null),$(FUZZ_BIN))
@@ -174,7 +210,7 @@ eval: $(BIN)
 	$(PYTHON_SCI) scripts/eval_all.py --bin ./$(BIN) $(if $(INCEPTION),--inception $(INCEPTION))
 
 format:
-	clang-format -i $$(find src include tests kernels -name '*.[ch]' -o -name '*.cu')
+	clang-format --style=file -i $$(find src tools include tests kernels -name '*.[ch]' -o -name '*.cu')
 
 clean:
 	rm -rf build build-asan astroenh astroenh-asan

@@ -1,4 +1,4 @@
-/* test_colorizer.c - the colorizer generator (src/models/colorizer.c) against
+/* test_colorizer.c - the colorizer generator (src/colorize/colorizer.c) against
  * PyTorch (scripts/colornet.py), goldens written by scripts/gen_golden.py:
  *  - tests/golden/colorizer_tiny.safetensors: two tiny random generators
  *    (resnet18/lab and plain/rgb, base 4, random BatchNorm statistics), the

@@ -1,4 +1,4 @@
-/* test_inception.c - pytorch-fid's InceptionV3 in C (src/models/inception.c) against torch.
+/* test_inception.c - pytorch-fid's InceptionV3 in C (tools/eval/inception.c) against torch.
  *
  * tests/golden/inception_tiny.safetensors (scripts/inception_golden.py --div 8): a random
  * InceptionV3 with every channel count / 8, converted by scripts/convert_inception.py, plus

@@ -1,4 +1,4 @@
-/* test_lab.c - sRGB <-> Lab (src/color/lab.c): published reference values,
+/* test_lab.c - sRGB <-> Lab (src/colorize/lab.c): published reference values,
  * agreement with scripts/astrodata.py (values printed by PyTorch in float64),
  * round trips, and that the gamut mapping keeps L* exact. */
 #include <math.h>

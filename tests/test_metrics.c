@@ -1,4 +1,4 @@
-/* test_metrics.c - src/eval/: SSIM, PSNR, per-channel L1/L2 (RGB, Lab) against
+/* test_metrics.c - tools/eval/: SSIM, PSNR, per-channel L1/L2 (RGB, Lab) against
  * scikit-image on real images, the Frechet distance against scipy.linalg.sqrtm
  * and KID against numpy on seeded features (values in tests/data/metrics_ref.txt,
  * written once by scripts/gen_metrics_ref.py), error cases, and the feature

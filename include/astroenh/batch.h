@@ -197,10 +197,4 @@ ae_status ae_to_display(const ae_image *in, ae_image **out, ae_stretch *s, ae_st
  * range), or a plain copy when s->kind is AE_STRETCH_NONE. */
 ae_status ae_from_display(const ae_image *in, ae_image **out, const ae_stretch *s);
 
-/* ---- subcommands defined by other modules (weak: absent -> not available) ----
- * Called with argv[0] = "eval" / "bench" and the rest of the command line;
- * return the process exit status. */
-int ae_cmd_eval(int argc, char **argv) __attribute__((weak));
-int ae_cmd_bench(int argc, char **argv) __attribute__((weak));
-
 #endif

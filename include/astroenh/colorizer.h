@@ -1,4 +1,4 @@
-/* colorizer.h - the pix2pix colorizer generator (src/models/colorizer.c).
+/* colorizer.h - the pix2pix colorizer generator (src/colorize/colorizer.c).
  *
  * A U-Net predicting the chroma of an image from its L* (CIE Lab): encoder
  * ResNet-18-shaped ("resnet18") or plain ("plain"), five nearest-upsampling

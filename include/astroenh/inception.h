@@ -1,4 +1,4 @@
-/* inception.h - the InceptionV3 that pytorch-fid computes FID with (src/models/inception.c).
+/* inception.h - the InceptionV3 that pytorch-fid computes FID with (tools/eval/inception.c).
  *
  * torchvision's Inception3 layout with pytorch-fid's FID blocks (FIDInceptionA/C/E_1: pool
  * branch = 3x3 average, stride 1, pad 1, count_include_pad=False; FIDInceptionE_2: 3x3 max

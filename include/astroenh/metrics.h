@@ -1,5 +1,5 @@
 /* metrics.h - image-quality metrics and feature-distribution distances
- * (src/eval/metrics.c, src/eval/fid.c, src/eval/features.c).
+ * (tools/eval/metrics.c, tools/eval/fid.c, tools/eval/features.c).
  *
  * Image metrics follow scikit-image's definitions (checked against it in
  * tests/test_metrics.c on real images):

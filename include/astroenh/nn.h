@@ -4,8 +4,8 @@
  * prefix.running_mean, ...) from an ae_weights file, check their shapes
  * against the arguments (AE_ERR_SHAPE naming the tensor) and keep views into
  * the file: a layer owns nothing and needs no free, but the ae_weights must
- * outlive it. Model files (src/models/) mirror the PyTorch module tree so that
- * the names match 1:1.
+ * outlive it. Model files (src/colorize/, src/upscale/, tools/eval/inception.c)
+ * mirror the PyTorch module tree so that the names match 1:1.
  *
  * Forward helpers take (backend, arena, layer, input, output). The output
  * tensor is allocated by the caller (normally ae_arena_tensor with the shape

@@ -1,4 +1,4 @@
-/* rdn.h - the Residual Dense Network super-resolution model (src/models/rdn.c).
+/* rdn.h - the Residual Dense Network super-resolution model (src/upscale/rdn.c).
  *
  * RDN (Zhang et al. 2018) as UpscalerJS's esrgan-slim/medium ship it and
  * scripts/rdn.py ports it: sfe1, sfe2 (3x3), D dense blocks (C x [3x3 conv

@@ -1,5 +1,5 @@
 /* sampler.h - SR3 noise schedules, DDPM/DDIM updates and the counter-based
- * noise generator (src/models/sampler.c).
+ * noise generator (src/upscale/sampler.c).
  *
  * SR3 is trained on the continuous noise level gamma = sqrt(alpha_bar) of a
  * T-step linear beta schedule, so the number of sampling steps is a run-time

@@ -1,4 +1,4 @@
-/* sr3.h - the SR3 denoising U-Net (src/models/sr3.c).
+/* sr3.h - the SR3 denoising U-Net (src/upscale/sr3.c).
  *
  * SR3 (Saharia et al. 2021): eps = UNet(concat(bicubic(LR), x_t), gamma)
  * with gamma = sqrt(alpha_bar) fed through SR3's PositionalEncoding and an

@@ -1,4 +1,4 @@
-/* srfast.h - the fast feed-forward super-resolution network (src/models/srfast.c).
+/* srfast.h - the fast feed-forward super-resolution network (src/upscale/srfast.c).
  *
  * A small EDSR (Lim et al. 2017) on one plane: head conv, n_blocks residual
  * blocks (conv-ReLU-conv scaled by res_scale), body conv with a long skip,

@@ -1,9 +1,8 @@
 /* stage.h - how a processing stage plugs into the CLI and the batch runner.
  *
  * The CLI knows stages only through this table, so a stage lives entirely in
- * its own files (src/denoise/, src/models/...) plus one line in
- * src/pipeline/stages.c. A stage that is missing from the build is simply
- * absent from the table and the CLI says "not available in this build".
+ * its own folder (src/denoise/, src/colorize/, src/upscale/) plus one line in
+ * the CLI's table, src/cli/stages.c.
  *
  * Per file, the batch runner loads the input, calls run(), and writes *out
  * to a temporary file beside the target and renames it. Side outputs (masks,
@@ -36,6 +35,11 @@ typedef struct {
 /* Append a formatted member to res->json (adds the comma). */
 void ae_result_json(ae_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Matches `--name value` or `--name=value` at argv[i], for parse_opt: returns
+ * the argv entries used (1 or 2), 0 if argv[i] is not --name, -1 (message
+ * set, AE_ERR_ARG) if the value is missing. */
+int ae_opt_value(int argc, char **argv, int i, const char *name, const char **val);
+
 typedef struct {
     const char *in_path;   /* the input file */
     const char *out_path;  /* the final output path (side files derive from it) */
@@ -64,7 +68,7 @@ typedef struct ae_stage_def {
     const char *const *own_command_only;
 } ae_stage_def;
 
-/* Stages compiled into this build (NULL-terminated). */
+/* The stages the CLI offers (NULL-terminated), defined by src/cli/stages.c. */
 extern const ae_stage_def *const ae_stages[];
 const ae_stage_def *ae_stage_find(const char *name);
 

@@ -356,12 +356,8 @@ int cli_cmd_run(int argc, char **argv) {
     snprintf(names, sizeof names, "%s", list);
     int rc = 0;
     for (char *save = NULL, *t = strtok_r(names, ",", &save); t && !rc; t = strtok_r(NULL, ",", &save)) {
-        if (strcmp(t, "denoise") && strcmp(t, "colorize") && strcmp(t, "upscale") && !ae_stage_find(t))
-            rc = cli_usage_error("run", "unknown stage '%s' in --stages", t);
-        else if (help && !ae_stage_find(t))
-            printf("(%s: not available in this build)\n", t);
-        else
-            rc = chain_add(&c, t);
+        if (!ae_stage_find(t)) rc = cli_usage_error("run", "unknown stage '%s' in --stages", t);
+        else rc = chain_add(&c, t);
     }
     if (!rc && c.n == 0 && !help) rc = cli_usage_error("run", "--stages names no stage");
     cli_opts o;

@@ -1,9 +1,9 @@
 /* main.c - the astroenh command line: subcommand dispatch, the options every
  * subcommand shares, --help and --version. The only place that exits.
  *
- * Subcommands: info, convert (cmd_info.c, cmd_process.c), one per stage of
- * the stage table (stage.h), run (a chain of stages), and eval/bench, which
- * other modules define through weak symbols (batch.h).
+ * Subcommands: the table k_commands below: info, convert (cmd_info.c,
+ * cmd_process.c), one per stage of the stage table (stages.c), run (a chain
+ * of stages), eval/bench (tools/), slurm, slurm-summary.
  */
 #include <errno.h>
 #include <omp.h>
@@ -13,11 +13,33 @@
 #include <unistd.h>
 #include <string.h>
 #include "astroenh/backend.h"
+#include "../../tools/tools.h"
 #include "cli.h"
 
 void openblas_set_num_threads(int);
 
-static const char *const k_stage_names[] = {"denoise", "colorize", "upscale", NULL};
+/* The commands, in the order of --help. The entry with no name stands for the
+ * stages of the stage table (stages.c), each a command of its own name. */
+typedef struct {
+    const char *name;
+    const char *usage; /* the --help column: name and arguments ("info FILE...") */
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} cli_command;
+
+static const cli_command k_commands[] = {
+    {"info", "info FILE...", "format, size, channels, bit depth, WCS, min/median/max", cli_cmd_info},
+    {"convert", "convert IN... -o OUT", "convert between FITS, PNG and JPEG (also: convert IN OUT)",
+     cli_cmd_convert},
+    {NULL, NULL, NULL, NULL}, /* the stages */
+    {"run", "run", "chain stages per file: --stages colorize,upscale,denoise", cli_cmd_run},
+    {"eval", "eval", "evaluate the stages on held-out data", ae_cmd_eval},
+    {"bench", "bench", "benchmarks", ae_cmd_bench},
+    {"slurm", "slurm", "submit a command as a Slurm job array, one shard per task", cli_cmd_slurm},
+    {"slurm-summary", "slurm-summary", "merge the shard logs of `slurm`: counts, failures, times",
+     cli_cmd_slurm_summary},
+};
+#define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
 
 const char cli_common_help[] =
     "Input and output:\n"
@@ -173,23 +195,22 @@ void cli_apply_threads(cli_opts *o) {
     }
 }
 
+/* One line of --help: the usage column and the summary's first line. */
+static void print_command(const char *usage, const char *summary) {
+    printf("  %-18s%s%.*s\n", usage, strlen(usage) < 18 ? " " : "  ", (int)strcspn(summary, "\n"), summary);
+}
+
 static void print_help(void) {
     printf("astroenh %s - enhance astronomical images (FITS, PNG, JPEG)\n\n"
            "usage: astroenh [global options] COMMAND [options] IN... [-o OUT]\n\n"
-           "Commands:\n"
-           "  info FILE...       format, size, channels, bit depth, WCS, min/median/max\n"
-           "  convert IN... -o OUT  convert between FITS, PNG and JPEG (also: convert IN OUT)\n",
+           "Commands:\n",
            AE_VERSION);
-    for (int i = 0; k_stage_names[i]; i++) {
-        const ae_stage_def *s = ae_stage_find(k_stage_names[i]);
-        const char *sum = s ? s->summary : "(not available in this build)";
-        printf("  %-18s %.*s\n", k_stage_names[i], (int)strcspn(sum, "\n"), sum);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const cli_command *c = &k_commands[i];
+        if (c->name) print_command(c->usage, c->summary);
+        else
+            for (int k = 0; ae_stages[k]; k++) print_command(ae_stages[k]->name, ae_stages[k]->summary);
     }
-    printf("  %-18s %s\n", "run", "chain stages per file: --stages colorize,upscale,denoise");
-    printf("  %-18s %s\n", "eval", ae_cmd_eval ? "evaluate the stages on held-out data" : "(not available in this build)");
-    printf("  %-18s %s\n", "bench", ae_cmd_bench ? "benchmarks" : "(not available in this build)");
-    printf("  %-18s %s\n", "slurm", "submit a command as a Slurm job array, one shard per task");
-    printf("  %-18s %s\n", "slurm-summary", "merge the shard logs of `slurm`: counts, failures, times");
     printf("\n'astroenh COMMAND --help' shows a command's options.\n"
            "  --version          version and build (cpu / cuda)\n"
            "  --list-stages      the stages compiled into this build, one per line\n\n%s"
@@ -205,24 +226,9 @@ static void print_version(void) {
 #endif
 }
 
-static int call_weak(int (*fn)(int, char **), const char *name, int argc, char **argv) {
-    if (!fn) {
-        fprintf(stderr, "astroenh: %s: not available in this build\n", name);
-        return CLI_EXIT_USAGE;
-    }
-    return fn(argc, argv);
-}
-
 static int dispatch(const char *cmd, int argc, char **argv) {
-    if (!strcmp(cmd, "info")) return cli_cmd_info(argc, argv);
-    if (!strcmp(cmd, "convert")) return cli_cmd_convert(argc, argv);
-    if (!strcmp(cmd, "run")) return cli_cmd_run(argc, argv);
-    if (!strcmp(cmd, "slurm")) return cli_cmd_slurm(argc, argv);
-    if (!strcmp(cmd, "slurm-summary")) return cli_cmd_slurm_summary(argc, argv);
-    if (!strcmp(cmd, "eval")) return call_weak(ae_cmd_eval, cmd, argc, argv);
-    if (!strcmp(cmd, "bench")) return call_weak(ae_cmd_bench, cmd, argc, argv);
-    for (int i = 0; k_stage_names[i]; i++)
-        if (!strcmp(cmd, k_stage_names[i])) return cli_cmd_stage(cmd, argc, argv);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (k_commands[i].name && !strcmp(cmd, k_commands[i].name)) return k_commands[i].run(argc, argv);
     if (ae_stage_find(cmd)) return cli_cmd_stage(cmd, argc, argv);
     return cli_usage_error(NULL, "unknown command '%s'", cmd);
 }

@@ -66,21 +66,6 @@ static void opts_init(void *p) {
     o->texture = 1;
 }
 
-/* Matches `--name value` or `--name=value` at argv[i]; returns entries used
- * (0: not this option, -1: missing value, message set). */
-static int opt_value(int argc, char **argv, int i, const char *name, const char **v) {
-    size_t n = strlen(name);
-    if (strncmp(argv[i], name, n)) return 0;
-    if (argv[i][n] == '=') {
-        *v = argv[i] + n + 1;
-        return 1;
-    }
-    if (argv[i][n]) return 0;
-    if (i + 1 >= argc) return ae_error_set(AE_ERR_ARG, "option %s needs a value", name), -1;
-    *v = argv[i + 1];
-    return 2;
-}
-
 static int parse_float(const char *name, const char *v, float lo, float hi, float *out) {
     char *end;
     errno = 0;
@@ -101,7 +86,7 @@ static int parse_opt(void *p, int argc, char **argv, int i) {
     if (!strcmp(argv[i], "--no-texture")) return o->texture = 0, 1;
     if (!strcmp(argv[i], "--keep-stars")) return o->keep_stars = 1, 1; /* the default; kept for old scripts */
     if (!strcmp(argv[i], "--remove-stars")) return o->keep_stars = 0, 1;
-    if ((n = opt_value(argc, argv, i, "--method", &v)) != 0) {
+    if ((n = ae_opt_value(argc, argv, i, "--method", &v)) != 0) {
         if (n < 0) return -1;
         if (!strcmp(v, "bilateral")) o->method = M_BILATERAL;
         else if (!strcmp(v, "artifacts")) o->method = M_ARTIFACTS;
@@ -110,12 +95,12 @@ static int parse_opt(void *p, int argc, char **argv, int i) {
         else return ae_error_set(AE_ERR_ARG, "bad value '%s' for --method (wavelet, bilateral, artifacts or all)", v), -1;
         return n;
     }
-    if ((n = opt_value(argc, argv, i, "--strength", &v)) != 0) {
+    if ((n = ae_opt_value(argc, argv, i, "--strength", &v)) != 0) {
         if (n < 0) return -1;
         if (!strcmp(v, "auto")) return o->strength = -1.0f, n;
         return parse_float("--strength", v, 0.0f, 100.0f, &o->strength) ? -1 : n;
     }
-    if ((n = opt_value(argc, argv, i, "--scales", &v)) != 0) {
+    if ((n = ae_opt_value(argc, argv, i, "--scales", &v)) != 0) {
         float s;
         if (n < 0 || parse_float("--scales", v, 1.0f, AE_WAVELET_MAX_SCALES, &s)) return -1;
         if (s != floorf(s)) return ae_error_set(AE_ERR_ARG, "bad value '%s' for --scales (an integer)", v), -1;
@@ -126,10 +111,10 @@ static int parse_opt(void *p, int argc, char **argv, int i) {
         {"--sigma-s", &o->sigma_s, 0.1f, 50.0f},
         {"--sigma-r", &o->sigma_r, 0.0f, 3e38f},     {"--threshold", &o->threshold, 1.0f, 1000.0f}};
     for (size_t k = 0; k < sizeof num / sizeof *num; k++)
-        if ((n = opt_value(argc, argv, i, num[k].name, &v)) != 0)
+        if ((n = ae_opt_value(argc, argv, i, num[k].name, &v)) != 0)
             return n < 0 || parse_float(num[k].name, v, num[k].lo, num[k].hi, num[k].dst) ? -1 : n;
-    if ((n = opt_value(argc, argv, i, "--mask-out", &v)) != 0) return n > 0 ? (o->mask_out = v, n) : -1;
-    if ((n = opt_value(argc, argv, i, "--catalog", &v)) != 0) return n > 0 ? (o->catalog = v, n) : -1;
+    if ((n = ae_opt_value(argc, argv, i, "--mask-out", &v)) != 0) return n > 0 ? (o->mask_out = v, n) : -1;
+    if ((n = ae_opt_value(argc, argv, i, "--catalog", &v)) != 0) return n > 0 ? (o->catalog = v, n) : -1;
     return 0;
 }
 

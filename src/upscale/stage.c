@@ -68,35 +68,44 @@ static int parse_int(const char *opt, const char *v, long lo, long hi, int *out)
     return 0;
 }
 
+/* v must be x or y: 0 (*second set) or -1 (message set). */
+static int parse_either(const char *opt, const char *v, const char *x, const char *y, int *second) {
+    if (strcmp(v, x) && strcmp(v, y))
+        return ae_error_set(AE_ERR_ARG, "bad value '%s' for %s (%s or %s)", v, opt, x, y), -1;
+    *second = strcmp(v, y) == 0;
+    return 0;
+}
+
 static int parse_opt(void *p, int argc, char **argv, int i) {
     up_opts *o = p;
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    const char *a = argv[i], *v = NULL;
+    int n, second;
     if (!strcmp(a, "--no-flux-consistency")) return o->flux = 0, 1;
     if (!strcmp(a, "--flux-consistency")) return o->flux = 1, 1;
     if (!strcmp(a, "--prefilter")) return o->prefilter = 1, 1;
-    if (!strcmp(a, "--scale")) {
-        if (v && strcmp(v, "2") && strcmp(v, "4"))
+    if ((n = ae_opt_value(argc, argv, i, "--scale", &v)) != 0) {
+        if (n > 0 && strcmp(v, "2") && strcmp(v, "4"))
             return ae_error_set(AE_ERR_ARG, "bad value '%s' for --scale (2 or 4)", v), -1;
-        return parse_int(a, v, 2, 4, &o->scale) ? -1 : 2;
+        return n < 0 || parse_int("--scale", v, 2, 4, &o->scale) ? -1 : n;
     }
-    if (!strcmp(a, "--steps")) return parse_int(a, v, 1, AE_SR3_T, &o->steps) ? -1 : 2;
-    if (!strcmp(a, "--samples")) return parse_int(a, v, 1, 1000, &o->samples) ? -1 : 2;
-    if (!strcmp(a, "--model") || !strcmp(a, "--sampler")) {
-        int is_model = a[2] == 'm';
-        const char *x = is_model ? "fast" : "ddpm", *y = is_model ? "sr3" : "ddim";
-        if (!v || (strcmp(v, x) && strcmp(v, y)))
-            return ae_error_set(AE_ERR_ARG, "bad value '%s' for %s (%s or %s)", v ? v : "", a, x, y), -1;
-        int second = strcmp(v, y) == 0;
-        if (is_model) o->model = second ? UP_MODEL_SR3 : UP_MODEL_FAST;
-        else o->sampler = second ? AE_SAMPLER_DDIM : AE_SAMPLER_DDPM;
-        return 2;
+    if ((n = ae_opt_value(argc, argv, i, "--steps", &v)) != 0)
+        return n < 0 || parse_int("--steps", v, 1, AE_SR3_T, &o->steps) ? -1 : n;
+    if ((n = ae_opt_value(argc, argv, i, "--samples", &v)) != 0)
+        return n < 0 || parse_int("--samples", v, 1, 1000, &o->samples) ? -1 : n;
+    if ((n = ae_opt_value(argc, argv, i, "--model", &v)) != 0) {
+        if (n < 0 || parse_either("--model", v, "fast", "sr3", &second)) return -1;
+        o->model = second ? UP_MODEL_SR3 : UP_MODEL_FAST;
+        return n;
     }
-    if (!strcmp(a, "--weights")) {
-        if (!v) return ae_error_set(AE_ERR_ARG, "--weights needs a path"), -1;
-        o->weights = v;
-        return 2;
+    if ((n = ae_opt_value(argc, argv, i, "--sampler", &v)) != 0) {
+        if (n < 0 || parse_either("--sampler", v, "ddpm", "ddim", &second)) return -1;
+        o->sampler = second ? AE_SAMPLER_DDIM : AE_SAMPLER_DDPM;
+        return n;
     }
-    return 0;
+    if ((n = ae_opt_value(argc, argv, i, "--weights", &v)) < 0)
+        return ae_error_set(AE_ERR_ARG, "--weights needs a path"), -1;
+    if (n > 0) o->weights = v;
+    return n;
 }
 
 /* models/<name> in $ASTROENH_MODELS, ./models, <exe dir>/models, <exe dir>/../models. */

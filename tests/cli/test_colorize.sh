@@ -4,7 +4,7 @@
 # colour PNG) with the shipped weights models/colorizer.safetensors:
 # outputs are RGB, their luminance L* equals the input's (read back from the
 # float FITS outputs and recomputed here in awk with the sRGB/Lab formulas of
-# src/color/lab.c), FITS outputs keep the header and get HISTORY, the
+# src/colorize/lab.c), FITS outputs keep the header and get HISTORY, the
 # confidence map, and errors (missing model, bad options).
 source "$(dirname "$0")/lib.sh"
 

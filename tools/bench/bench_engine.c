@@ -26,8 +26,9 @@
 #include "astroenh/nn.h"
 #include "astroenh/rdn.h"
 #include "astroenh/srfast.h"
-#include "../nn/cpu_ops.h"
+#include "../../src/nn/cpu_ops.h"
 #include "bench_nets.h"
+#include "../tools.h"
 
 #define MAX_TORCH 64
 #define MAX_ROWS 32
@@ -571,19 +572,27 @@ static const char k_usage[] =
 static int parse_args(bench *b, int argc, char **argv, int *no_ops) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--no-torch")) b->torch = 0;
-        else if (!strcmp(a, "--no-ops")) *no_ops = 1;
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(k_usage, stdout), 1;
-        else if (v && !strcmp(a, "--threads")) b->threads = atoi(argv[++i]);
-        else if (v && !strcmp(a, "--reps")) b->reps = atoi(argv[++i]);
-        else if (v && !strcmp(a, "--rounds")) b->rounds = atoi(argv[++i]);
-        else if (v && !strcmp(a, "--net-reps")) b->net_reps = atoi(argv[++i]);
-        else if (v && !strcmp(a, "--sgemm")) b->sgemm_n = atoi(argv[++i]);
-        else if (v && !strcmp(a, "--python")) b->python = argv[++i];
-        else if (v && !strcmp(a, "--weights")) b->weights = argv[++i];
-        else if (v && !strcmp(a, "--models")) b->models = argv[++i];
-        else if (v && !strcmp(a, "--fast-px")) b->fast_px = atoi(argv[++i]);
-        else return fprintf(stderr, "astroenh bench: bad option '%s'\n%s", a, k_usage), 2;
+        /* --name=value: the value after '=', no further entry */
+        char name[32];
+        const char *eq = strchr(a, '=');
+        int next = 1;
+        if (eq && (size_t)(eq - a) < sizeof name) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+            a = name, v = eq + 1, next = 0;
+        }
+        if (next && !strcmp(a, "--no-torch")) b->torch = 0;
+        else if (next && !strcmp(a, "--no-ops")) *no_ops = 1;
+        else if (next && (!strcmp(a, "--help") || !strcmp(a, "-h"))) return fputs(k_usage, stdout), 1;
+        else if (v && !strcmp(a, "--threads")) b->threads = atoi(v), i += next;
+        else if (v && !strcmp(a, "--reps")) b->reps = atoi(v), i += next;
+        else if (v && !strcmp(a, "--rounds")) b->rounds = atoi(v), i += next;
+        else if (v && !strcmp(a, "--net-reps")) b->net_reps = atoi(v), i += next;
+        else if (v && !strcmp(a, "--sgemm")) b->sgemm_n = atoi(v), i += next;
+        else if (v && !strcmp(a, "--python")) b->python = v, i += next;
+        else if (v && !strcmp(a, "--weights")) b->weights = v, i += next;
+        else if (v && !strcmp(a, "--models")) b->models = v, i += next;
+        else if (v && !strcmp(a, "--fast-px")) b->fast_px = atoi(v), i += next;
+        else return fprintf(stderr, "astroenh bench: bad option '%s'\n%s", argv[i], k_usage), 2;
     }
     if (b->threads < 0 || b->reps < 1 || b->net_reps < 1 || b->sgemm_n < 64 || b->rounds < 1 ||
         b->fast_px < 8 || b->fast_px > 2048)

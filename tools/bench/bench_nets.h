@@ -1,6 +1,6 @@
 /* bench_nets.h - the two benchmark networks of `astroenh bench`, mirrored
  * from scripts/bench_engine.py (UNet, SR3Lite) by state_dict name. Internal
- * to src/bench/. */
+ * to tools/bench/. */
 #ifndef ASTROENH_BENCH_NETS_H
 #define ASTROENH_BENCH_NETS_H
 

@@ -1,4 +1,4 @@
-/* colorize_stage.c - `astroenh colorize`: a plausible colour rendering of a
+/* stage.c - `astroenh colorize`: a plausible colour rendering of a
  * mono image by the pix2pix colorizer (colorizer.c).
  *
  * Per image: a grey display plane in [0,1] (linear FITS data and 16-bit
@@ -52,36 +52,23 @@ static void opts_init(void *p) {
     o->stretch = AE_STRETCH_MTF;
 }
 
-static int opt_value(int argc, char **argv, int i, const char *name, const char **v) {
-    size_t n = strlen(name);
-    if (strncmp(argv[i], name, n)) return 0;
-    if (argv[i][n] == '=') {
-        *v = argv[i] + n + 1;
-        return 1;
-    }
-    if (argv[i][n]) return 0;
-    if (i + 1 >= argc) return ae_error_set(AE_ERR_ARG, "option %s needs a value", name), -1;
-    *v = argv[i + 1];
-    return 2;
-}
-
 static int parse_opt(void *p, int argc, char **argv, int i) {
     colorize_opts *o = p;
     const char *v;
     int n;
     if (!strcmp(argv[i], "--tta")) return o->tta = 1, 1;
-    if ((n = opt_value(argc, argv, i, "--colorize-model", &v)) != 0) return n > 0 ? (o->model = v, n) : -1;
-    if ((n = opt_value(argc, argv, i, "--model", &v)) != 0) return n > 0 ? (o->model = v, n) : -1;
-    if ((n = opt_value(argc, argv, i, "--confidence-map", &v)) != 0)
+    if ((n = ae_opt_value(argc, argv, i, "--colorize-model", &v)) != 0) return n > 0 ? (o->model = v, n) : -1;
+    if ((n = ae_opt_value(argc, argv, i, "--model", &v)) != 0) return n > 0 ? (o->model = v, n) : -1;
+    if ((n = ae_opt_value(argc, argv, i, "--confidence-map", &v)) != 0)
         return n > 0 ? (o->conf_map = v, n) : -1;
-    if ((n = opt_value(argc, argv, i, "--gamut", &v)) != 0) {
+    if ((n = ae_opt_value(argc, argv, i, "--gamut", &v)) != 0) {
         if (n < 0) return -1;
         if (!strcmp(v, "keep-l")) o->clip_gamut = 0;
         else if (!strcmp(v, "clip")) o->clip_gamut = 1;
         else return ae_error_set(AE_ERR_ARG, "bad value '%s' for --gamut (keep-l or clip)", v), -1;
         return n;
     }
-    if ((n = opt_value(argc, argv, i, "--in-stretch", &v)) != 0) {
+    if ((n = ae_opt_value(argc, argv, i, "--in-stretch", &v)) != 0) {
         if (n < 0) return -1;
         if (!strcmp(v, "none")) o->stretch = AE_STRETCH_NONE;
         else if ((o->stretch = ae_stretch_parse(v)) == AE_STRETCH_NONE)
@@ -89,7 +76,7 @@ static int parse_opt(void *p, int argc, char **argv, int i) {
         o->stretch_set = 1;
         return n;
     }
-    if ((n = opt_value(argc, argv, i, "--overlap", &v)) != 0) {
+    if ((n = ae_opt_value(argc, argv, i, "--overlap", &v)) != 0) {
         if (n < 0) return -1;
         char *end;
         errno = 0;

@@ -7,7 +7,7 @@
  *   eval --bicubic S LIST            torch-compatible bicubic xS of each "IN<TAB>OUT" line
  *
  * scripts/eval_all.py (`make eval`) runs the stages and drives these modes to
- * build eval/results.md. The CLI calls ae_cmd_eval through a weak symbol.
+ * build eval/results.md. The CLI calls ae_cmd_eval (tools.h).
  */
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +18,7 @@
 #include "astroenh/io.h"
 #include "astroenh/metrics.h"
 #include "astroenh/upscale.h"
+#include "../tools.h"
 
 #define EVAL_USAGE 2
 #define EVAL_FAILED 1
@@ -82,6 +83,17 @@ static int parse_one(eval_opts *o, int argc, char **argv, int i, int *rc) {
         o->lists[o->n_lists++] = argv[i];
         return 1;
     }
+    /* --name=value: one entry, the value after '=' */
+    char name[32];
+    const char *eq = strchr(s, '=');
+    if (eq && (size_t)(eq - s) < sizeof name) {
+        snprintf(name, sizeof name, "%.*s", (int)(eq - s), s);
+        s = name, v = eq + 1;
+        if (!strcmp(s, "--metrics") || !strcmp(s, "--bicubic") || !strcmp(s, "--quiet") ||
+            !strcmp(s, "--verbose") || !strcmp(s, "--json"))
+            return *rc = usage("option %s takes no '=VALUE'", s), -1;
+    }
+    int used = s == name ? 1 : 2;
     if (!strcmp(s, "--metrics")) {
         if (i + 2 >= argc) return *rc = usage("%s needs two arguments", s), -1;
         o->mode = s + 2, o->a = argv[i + 1], o->b = argv[i + 2];
@@ -111,8 +123,8 @@ static int parse_one(eval_opts *o, int argc, char **argv, int i, int *rc) {
     } else if (!strcmp(s, "--seed")) {
         if ((*rc = parse_num(s, v, 0, 1.8e19, &x))) return -1;
         o->seed = (unsigned long long)x;
-    } else return *rc = usage("unknown option '%s'", s), -1;
-    return 2;
+    } else return *rc = usage("unknown option '%s'", argv[i]), -1;
+    return used;
 }
 
 static void print_metrics(const char *pa, const char *pb, const ae_metrics *m) {

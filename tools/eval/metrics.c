@@ -2,7 +2,7 @@
  *
  * Mirrors skimage.metrics.structural_similarity(gaussian_weights=True,
  * sigma=1.5, use_sample_covariance=False, data_range=R) and
- * peak_signal_noise_ratio; Lab through src/color/lab.c (the colorizer's
+ * peak_signal_noise_ratio; Lab through src/colorize/lab.c (the colorizer's
  * colour space). Sums in double. tests/test_metrics.c holds the skimage
  * values of real images.
  */

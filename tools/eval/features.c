@@ -1,12 +1,12 @@
 /* features.c - image features for FID/KID.
  *
- * With pytorch-fid's InceptionV3 weights (--inception, src/models/inception.c)
+ * With pytorch-fid's InceptionV3 weights (--inception, tools/eval/inception.c)
  * the features are its 2048-d pool3 of the image quantised to 8 bits, as
  * pytorch-fid loads PNGs (PIL -> uint8 -> /255): FIDs from them are the
  * published kind. Without them (they cannot be downloaded on every machine),
  * the feature network is the body of the shipped fast SR model (sr_models.SRFast:
  * head conv, residual blocks, body conv + long skip; the same layers and
- * order as src/models/srfast.c up to the upsampler). Each colour plane is run
+ * order as src/upscale/srfast.c up to the upsampler). Each colour plane is run
  * on its own; the per-channel spatial mean and standard deviation of the body
  * output form the features. Distances from these features are labelled "not
  * comparable with published FID" wherever they are reported.
