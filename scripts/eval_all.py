@@ -937,6 +937,8 @@ def models_section(c):
         if p:
             h = hashlib.sha256(open(p, "rb").read()).hexdigest()[:16]
             L.append("| models/%s | shipped | %.1f MB | %s |" % (n, os.path.getsize(p) / 1e6, h))
+        elif n == "fast_x4.safetensors" and c.model("fast_x2.safetensors"):
+            L.append("| models/%s | not shipped: `--scale 4` runs fast_x2 twice | - | - |" % n)
         else:
             L.append("| models/%s | missing | - | - |" % n)
     return L + [""]
