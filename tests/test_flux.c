@@ -297,11 +297,18 @@ static void test_bad_options(void **st) {
     assert_int_not_equal(d->prepare(opts, &g, &state), AE_OK);
     assert_non_null(strstr(ae_error_message(), "/nonexistent/m.safetensors"));
     d->opts_init(opts);
-    char *wrong[] = {"--scale", "4", "--weights", "tests/golden/sr_tiny_fast.safetensors"};
+    char *twice[] = {"--scale", "4", "--weights", "tests/golden/sr_tiny_fast.safetensors"};
+    assert_int_equal(d->parse_opt(opts, 4, twice, 0), 2);
+    assert_int_equal(d->parse_opt(opts, 4, twice, 2), 2);
+    assert_int_equal(d->prepare(opts, &g, &state), AE_OK); /* a 2x model asked for 4x runs twice */
+    d->release(state);
+    state = NULL;
+    d->opts_init(opts);
+    char *wrong[] = {"--scale", "2", "--weights", "models/fast_x4_v1.safetensors"};
     assert_int_equal(d->parse_opt(opts, 4, wrong, 0), 2);
     assert_int_equal(d->parse_opt(opts, 4, wrong, 2), 2);
-    assert_int_equal(d->prepare(opts, &g, &state), AE_ERR_ARG); /* a 2x model asked for 4x */
-    assert_non_null(strstr(ae_error_message(), "scale 2"));
+    assert_int_equal(d->prepare(opts, &g, &state), AE_ERR_ARG); /* a 4x model asked for 2x */
+    assert_non_null(strstr(ae_error_message(), "scale 4"));
     free(opts);
 }
 
