@@ -44,7 +44,10 @@ static int key_eq(const char *c, const char *key) {
 
 /* Integer value of a "KEY     = n" card; 0 if it is not a plain integer. */
 static int card_int(const char *c, long long *v) {
-    if (c[8] != '=') return 0;
+    /* the value indicator is "= " (FITS 4.0 section 4.1.2.2); cfitsio reads
+     * "=" followed by another byte differently from this scan (a ZTILE2 of 1
+     * here was a zero tile to it: division by zero, found by fuzz_fits) */
+    if (c[8] != '=' || c[9] != ' ') return 0;
     char buf[72];
     memcpy(buf, c + 10, 70);
     buf[70] = '\0';
