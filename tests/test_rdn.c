@@ -17,7 +17,6 @@
 #include <string.h>
 #include "astroenh/arena.h"
 #include "astroenh/backend.h"
-#include "astroenh/io.h"
 #include "astroenh/rdn.h"
 #include "astroenh/tile.h"
 #include "support/golden_util.h"
@@ -100,13 +99,8 @@ static void test_shipped(void **st) {
         ae_weights_close(W);
         skip();
     }
-    assert_int_equal(ae_weights_open(&G, "tests/golden/fast_shipped_io.safetensors"), AE_OK);
-    const char *want = ae_weights_meta(G, "model_sha256");
-    char have[65];
-    assert_int_equal(ae_sha256_file("models/fast_x2.safetensors", have), AE_OK);
-    if (!want || strcmp(want, have) != 0)
-        fail_msg("tests/golden/fast_shipped_io.safetensors was made from another models/fast_x2 (%s, now %s): "
-                 "run scripts/rdn_golden.py --shipped", want ? want : "none", have);
+    G = golden_for_model("tests/golden/fast_shipped_io.safetensors", "models/fast_x2.safetensors",
+                         "scripts/rdn_golden.py --shipped");
     ae_rdn m;
     assert_int_equal(ae_rdn_load(&m, W), AE_OK);
     ae_tensor x = golden_tensor(G, "fast_x2.x"), ref = golden_tensor(G, "fast_x2.y");

@@ -5,8 +5,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 #include "golden_util.h"
+#include "astroenh/io.h"
 
 ae_tensor golden_tensor(ae_weights *w, const char *name) {
     int64_t shape[AE_WEIGHTS_MAX_NDIM];
@@ -56,4 +58,16 @@ ae_tensor golden_alloc(int n, int c, int h, int w) {
     float *p = calloc((size_t)n * c * h * w, sizeof(float));
     if (!p) fail_msg("out of memory");
     return ae_tensor_make(p, n, c, h, w);
+}
+
+ae_weights *golden_for_model(const char *golden, const char *model, const char *regen) {
+    ae_weights *G = NULL;
+    char have[65];
+    assert_int_equal(ae_weights_open(&G, golden), AE_OK);
+    assert_int_equal(ae_sha256_file(model, have), AE_OK);
+    const char *want = ae_weights_meta(G, "model_sha256");
+    if (!want || strcmp(want, have) != 0)
+        fail_msg("%s was made from another %s (%s, now %s): run %s", golden, model, want ? want : "none", have,
+                 regen);
+    return G;
 }

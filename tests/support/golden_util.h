@@ -19,6 +19,11 @@ int golden_int(ae_weights *w, const char *key); /* fails the test when absent */
 size_t golden_compare(const char *what, const float *got, const float *ref, size_t n, float atol,
                       float rtol);
 
+/* Opens the golden `golden`, made from the model file `model`: fails the test
+ * (naming `regen`, the command that remakes it) unless its metadata
+ * model_sha256 is the model's SHA-256, so a new model needs a new golden. */
+ae_weights *golden_for_model(const char *golden, const char *model, const char *regen);
+
 /* A zeroed host tensor of the given shape (free ->data with free()). */
 ae_tensor golden_alloc(int n, int c, int h, int w);
 
