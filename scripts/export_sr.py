@@ -51,6 +51,11 @@ def export_run(run, out):
     a = ck["args"]
     arrays, omitted = export.state_dict_arrays(ck["ema"])
     meta = arch_metadata(a["model"], ck["cfg"], a["scale"], a.get("target", "image"), a.get("residual_scale", 1.0))
+    if a.get("base"):  # ResDiff: the residual over a shipped fast net's output (train_sr.py --base)
+        meta.update({"base": "fast", "base_file": a["base_name"], "base_sha256": a["base_sha256"],
+                     "parameterization": "epsilon; input concat(base, x_t) in [-1,1], 3 colour planes each; "
+                                         "base = fast net (base_file) per plane, clamped to [-1,1]; x_0 = (HR - "
+                                         "base) * residual_scale, output = base + x_0 / residual_scale"})
     counts = {}
     for split in ("train", "val", "test"):
         items = sr_data.astrodata.list_split(split, list(sr_data.SOURCES))
@@ -59,19 +64,23 @@ def export_run(run, out):
     if "n_train_images" in a:
         counts["train"] = "%d images (%s)" % (a["n_train_images"], a["train_sources"])
     meta.update({
-        "training_data": "data/splits train: %s; HR = random %dpx crops (flips/rot90) of one colour plane, "
+        "training_data": "data/splits train: %s; HR = random %dpx crops (flips/rot90) of %s, "
                          "LR = box (area) downsample, Gaussian noise sigma U(0,0.02) on half the batches"
-                         % (counts["train"], a["patch"]),
+                         % (counts["train"], a["patch"], "all three colour planes" if a.get("base")
+                            else "one colour plane"),
         "validation_data": "data/splits val: " + counts["val"],
         "training_steps": str(ck["step"]), "batch": str(a["batch"]),
         "training_seconds": "%.0f" % ck["elapsed"], "learning_rate": repr(a["lr"]),
         "loss": "L1 on pixels" if a["model"] == "fast" else "L1 on epsilon",
-        "residual_scale_from": "1/std of HR - bicubic(LR) over 64 training batches of 16" if a.get("target") == "residual" else "",
+        "residual_scale_from": ("1/std of HR - %s over 64 training batches of 16"
+                                % ("base" if a.get("base") else "bicubic(LR)")) if a.get("target") == "residual" else "",
         "ema_decay": "0.999", "seed": str(a["seed"]),
         "hardware": "%s, torch %s, %d thread(s)" % (platform.processor() or platform.machine(),
                                                    torch.__version__, a["threads"]),
         "git_revision": export.git_revision(), "dtype": "F16 (trained in F32)",
     })
+    if a.get("init"):
+        meta["initialised_from"] = os.path.basename(a["init"])
     for k, v in (ck.get("final_val") or {}).items():
         meta["val_" + k.replace("val_", "")] = "%.4f" % v
     if omitted:

@@ -31,9 +31,11 @@ def box_down_np(hr, s):
 
 
 class SRTrainData:
-    """Random (lr, hr) batches of planes: lr B x 1 x P/s x P/s, hr B x 1 x P x P."""
+    """Random (lr, hr) batches of planes: lr B x 1 x P/s x P/s, hr B x 1 x P x P;
+    with rgb=True whole colour crops, B x 3 x ..."""
 
-    def __init__(self, split, scale, patch, seed, noise_max=0.02, noise_frac=0.5, sources=SOURCES):
+    def __init__(self, split, scale, patch, seed, noise_max=0.02, noise_frac=0.5, sources=SOURCES, rgb=False):
+        self.rgb = rgb
         self.images = astrodata.Packed(split, sources=sources)
         if len(self.images) == 0:
             raise RuntimeError("no %s images found (data/splits, ../shared/data)" % split)
@@ -43,14 +45,17 @@ class SRTrainData:
 
     def batch(self, b):
         crops = astrodata.random_batch(self.images, b, self.patch, self.rng)  # B x P x P x 3
-        ch = self.rng.integers(3, size=b)
-        hr = crops[np.arange(b), :, :, ch].astype(np.float32) / 255.0       # B x P x P
+        if self.rgb:  # B x 3 x P x P, one noise level per crop for all its channels
+            hr = crops.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        else:
+            ch = self.rng.integers(3, size=b)
+            hr = crops[np.arange(b), :, :, ch].astype(np.float32)[:, None] / 255.0  # B x 1 x P x P
         lr = box_down_np(hr, self.scale)
-        sig = self.rng.uniform(0, self.noise_max, size=(b, 1, 1)).astype(np.float32)
-        sig *= self.rng.random((b, 1, 1)) < self.noise_frac
+        sig = self.rng.uniform(0, self.noise_max, size=(b, 1, 1, 1)).astype(np.float32)
+        sig *= self.rng.random((b, 1, 1, 1)) < self.noise_frac
         lr = lr + sig * self.rng.standard_normal(lr.shape).astype(np.float32)
-        return (torch.from_numpy(np.ascontiguousarray(lr[:, None])),
-                torch.from_numpy(np.ascontiguousarray(hr[:, None])))
+        return (torch.from_numpy(np.ascontiguousarray(lr)),
+                torch.from_numpy(np.ascontiguousarray(hr)))
 
     def state(self):
         return self.rng.bit_generator.state

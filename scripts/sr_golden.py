@@ -18,7 +18,15 @@ Writes to tests/golden/:
       one DDPM step of the 100-step schedule; x_t and z from the counter noise,
       not from torch's generator; for target=residual models x_t diffuses
       (HR - up) * residual_scale and the steps clamp as the residual sampler).
+  sr_tiny_sr3_rgb.safetensors  a tiny colour SR3 (6 in, 3 out) that refines
+      sr_tiny_fast.safetensors (base=fast, its SHA-256), and
+  sr_rgb_io.safetensors  its references: tiny_rgb.{x,eps} (one network
+      evaluation) and whole DDIM runs as `astroenh upscale --model sr3` makes
+      them from tests/golden/sr3_rgb_in.png / sr3_grey_in.png (also written):
+      rgb.out, grey.out (c x 2h x 2w display values, unclipped) for
+      --sampler ddim --steps RGB_STEPS --seed RGB_SEED (tests/cli/test_sr3_base.sh).
 """
+import hashlib
 import os
 import sys
 
@@ -33,6 +41,7 @@ import sr_models as M  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, STEP_I = 100, 37
 RES_C = 4.0
+RGB_STEPS, RGB_SEED, RGB_C = 4, 11, 8.0
 
 
 def randomize(m, g):
@@ -156,3 +165,65 @@ def generate(out_dir, write):
                 io_meta[name + ".residual_scale"] = meta["residual_scale"]
             sr3_case(io, io_meta, name, m, test_image(16 // s, 16 // s, s), 0.5, 21 + s, c)
     write(os.path.join(out_dir, "sr_io.safetensors"), io, io_meta)
+    generate_rgb(out_dir, write, fast)
+
+
+def tiled(net, pad, scale=1):
+    """net as the stage's one-tile ae_tile_run runs it: the input reflected by
+    `pad` pixels per side (src/pipeline/tile.c), the output cropped back."""
+    def run(x, *args):
+        y = net(torch.nn.functional.pad(x, (pad,) * 4, mode="reflect"), *args)
+        return y[..., pad * scale:y.shape[-2] - pad * scale, pad * scale:y.shape[-1] - pad * scale]
+    return run
+
+
+def base_of(fast, disp):
+    """The fast net's prediction the colour model refines: disp c x h x w in
+    [0,1] -> 1 x c x 2h x 2w in [-1,1], plane by plane, clamped; the stage's
+    overlap is twice the net's receptive radius (ae_srfast_radius)."""
+    x = torch.from_numpy(disp)[:, None] * 2 - 1
+    radius = 3 + 2 * fast.cfg["n_blocks"] + 4
+    y = tiled(fast, 2 * radius, 2)(x)
+    return y.clamp(-1, 1).permute(1, 0, 2, 3)
+
+
+def sample_rgb(unet, fast, disp, seed):
+    """The whole DDIM run of the upscale stage for one 3-plane image (SR3
+    tiles: the whole output with SR3_OVERLAP = 32 px reflected, drive.c)."""
+    base = base_of(fast, disp)
+    h, w = base.shape[-2:]
+
+    def noise_fn(k):
+        return torch.from_numpy(M.noise_field(seed, M.noise_stream(0, k), 3, h, w))[None]
+    x = M.sample_ddim(tiled(unet, 32), base, RGB_STEPS, noise_fn, residual_scale=RGB_C)
+    return ((x + 1) * 0.5)[0]
+
+
+def generate_rgb(out_dir, write, fast):
+    from PIL import Image
+    g = torch.Generator().manual_seed(778)
+    unet = M.SR3UNet(in_channel=6, out_channel=3, inner_channel=8, groups=4, channel_mults=(1, 2),
+                     res_blocks=1).eval()
+    randomize(unet, g)
+    fast_path = os.path.join(out_dir, "sr_tiny_fast.safetensors")
+    meta = {"arch": "sr3", "scale": "2", "in_channel": "6", "out_channel": "3", "inner_channel": "8",
+            "channel_mults": "1,2", "res_blocks": "1", "norm_groups": "4", "target": "residual",
+            "residual_scale": repr(RGB_C), "base": "fast", "base_file": "sr_tiny_fast.safetensors",
+            "base_sha256": hashlib.sha256(open(fast_path, "rb").read()).hexdigest()}
+    write(os.path.join(out_dir, "sr_tiny_sr3_rgb.safetensors"), unet.state_dict(), meta)
+    io = {}
+    x = torch.rand(1, 6, 8, 8, generator=g) * 2 - 1
+    io["tiny_rgb.x"], io["tiny_rgb.eps"] = x, unet(x, torch.tensor([0.6]))
+    rng = np.random.default_rng(RGB_SEED)
+    yy, xx = np.mgrid[0:24, 0:28]
+    rgb = np.stack([0.3 + 0.5 * np.exp(-((yy - 11) ** 2 + (xx - 13 + 2 * k) ** 2) / 40.0) for k in range(3)], -1)
+    rgb = np.clip(np.round((rgb + 0.04 * rng.standard_normal(rgb.shape)) * 255), 0, 255).astype(np.uint8)
+    Image.fromarray(rgb).save(os.path.join(out_dir, "sr3_rgb_in.png"))
+    Image.fromarray(rgb[:, :, 1]).save(os.path.join(out_dir, "sr3_grey_in.png"))
+    with torch.no_grad():
+        disp = rgb.transpose(2, 0, 1).astype(np.float32) / 255.0
+        io["rgb.out"] = sample_rgb(unet, fast, disp, RGB_SEED)
+        grey = np.repeat(disp[1:2], 3, 0)
+        io["grey.out"] = sample_rgb(unet, fast, grey, RGB_SEED).mean(0, keepdim=True)
+    write(os.path.join(out_dir, "sr_rgb_io.safetensors"), io,
+          {"steps": str(RGB_STEPS), "seed": str(RGB_SEED), "gamma": "0.6"})

@@ -39,8 +39,8 @@ static ae_status run_sr3(const ae_sr3 *m, const float *x, int h, int w, float ga
     ae_status st = ae_arena_create(&A, be);
     for (int pass = 0; pass < 2 && st == AE_OK; pass++) {
         ae_tensor tx = {0}, ty = {0};
-        st = ae_arena_tensor(A, &tx, 1, 2, h, w);
-        if (st == AE_OK) st = ae_arena_tensor(A, &ty, 1, 1, h, w);
+        st = ae_arena_tensor(A, &tx, 1, m->in_channel, h, w);
+        if (st == AE_OK) st = ae_arena_tensor(A, &ty, 1, m->out_channel, h, w);
         if (st == AE_OK) st = ae_nn_upload(be, A, &tx, x);
         if (st == AE_OK) st = ae_sr3_forward(m, be, A, &tx, gamma, &ty);
         if (st == AE_OK) st = ae_nn_download(be, A, &ty, eps);
@@ -149,12 +149,42 @@ static void test_target_meta(void **st) {
     free(m);
 }
 
+/* The colour model that refines a fast net: 6 planes in (3 base, 3 x_t), 3
+ * out, base metadata read; the network evaluation against PyTorch. The whole
+ * sampling run through the stage is tests/cli/test_sr3_base.sh. */
+static void test_colour_base(void **st) {
+    (void)st;
+    ae_weights *W = NULL, *R = NULL;
+    ae_sr3 *m = calloc(1, sizeof *m);
+    assert_int_equal(ae_weights_open(&W, "tests/golden/sr_tiny_sr3_rgb.safetensors"), AE_OK);
+    ae_status s = ae_sr3_load(m, W);
+    if (s != AE_OK) fprintf(stderr, "%s\n", ae_error_message());
+    assert_int_equal(s, AE_OK);
+    assert_int_equal(m->in_channel, 6);
+    assert_int_equal(m->out_channel, 3);
+    assert_int_equal(m->base_fast, 1);
+    assert_string_equal(m->base_file, "sr_tiny_fast.safetensors");
+    assert_int_equal(strlen(m->base_sha256), 64);
+    assert_int_equal(ae_weights_open(&R, "tests/golden/sr_rgb_io.safetensors"), AE_OK);
+    ae_tensor x = golden_tensor(R, "tiny_rgb.x"), ref = golden_tensor(R, "tiny_rgb.eps");
+    size_t n = ae_tensor_numel(&ref);
+    float *eps = malloc(n * sizeof *eps);
+    s = run_sr3(m, x.data, x.h, x.w, strtof(ae_weights_meta(R, "gamma"), NULL), eps);
+    assert_int_equal(s, AE_OK);
+    assert_int_equal(golden_compare("tiny_rgb", eps, ref.data, n, 1e-4f, 1e-4f), 0);
+    free(eps);
+    ae_weights_close(R);
+    ae_weights_close(W);
+    free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tiny),
         cmocka_unit_test(test_shipped),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_target_meta),
+        cmocka_unit_test(test_colour_base),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -14,6 +14,14 @@
  * or "residual" (SRDiff, Li et al. 2022: x0 = (HR - bicubic(LR)) * c with
  * c = "residual_scale", a finite number > 0); the sampler then returns
  * bicubic + x0 / c (ae_sampler_step, src/upscale/drive.c).
+ *
+ * "base" says what the residual is taken over: "bicubic" (or absent) or
+ * "fast" (ResDiff-style: the residual over a fast network's output, clamped
+ * to [-1, 1]); then "base_file" names that network's file (found like the
+ * shipped models) and "base_sha256" its SHA-256, which the upscale stage
+ * checks, because a residual over another network is meaningless.
+ * in_channel = 2 * out_channel: out_channel 1 (one plane at a time) or 3
+ * (a colour image in one pass).
  */
 #ifndef ASTROENH_SR3_H
 #define ASTROENH_SR3_H
@@ -48,6 +56,9 @@ typedef struct ae_sr3 {
     int mults[AE_SR3_MAX_LEVELS];
     int residual;         /* 1: target=residual, 0: target=image */
     float residual_scale; /* c of the residual target; 1 for image */
+    int base_fast;        /* 1: the residual is over a fast net's output (base_file) */
+    char base_file[128];  /* file name of that net, e.g. fast_x2.safetensors */
+    char base_sha256[65]; /* its SHA-256, lowercase hex */
     ae_linear mlp1, mlp2;
     ae_sr3_layer downs[AE_SR3_MAX_LAYERS], mid[2], ups[AE_SR3_MAX_LAYERS];
     int n_downs, n_ups;

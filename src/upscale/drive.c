@@ -3,11 +3,12 @@
  * Fast net: ae_tile_run over the input with an overlap of twice the
  * network's receptive radius (so tiling gives the whole-image result), each
  * channel through the 1-plane network. SR3: the sampler's state x_t is a
- * global image; at every step eps = UNet(concat(bicubic(LR), x_t), gamma) is
+ * global image; at every step eps = UNet(concat(base, x_t), gamma) (base:
+ * bicubic(LR), or the fast network's output for base=fast models) is
  * evaluated tile by tile at output resolution and the DDPM/DDIM update is
  * applied pixelwise, with noise from ae_noise_fill keyed by the global pixel
  * coordinate, so the noise never depends on the tiling. Residual-target
- * models (SRDiff) sample x = (HR - bicubic) * c and return bicubic + x / c.
+ * models (SRDiff) sample x = (HR - base) * c and return base + x / c.
  * The arena is planned
  * for the first tile shape and re-planned when a tile of another shape comes.
  */
@@ -35,10 +36,12 @@
 
 typedef ae_status (*pass_fn)(up_state *s, void *args);
 
-/* Runs pass once for real, planning the arena first if the shape is new. */
-static ae_status with_arena(up_state *s, int h, int w, pass_fn pass, void *args) {
+/* Runs pass once for real, planning the arena first if the shape or the
+ * network (net: 0 fast, 1 SR3; an SR3 that refines a fast net runs both) is
+ * new. */
+static ae_status with_arena(up_state *s, int net, int h, int w, pass_fn pass, void *args) {
     ae_status st = AE_OK;
-    if (h != s->plan_h || w != s->plan_w) {
+    if (h != s->plan_h || w != s->plan_w || net != s->plan_net) {
         if (s->plan_h) ae_arena_replan(s->A);
         s->plan_h = s->plan_w = 0;
         st = pass(s, args);
@@ -46,6 +49,7 @@ static ae_status with_arena(up_state *s, int h, int w, pass_fn pass, void *args)
         if (st != AE_OK) return st;
         s->plan_h = h;
         s->plan_w = w;
+        s->plan_net = net;
     }
     ae_arena_reset(s->A);
     st = pass(s, args);
@@ -83,7 +87,7 @@ static ae_status fast_tile(void *ctx, const float *in, int c_in, int h, int w, f
     for (int ch = 0; ch < c_in && ch < c_out && st == AE_OK; ch++) {
         for (size_t i = 0; i < n; i++) buf[i] = in[ch * n + i] * 2.0f - 1.0f;
         fast_args a = {buf, out + ch * N, h, w};
-        st = with_arena(s, h, w, fast_pass, &a);
+        st = with_arena(s, 0, h, w, fast_pass, &a);
         for (size_t i = 0; st == AE_OK && i < N; i++) out[ch * N + i] = (out[ch * N + i] + 1.0f) * 0.5f;
     }
     free(buf);
@@ -110,17 +114,17 @@ ae_status up_run_fast(up_state *s, const ae_image *disp, ae_image *out) {
 /* ---- SR3 ---- */
 
 typedef struct {
-    const float *in; /* 2 x h x w: bicubic LR, x_t */
-    float *eps;      /* h x w */
-    int h, w;
+    const float *in; /* 2k x h x w: k conditioning planes, then k x_t planes */
+    float *eps;      /* k x h x w */
+    int k, h, w;
     float gamma;
 } sr3_args;
 
 static ae_status sr3_pass(up_state *s, void *p) {
     sr3_args *a = p;
     ae_tensor x = {0}, y = {0};
-    ae_status st = ae_arena_tensor(s->A, &x, 1, 2, a->h, a->w);
-    if (st == AE_OK) st = ae_arena_tensor(s->A, &y, 1, 1, a->h, a->w);
+    ae_status st = ae_arena_tensor(s->A, &x, 1, 2 * a->k, a->h, a->w);
+    if (st == AE_OK) st = ae_arena_tensor(s->A, &y, 1, a->k, a->h, a->w);
     if (st == AE_OK) st = ae_nn_upload(s->be, s->A, &x, a->in);
     if (st == AE_OK) st = ae_sr3_forward(s->sr3, s->be, s->A, &x, a->gamma, &y);
     if (st == AE_OK) st = ae_nn_download(s->be, s->A, &y, a->eps);
@@ -147,28 +151,33 @@ int up_sr3_tile(int out_h, int out_w) {
     return side <= SR3_WHOLE_MAX ? side : SR3_TILE_DEFAULT;
 }
 
-/* in: 2c x h x w ([bicubic c planes][x_t c planes]), out: c x h x w. Pads to
- * the U-Net's multiple by reflection and crops back. */
+/* in: 2c x h x w ([base c planes][x_t c planes]), out: c x h x w. A 1-plane
+ * model runs plane by plane, a colour one (out_channel 3 = c) on all planes
+ * at once. Pads to the U-Net's multiple by reflection and crops back. */
 static ae_status sr3_tile(void *ctx, const float *in, int c_in, int h, int w, float *out, int c_out,
                           int scale) {
     sr3_ctx *k = ctx;
-    int m = ae_sr3_multiple(k->s->sr3), c = c_out;
+    int m = ae_sr3_multiple(k->s->sr3), c = c_out, K = k->s->sr3->out_channel;
     int ph = (h + m - 1) / m * m, pw = (w + m - 1) / m * m;
     size_t n = (size_t)ph * pw;
-    float *buf = ae_malloc(3 * n * sizeof *buf, "sr3 tile");
+    float *buf = ae_malloc(3 * (size_t)K * n * sizeof *buf, "sr3 tile");
     if (!buf) return AE_ERR_NOMEM;
     ae_status st = AE_OK;
-    for (int ch = 0; ch < c && st == AE_OK; ch++) {
-        for (int p = 0; p < 2; p++) {
-            const float *src = in + ((size_t)p * c + ch) * h * w;
-            for (int y = 0; y < ph; y++)
-                for (int x = 0; x < pw; x++)
-                    buf[p * n + (size_t)y * pw + x] = src[(size_t)reflect(y, h) * w + reflect(x, w)];
-        }
-        sr3_args a = {buf, buf + 2 * n, ph, pw, k->gamma};
-        st = with_arena(k->s, ph, pw, sr3_pass, &a);
-        for (int y = 0; st == AE_OK && y < h; y++)
-            memcpy(out + ((size_t)ch * h + y) * w, buf + 2 * n + (size_t)y * pw, (size_t)w * sizeof *out);
+    for (int g = 0; g < c / K && st == AE_OK; g++) {
+        for (int p = 0; p < 2; p++)
+            for (int j = 0; j < K; j++) {
+                const float *src = in + ((size_t)p * c + g * K + j) * h * w;
+                float *dst = buf + ((size_t)p * K + j) * n;
+                for (int y = 0; y < ph; y++)
+                    for (int x = 0; x < pw; x++)
+                        dst[(size_t)y * pw + x] = src[(size_t)reflect(y, h) * w + reflect(x, w)];
+            }
+        float *eps = buf + 2 * (size_t)K * n;
+        sr3_args a = {buf, eps, K, ph, pw, k->gamma};
+        st = with_arena(k->s, 1, ph, pw, sr3_pass, &a);
+        for (int j = 0; j < K && st == AE_OK; j++)
+            for (int y = 0; y < h; y++)
+                memcpy(out + (((size_t)g * K + j) * h + y) * w, eps + j * n + (size_t)y * pw, (size_t)w * sizeof *out);
     }
     free(buf);
     (void)c_in;
@@ -176,7 +185,29 @@ static ae_status sr3_tile(void *ctx, const float *in, int c_in, int h, int w, fl
     return st;
 }
 
-ae_status up_run_sr3(up_state *s, const ae_image *disp, ae_image *out, int sample) {
+/* The prediction the model refines, in [-1,1], into base (c x H x W): the
+ * fast network's output clamped to [-1,1] as a saved result would be
+ * (base=fast), else bicubic of the LR (lr_buf: scratch of the LR's size). */
+static ae_status sr3_base(up_state *s, const ae_image *disp, float *base, int H, int W, float *lr_buf) {
+    int c = disp->c;
+    size_t n = (size_t)H * W * c;
+    if (s->sr3->base_fast) {
+        ae_image img = {.w = W, .h = H, .c = c, .data = base};
+        ae_status st = up_run_fast(s, disp, &img);
+        for (size_t i = 0; st == AE_OK && i < n; i++)
+            base[i] = base[i] < 0.0f ? -1.0f : base[i] > 1.0f ? 1.0f : base[i] * 2.0f - 1.0f;
+        return st;
+    }
+    size_t nl = ae_image_npix(disp) * c;
+    for (size_t i = 0; i < nl; i++) lr_buf[i] = disp->data[i] * 2.0f - 1.0f;
+    ae_bicubic_up(base, lr_buf, c, disp->h, disp->w, s->scale);
+    return AE_OK;
+}
+
+/* One sample over disp, whose plane count the model takes (any with a
+ * 1-plane model, 3 with a colour one). */
+static ae_status sample_planes(up_state *s, const ae_image *disp, ae_image *out, int sample,
+                               unsigned long long seed) {
     int c = disp->c, H = out->h, W = out->w;
     size_t np = (size_t)H * W, n = np * c;
     float *pair = ae_malloc(2 * n * sizeof *pair, "sr3 state");
@@ -186,23 +217,19 @@ ae_status up_run_sr3(up_state *s, const ae_image *disp, ae_image *out, int sampl
         return AE_ERR_NOMEM;
     }
     float *noise = eps + n, *x = pair + n;
-    float *lr = noise; /* the [-1,1] LR borrows the noise buffer first */
-    size_t nl = ae_image_npix(disp) * c;
-    for (size_t i = 0; i < nl; i++) lr[i] = disp->data[i] * 2.0f - 1.0f;
-    ae_bicubic_up(pair, lr, c, disp->h, disp->w, s->scale);
-    ae_noise_fill(x, c, H, W, 0, 0, s->seed, ae_noise_stream(sample, 0));
-    const float *up = s->sr3->residual ? pair : NULL; /* bicubic planes */
+    ae_status st = sr3_base(s, disp, pair, H, W, noise); /* the LR borrows the noise buffer */
+    ae_noise_fill(x, c, H, W, 0, 0, seed, ae_noise_stream(sample, 0));
+    const float *up = s->sr3->residual ? pair : NULL; /* base planes */
     float c_res = s->sr3->residual_scale;
     ae_image pair_img = {.w = W, .h = H, .c = 2 * c, .data = pair};
     ae_image eps_img = {.w = W, .h = H, .c = c, .data = eps};
     int tile = up_sr3_tile(H, W);
-    ae_status st = AE_OK;
     for (int i = s->sched.steps - 1; i >= 0 && st == AE_OK; i--) {
         sr3_ctx k = {s, ae_schedule_gamma(&s->sched, i)};
         st = ae_tile_run(&pair_img, &eps_img, 1, tile, SR3_OVERLAP, sr3_tile, &k);
         if (st != AE_OK) break;
         if (s->sched.kind == AE_SAMPLER_DDPM && i > 0)
-            ae_noise_fill(noise, c, H, W, 0, 0, s->seed, ae_noise_stream(sample, s->sched.steps - i));
+            ae_noise_fill(noise, c, H, W, 0, 0, seed, ae_noise_stream(sample, s->sched.steps - i));
         ae_sampler_step(&s->sched, i, x, eps, noise, up, c_res, n);
     }
     for (size_t i = 0; st == AE_OK && i < n; i++) {
@@ -212,4 +239,29 @@ ae_status up_run_sr3(up_state *s, const ae_image *disp, ae_image *out, int sampl
     free(pair);
     free(eps);
     return st;
+}
+
+/* A colour model on an image without 3 planes (a grey PNG, one FITS band, a
+ * cube): each plane runs as a grey colour image (the plane in all three
+ * channels, plane p with seed + p) and gets the mean of the three outputs. */
+static ae_status sample_grey_planes(up_state *s, const ae_image *disp, ae_image *out, int sample) {
+    size_t nl = ae_image_npix(disp), nh = ae_image_npix(out);
+    ae_image *d3 = NULL, *o3 = NULL;
+    ae_status st = ae_image_create(&d3, disp->w, disp->h, 3);
+    if (st == AE_OK) st = ae_image_create(&o3, out->w, out->h, 3);
+    for (int p = 0; p < disp->c && st == AE_OK; p++) {
+        for (int j = 0; j < 3; j++) memcpy(d3->data + j * nl, disp->data + p * nl, nl * sizeof *d3->data);
+        st = sample_planes(s, d3, o3, sample, s->seed + (unsigned long long)p);
+        float *o = out->data + p * nh;
+        for (size_t i = 0; st == AE_OK && i < nh; i++)
+            o[i] = (o3->data[i] + o3->data[nh + i] + o3->data[2 * nh + i]) / 3.0f;
+    }
+    ae_image_free(d3);
+    ae_image_free(o3);
+    return st;
+}
+
+ae_status up_run_sr3(up_state *s, const ae_image *disp, ae_image *out, int sample) {
+    if (s->sr3->out_channel == 1 || disp->c == s->sr3->out_channel) return sample_planes(s, disp, out, sample, s->seed);
+    return sample_grey_planes(s, disp, out, sample);
 }

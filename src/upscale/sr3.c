@@ -95,19 +95,44 @@ static ae_status load_target(ae_sr3 *m, ae_weights *W) {
     return AE_OK;
 }
 
+/* "base" = bicubic (default) | fast + "base_file" + "base_sha256". */
+static ae_status load_base(ae_sr3 *m, ae_weights *W) {
+    const char *b = ae_weights_meta(W, "base"), *f = ae_weights_meta(W, "base_file");
+    const char *h = ae_weights_meta(W, "base_sha256");
+    m->base_fast = 0;
+    if (!b || !strcmp(b, "bicubic")) return AE_OK;
+    if (strcmp(b, "fast") != 0)
+        return ae_error_set(AE_ERR_FORMAT, "%s: metadata \"base\" is \"%s\", want bicubic or fast",
+                            ae_weights_path(W), b);
+    if (!m->residual)
+        return ae_error_set(AE_ERR_FORMAT, "%s: base=fast needs target=residual", ae_weights_path(W));
+    int hex = h && strlen(h) == 64;
+    for (int i = 0; hex && i < 64; i++) hex = (h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f');
+    if (!f || !*f || strlen(f) >= sizeof m->base_file || strchr(f, '/') || !hex)
+        return ae_error_set(AE_ERR_FORMAT, "%s: base=fast needs metadata \"base_file\" (a file name) and "
+                                           "\"base_sha256\" (64 hex digits)", ae_weights_path(W));
+    snprintf(m->base_file, sizeof m->base_file, "%s", f);
+    memcpy(m->base_sha256, h, 65);
+    m->base_fast = 1;
+    return AE_OK;
+}
+
 static ae_status load_meta(ae_sr3 *m, ae_weights *W) {
     const char *arch = ae_weights_meta(W, "arch");
     if (!arch || strcmp(arch, "sr3") != 0)
         return ae_error_set(AE_ERR_FORMAT, "%s: not an SR3 model (metadata arch=%s)", ae_weights_path(W),
                             arch ? arch : "none");
     ae_status st = meta_int(W, "scale", 1, 16, &m->scale);
-    if (st == AE_OK) st = meta_int(W, "in_channel", 2, 2, &m->in_channel);
-    if (st == AE_OK) st = meta_int(W, "out_channel", 1, 1, &m->out_channel);
+    if (st == AE_OK) st = meta_int(W, "out_channel", 1, 3, &m->out_channel);
+    if (st == AE_OK && m->out_channel == 2)
+        st = ae_error_set(AE_ERR_FORMAT, "%s: out_channel 2; want 1 (planes) or 3 (colour)", ae_weights_path(W));
+    if (st == AE_OK) st = meta_int(W, "in_channel", 2 * m->out_channel, 2 * m->out_channel, &m->in_channel);
     if (st == AE_OK) st = meta_int(W, "inner_channel", 2, 1024, &m->inner);
     if (st == AE_OK) st = meta_int(W, "res_blocks", 1, 8, &m->res_blocks);
     if (st == AE_OK) st = meta_int(W, "norm_groups", 1, 1024, &m->groups);
     if (st == AE_OK) st = parse_mults(m, W);
     if (st == AE_OK) st = load_target(m, W);
+    if (st == AE_OK) st = load_base(m, W);
     if (st == AE_OK && m->inner % 2)
         st = ae_error_set(AE_ERR_FORMAT, "%s: inner_channel %d must be even", ae_weights_path(W), m->inner);
     if (st == AE_OK && (m->n_levels * (m->res_blocks + 1) + 1 > AE_SR3_MAX_LAYERS ||

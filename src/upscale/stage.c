@@ -136,6 +136,7 @@ static void release(void *p) {
     if (!s) return;
     ae_arena_free(s->A);
     ae_weights_close(s->W);
+    ae_weights_close(s->Wbase);
     ae_schedule_free(&s->sched);
     free(s->sr3);
     free(s->rdn);
@@ -165,10 +166,10 @@ static ae_status fast_scale(up_state *s, int net_scale, int scale) {
 /* The fast path with an RDN file (metadata arch=rdn): the stage works plane
  * by plane, so the file must be the 1-plane form (convert_upscalerjs.py
  * --planes mean|luma, or a train_rdn.py export). */
-static ae_status load_rdn(up_state *s, const up_opts *o) {
+static ae_status load_rdn(up_state *s, ae_weights *W, const up_opts *o) {
     s->rdn = ae_malloc(sizeof *s->rdn, "rdn model");
     if (!s->rdn) return AE_ERR_NOMEM;
-    ae_status st = ae_rdn_load(s->rdn, s->W);
+    ae_status st = ae_rdn_load(s->rdn, W);
     if (st == AE_OK && (s->rdn->cin != 1 || s->rdn->cout != 1))
         st = ae_error_set(AE_ERR_FORMAT, "%s: RDN with %d input / %d output channels; the upscale stage runs "
                                          "one plane at a time and needs the 1-plane form (convert with --planes mean)",
@@ -177,20 +178,50 @@ static ae_status load_rdn(up_state *s, const up_opts *o) {
     return st;
 }
 
+/* The fast network of W (EDSR-like or RDN) into s->fast / s->rdn. */
+static ae_status load_fast(up_state *s, ae_weights *W, const up_opts *o) {
+    if (ae_rdn_is(W)) return load_rdn(s, W, o);
+    ae_status st = ae_srfast_load(&s->fast, W);
+    if (st == AE_OK) st = fast_scale(s, s->fast.scale, o->scale);
+    return st;
+}
+
+/* An SR3 file that refines a fast network (metadata base=fast) brings that
+ * network along: base_file beside the SR3 file, else where the shipped
+ * models are, and only the very file it was trained over (by SHA-256): its
+ * residual over any other network would be noise added to a wrong image. */
+static ae_status load_sr3_base(up_state *s, const up_opts *o) {
+    const ae_sr3 *m = s->sr3;
+    char path[640], hex[65];
+    const char *slash = strrchr(s->path, '/');
+    int beside = slash ? snprintf(path, sizeof path, "%.*s/%s", (int)(slash - s->path), s->path, m->base_file)
+                       : snprintf(path, sizeof path, "%s", m->base_file);
+    ae_status st = AE_OK;
+    if (beside >= (int)sizeof path || access(path, R_OK) != 0) st = find_model(m->base_file, path, sizeof path);
+    if (st == AE_OK) st = ae_sha256_file(path, hex);
+    if (st != AE_OK) {
+        ae_error_prefix("%s: its base network", s->path);
+        return st;
+    }
+    if (strcmp(hex, m->base_sha256) != 0)
+        return ae_error_set(AE_ERR_FORMAT, "%s: refines the fast net %s with SHA-256 %.16s..., but %s has "
+                                           "%.16s... (not the network it was trained over)",
+                            s->path, m->base_file, m->base_sha256, path, hex);
+    st = ae_weights_open(&s->Wbase, path);
+    if (st == AE_OK) st = load_fast(s, s->Wbase, o);
+    return st;
+}
+
 static ae_status load_model(up_state *s, const up_opts *o) {
     ae_status st = ae_weights_open(&s->W, s->path);
     if (st != AE_OK) return st;
-    if (o->model == UP_MODEL_FAST && ae_rdn_is(s->W)) return load_rdn(s, o);
-    if (o->model == UP_MODEL_FAST) {
-        st = ae_srfast_load(&s->fast, s->W);
-        if (st == AE_OK) st = fast_scale(s, s->fast.scale, o->scale);
-        return st;
-    }
+    if (o->model == UP_MODEL_FAST) return load_fast(s, s->W, o);
     s->sr3 = ae_malloc(sizeof *s->sr3, "sr3 model");
     if (!s->sr3) return AE_ERR_NOMEM;
     st = ae_sr3_load(s->sr3, s->W);
     if (st == AE_OK && s->sr3->scale != o->scale)
         st = ae_error_set(AE_ERR_ARG, "%s: model is for scale %d, not %d", s->path, s->sr3->scale, o->scale);
+    if (st == AE_OK && s->sr3->base_fast) st = load_sr3_base(s, o);
     if (st == AE_OK)
         st = ae_schedule_create(&s->sched, (ae_sampler_kind)o->sampler, o->steps, AE_SR3_T, AE_SR3_BETA0,
                                 AE_SR3_BETA1);
@@ -415,8 +446,9 @@ static void report(const up_state *s, const up_opts *o, const ae_image *res_img,
     else ae_result_json(res, "\"flux_max_block_err\": null");
     if (o->model == UP_MODEL_SR3)
         snprintf(res->history, sizeof res->history,
-                 "scale=%d model=sr3 steps=%d sampler=%s samples=%d seed=%llu flux=%s prefilter=%s", o->scale,
-                 o->steps, smp, o->samples, s->seed, flux ? "on" : "off", o->prefilter ? "on" : "off");
+                 "scale=%d model=sr3%s steps=%d sampler=%s samples=%d seed=%llu flux=%s prefilter=%s", o->scale,
+                 s->sr3->base_fast ? " (refines the fast net)" : "", o->steps, smp, o->samples, s->seed,
+                 flux ? "on" : "off", o->prefilter ? "on" : "off");
     else
         snprintf(res->history, sizeof res->history, "scale=%d model=fast%s flux=%s prefilter=%s", o->scale,
                  s->net_scale != o->scale ? " (2x net twice)" : "", flux ? "on" : "off", o->prefilter ? "on" : "off");

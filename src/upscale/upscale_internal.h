@@ -28,8 +28,10 @@ typedef struct {
 typedef struct {
     const ae_backend *be;
     ae_weights *W;
+    ae_weights *Wbase; /* SR3 with base=fast: that fast network's file (in fast / rdn) */
     ae_arena *A;
     int plan_h, plan_w; /* tile shape the arena is planned for (0: none) */
+    int plan_net;       /* and for which network: 0 fast, 1 SR3 */
     up_model model;
     ae_srfast fast;
     ae_rdn *rdn; /* --model fast with an arch=rdn file: runs instead of `fast` */
