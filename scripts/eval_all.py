@@ -201,6 +201,30 @@ def test_images(src, limit):
     return [(p.names[i], p[i]) for i in range(n)]
 
 
+def hf_power(path, lo=0.25, hi=0.5):
+    """Power of an image's luminance (mean of channels) between lo and hi
+    cycles/pixel of the radially averaged spectrum (Hann-windowed, mean
+    removed): the band a 2x/4x upsampler has to invent."""
+    x = read_png(path)
+    g = x.mean(axis=2) if x.ndim == 3 else x
+    g = g - g.mean()
+    win = np.outer(np.hanning(g.shape[0]), np.hanning(g.shape[1]))
+    p = np.abs(np.fft.fft2(g * win)) ** 2
+    fy, fx = np.meshgrid(np.fft.fftfreq(g.shape[0]), np.fft.fftfreq(g.shape[1]), indexing="ij")
+    r = np.hypot(fy, fx)
+    return float(p[(r >= lo) & (r <= hi)].sum())
+
+
+def add_hf(rows, pred_truth):
+    """rows[i]["hf"] = high-frequency power of the output / of the truth
+    (1: as much fine detail as the truth; bicubic's blur gives < 1, noise
+    or invented texture > 1)."""
+    for r, (pred, truth) in zip(rows, pred_truth):
+        t = hf_power(truth)
+        r["hf"] = hf_power(pred) / t if t > 0 else None
+    return rows
+
+
 def mean_of(rows, key, scale=1.0):
     v = [r[key] for r in rows if r.get(key) is not None]
     return float(np.mean(v)) * scale if v else float("nan")
@@ -406,11 +430,19 @@ def sr_scale(c, base, s, hrs, gts):
         out["methods"][key] = [os.path.join(d, os.path.basename(p)) for p in lrs]
         twice = " 2x run twice" if s == 4 and m.endswith("fast_x2.safetensors") else ""
         out["status"][key] = "%s%s, %.3f s/image" % (model_arch(m), twice, dt / len(lrs))
+    m3 = c.model("sr3_x%d.safetensors" % s)
+    if m3 and c.a.sr3_full:
+        sm, st = c.a.sr3_full.split(":")
+        d = fresh(base, "sr3full%d" % s)
+        dt = c.timed("sr3", ["upscale", "--threads", c.a.threads, "--quiet", "--scale", s, "--model", "sr3",
+                             "--weights", m3, "--sampler", sm, "--steps", st, "--seed", 0, lr_dir, "-o", d])
+        out["methods"]["sr3"] = [os.path.join(d, os.path.basename(p)) for p in lrs]
+        out["status"]["sr3_full"] = "%s %s %s steps, seed 0, %.1f s/image" % (
+            sr3_kind(m3), sm.upper(), st, dt / len(lrs))
     tag = os.path.basename(base)
     for k, v in out["methods"].items():
-        out["rows"][k] = c.pairs(list(zip(v, gts)), "sr_%s_x%d_%s" % (tag, s, k))
+        out["rows"][k] = add_hf(c.pairs(list(zip(v, gts)), "sr_%s_x%d_%s" % (tag, s, k)), list(zip(v, gts)))
     out["fid"] = c.fid(gts, out["methods"], "sr_%s_x%d" % (tag, s)) if c.can_fid() else {}
-    m3 = c.model("sr3_x%d.safetensors" % s)
     if not m3:
         out["status"]["sr3"] = "missing (models/sr3_x%d.safetensors not shipped)" % s
         return out
@@ -456,7 +488,8 @@ def sr3_runs(c, base, s, hrs, m3, plan, out):
         dt = c.timed("sr3", ["upscale", "--threads", c.a.threads, "--quiet", "--scale", s, "--model", "sr3",
                              "--weights", m3, "--sampler", sampler, "--steps", steps, "--seed", 0, sub, "-o", od])
         paths = [os.path.join(od, os.path.basename(p)) for p in lrs[:k]]
-        rows = c.pairs(list(zip(paths, gts[:k])), "%s_sr3_%s%d" % (tag, sampler, steps))
+        rows = add_hf(c.pairs(list(zip(paths, gts[:k])), "%s_sr3_%s%d" % (tag, sampler, steps)),
+                      list(zip(paths, gts[:k])))
         out["sr3"].append(dict(sampler=sampler, steps=steps, n=k, seconds=dt / k, rows=rows, paths=paths))
 
 
@@ -466,7 +499,10 @@ def table_sr(res, c):
          "HR: %dx%d centre crops of the test images (RGB), LR: box (area) downsample by the scale, "
          "stored as 16-bit PNG; outputs of the C binary (`astroenh eval --bicubic`, `astroenh upscale`) "
          "against the HR crop. L1/L2 in 0..255 units (mean over channels), PSNR (dB) and SSIM "
-         "(Gaussian, sigma 1.5) on [0,1]. " % (c.a.sr_size, c.a.sr_size) + note,
+         "(Gaussian, sigma 1.5) on [0,1]. HF power: the output's luminance power between 0.25 and 0.5 "
+         "cycles/pixel (radially averaged, Hann-windowed spectrum) over the truth's, mean over images: 1 = as "
+         "much fine detail as the truth, < 1 blurred, > 1 noise or invented texture; PSNR does not reward "
+         "it. " % (c.a.sr_size, c.a.sr_size) + note,
          "", "SR3 is sampled on a subsample only (CPU cost): the central %dx%d of the first HR crops; each "
          "SR3 row gives its number of images and, for comparison, bicubic and fast on exactly those crops. Seconds are wall time per image of "
          "`astroenh upscale` on this shared 2-core CPU (%d threads)." % (c.a.sr3_size, c.a.sr3_size, c.a.threads), ""]
@@ -477,22 +513,21 @@ def table_sr(res, c):
         for s in (2, 4):
             r = res[src]["scales"][s]
             L += ["### %s, %dx, %d images" % (title, s, res[src]["n"]), "",
-                  "| method | images | L1 | L2 | PSNR | SSIM | FID%s | KID%s x1e3 | notes |" % (star, star),
-                  "|---|---|---|---|---|---|---|---|---|"]
-            for k in ("bicubic", "lanczos", "fast_old", "fast"):
-                label = SR_LABELS[k]
+                  "| method | images | L1 | L2 | PSNR | SSIM | FID%s | KID%s x1e3 | HF power | notes |" % (star, star),
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+            for k in ("bicubic", "lanczos", "fast_old", "fast", "sr3"):
+                label = SR_LABELS[k] if k != "sr3" else "SR3 (all %d images)" % res[src]["n"]
+                if k == "sr3" and k in r["rows"]:
+                    r["status"]["sr3"] = r["status"]["sr3_full"]
                 if k not in r["rows"]:
                     if k in r["status"] and k != "fast_old":
-                        L.append("| %s | missing | missing | missing | missing | missing | missing | missing | %s |"
+                        L.append("| %s | missing | missing | missing | missing | missing | missing | missing | - | %s |"
                                  % (label, r["status"][k]))
                     continue
                 note = r["status"][k]
                 if k != "bicubic":
                     note += "; %+.2f dB over bicubic" % (mean_of(r["rows"][k], "psnr") - mean_of(r["rows"]["bicubic"], "psnr"))
                 L.append(sr_row(label, r["rows"][k], r["fid"].get(k), note))
-            if "sr3" in r["status"]:
-                L.append("| SR3 | missing | missing | missing | missing | missing | missing | missing | %s |"
-                         % r["status"]["sr3"])
             for run in r["sr3"]:
                 n = run["n"]
                 b = r["sr3_base"]
@@ -536,8 +571,19 @@ def sr_row(name, rows, f, note):
     l1 = np.mean([mean_of(rows, "l1_" + ch, 255) for ch in CH_RGB])
     l2 = np.mean([mean_of(rows, "l2_" + ch, 255 ** 2) for ch in CH_RGB])
     fid = "%.4g | %.3g" % (f["fid"], 1e3 * f["kid"]) if f else "- | -"
-    return "| %s | %d | %.3f | %.2f | %.2f | %.4f | %s | %s |" % (name, len(rows), l1, l2, mean_of(rows, "psnr"),
-                                                                mean_of(rows, "ssim"), fid, note)
+    return "| %s | %d | %.3f | %.2f | %.2f | %.4f | %s | %.3f | %s |" % (
+        name, len(rows), l1, l2, mean_of(rows, "psnr"), mean_of(rows, "ssim"), fid, mean_of(rows, "hf"), note)
+
+
+def sr3_kind(path):
+    """How an SR3 file works, from its metadata."""
+    import struct
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        meta = json.loads(f.read(n)).get("__metadata__", {})
+    if meta.get("base") == "fast":
+        return "SR3 refining the fast net (%s), colour in one pass," % meta.get("base_file", "?")
+    return "SR3 over %s, one plane at a time," % ("bicubic" if meta.get("target") == "residual" else "nothing (image target)")
 
 
 # ------------------------------------------------------------ pipeline
@@ -991,6 +1037,8 @@ def main():
     ap.add_argument("--sr3-size", type=int, default=64, help="HR side of the SR3 subsample crops")
     ap.add_argument("--sr3-plan", default="ddim:5:1,ddim:10:1,ddim:25:1,ddim:50:1,ddpm:100:1",
                     help="SR3 runs SAMPLER:STEPS:IMAGES per source and scale (subsampled on a CPU)")
+    ap.add_argument("--sr3-full", default="ddim:10",
+                    help="SAMPLER:STEPS of the SR3 row on all SR images (the default steps); empty: none")
     ap.add_argument("--n-pipe", type=int, default=100, help="pipeline images per source")
     ap.add_argument("--n-pipe-sr3", type=int, default=3, help="pipeline images per source with SR3")
     ap.add_argument("--n-denoise", type=int, default=20)
