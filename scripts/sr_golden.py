@@ -147,7 +147,7 @@ def generate(out_dir, write):
     # golden keys fast_x2/fast_x4: the EDSR-like nets (models/fast_x<s>_v1 since the shipped
     # fast_x2 became an RDN, whose golden is scripts/rdn_golden.py --shipped)
     files = {"fast_x2": "fast_x2_v1", "fast_x4": "fast_x4_v1"}
-    for name in ("fast_x2", "fast_x4", "sr3_x2", "sr3_x4"):
+    for name in ("fast_x2", "fast_x4", "sr3_x2", "sr3_x2_v1", "sr3_x4"):
         path = os.path.join(os.environ.get("SR_GOLDEN_MODELS", os.path.join(REPO, "models")),
                             files.get(name, name) + ".safetensors")
         if not os.path.exists(path):
@@ -159,6 +159,10 @@ def generate(out_dir, write):
         if meta["arch"] in ("srfast", "rdn"):
             x = test_image(12, 16, s)
             io[name + ".x"], io[name + ".y"] = x, m(x)
+        elif meta["out_channel"] == "3":  # a colour model: one network evaluation on 6 planes
+            x = torch.cat([test_image(16, 16, 40 + k) for k in range(6)], 1)
+            io_meta[name + ".gamma"] = "0.5"
+            io[name + ".x"], io[name + ".eps"] = x, m(x, torch.tensor([0.5]))
         else:
             c = float(meta["residual_scale"]) if meta.get("target") == "residual" else None
             if c is not None:

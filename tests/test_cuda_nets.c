@@ -230,6 +230,7 @@ static void test_sr3(void **state) {
     int bad = 0;
     for (int p = 0; p < 2; p++) {
         bad += run_sr3("tests/golden/sr_tiny_sr3.safetensors", p, 3);
+        bad += run_sr3("tests/golden/sr_tiny_sr3_rgb.safetensors", p, 3); /* colour, base=fast */
         if (exists("models/sr3_x2.safetensors"))
             bad += run_sr3("models/sr3_x2.safetensors", p, 2);
         else if (p == 0)
