@@ -193,10 +193,13 @@ def box_down(x, s):
     return x.reshape(h // s, s, w // s, s, *x.shape[2:]).mean(axis=(1, 3))
 
 
+SPLIT = "test"  # --split val: the same tables on the validation split, to choose settings by
+
+
 def test_images(src, limit):
     if not ad.source_available(src):
         return None
-    p = ad.Packed("test", [src])
+    p = ad.Packed(SPLIT, [src])
     n = len(p) if limit <= 0 else min(limit, len(p))
     return [(p.names[i], p[i]) for i in range(n)]
 
@@ -997,6 +1000,9 @@ def write_report(c, R, made, seconds):
          "time %.0f s on this shared 2-core CPU (per part: %s). Test split: data/splits/test.txt (objects "
          "never trained on). Galaxies = decals256 (DECaLS cutouts), nebulae = Stellarium's nebula textures."
          % (git_rev(), c.a.threads, seconds, ", ".join("%s %.0f s" % kv for kv in c.part_times.items())), ""]
+    if SPLIT != "test":
+        L += ["**This run used the %s split** (`--split %s`), to choose settings by; the test-split "
+              "tables are those of `make eval`." % (SPLIT, SPLIT), ""]
     L += models_section(c)
     if "colorization" in R:
         L += table_colorization(R["colorization"], c)
@@ -1037,6 +1043,8 @@ def main():
     ap.add_argument("--sr3-size", type=int, default=64, help="HR side of the SR3 subsample crops")
     ap.add_argument("--sr3-plan", default="ddim:5:1,ddim:10:1,ddim:25:1,ddim:50:1,ddpm:100:1",
                     help="SR3 runs SAMPLER:STEPS:IMAGES per source and scale (subsampled on a CPU)")
+    ap.add_argument("--split", default="test", choices=("test", "val"),
+                    help="images of the colorization, SR and pipeline parts (val: to choose settings)")
     ap.add_argument("--sr3-full", default="ddim:10",
                     help="SAMPLER:STEPS of the SR3 row on all SR images (the default steps); empty: none")
     ap.add_argument("--n-pipe", type=int, default=100, help="pipeline images per source")
@@ -1046,6 +1054,8 @@ def main():
                     help="pytorch-fid's InceptionV3 weights converted by scripts/convert_inception.py: FID on "
                          "its pool3 features (default: $INCEPTION; none: features of a network trained here)")
     a = ap.parse_args()
+    global SPLIT
+    SPLIT = a.split
     if a.inception:
         if not os.path.isfile(a.inception):
             sys.exit("eval_all.py: --inception %s: no such file" % a.inception)
