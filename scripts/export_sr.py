@@ -46,10 +46,10 @@ def arch_metadata(kind, cfg, scale, target="image", residual_scale=1.0):
     return meta
 
 
-def export_run(run, out):
+def export_run(run, out, raw=False):
     ck = sr_models.load_ckpt(os.path.join(run, "ckpt.pt"), "cpu")
     a = ck["args"]
-    arrays, omitted = export.state_dict_arrays(ck["ema"])
+    arrays, omitted = export.state_dict_arrays(ck["model" if raw else "ema"])
     meta = arch_metadata(a["model"], ck["cfg"], a["scale"], a.get("target", "image"), a.get("residual_scale", 1.0))
     if a.get("base"):  # ResDiff: the residual over a shipped fast net's output (train_sr.py --base)
         meta.update({"base": "fast", "base_file": a["base_name"], "base_sha256": a["base_sha256"],
@@ -74,7 +74,7 @@ def export_run(run, out):
         "loss": "L1 on pixels" if a["model"] == "fast" else "L1 on epsilon",
         "residual_scale_from": ("1/std of HR - %s over 64 training batches of 16"
                                 % ("base" if a.get("base") else "bicubic(LR)")) if a.get("target") == "residual" else "",
-        "ema_decay": "0.999", "seed": str(a["seed"]),
+        "ema_decay": "none (the trained weights, not their average)" if raw else "0.999", "seed": str(a["seed"]),
         "hardware": "%s, torch %s, %d thread(s)" % (platform.processor() or platform.machine(),
                                                    torch.__version__, a["threads"]),
         "git_revision": export.git_revision(), "dtype": "F16 (trained in F32)",
@@ -94,6 +94,8 @@ def main():
     ap.add_argument("run", nargs="?")
     ap.add_argument("out", nargs="?")
     ap.add_argument("--all", action="store_true", help="export runs/{%s}" % ",".join(RUNS))
+    ap.add_argument("--raw", action="store_true", help="the trained weights instead of their EMA (when the EMA "
+                                                       "still holds much of a poor --init start)")
     a = ap.parse_args()
     if a.all:
         for r in RUNS:
@@ -105,7 +107,7 @@ def main():
         return
     if not a.run or not a.out:
         ap.error("give RUN OUT or --all")
-    export_run(a.run, a.out)
+    export_run(a.run, a.out, a.raw)
 
 
 if __name__ == "__main__":
