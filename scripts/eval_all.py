@@ -434,14 +434,14 @@ def sr_scale(c, base, s, hrs, gts):
         twice = " 2x run twice" if s == 4 and m.endswith("fast_x2.safetensors") else ""
         out["status"][key] = "%s%s, %.3f s/image" % (model_arch(m), twice, dt / len(lrs))
     m3 = c.model("sr3_x%d.safetensors" % s)
-    if m3 and c.a.sr3_full:
-        sm, st = c.a.sr3_full.split(":")
-        d = fresh(base, "sr3full%d" % s)
+    for spec in (c.a.sr3_full.split(",") if m3 and c.a.sr3_full else []):
+        sm, st = spec.split(":")
+        key = "sr3:%s:%s" % (sm, st)
+        d = fresh(base, "sr3full%d_%s%s" % (s, sm, st))
         dt = c.timed("sr3", ["upscale", "--threads", c.a.threads, "--quiet", "--scale", s, "--model", "sr3",
                              "--weights", m3, "--sampler", sm, "--steps", st, "--seed", 0, lr_dir, "-o", d])
-        out["methods"]["sr3"] = [os.path.join(d, os.path.basename(p)) for p in lrs]
-        out["status"]["sr3_full"] = "%s %s %s steps, seed 0, %.1f s/image" % (
-            sr3_kind(m3), sm.upper(), st, dt / len(lrs))
+        out["methods"][key] = [os.path.join(d, os.path.basename(p)) for p in lrs]
+        out["status"][key] = "%s seed 0, %.1f s/image" % (sr3_kind(m3), dt / len(lrs))
     tag = os.path.basename(base)
     for k, v in out["methods"].items():
         out["rows"][k] = add_hf(c.pairs(list(zip(v, gts)), "sr_%s_x%d_%s" % (tag, s, k)), list(zip(v, gts)))
@@ -518,10 +518,10 @@ def table_sr(res, c):
             L += ["### %s, %dx, %d images" % (title, s, res[src]["n"]), "",
                   "| method | images | L1 | L2 | PSNR | SSIM | FID%s | KID%s x1e3 | HF power | notes |" % (star, star),
                   "|---|---|---|---|---|---|---|---|---|---|"]
-            for k in ("bicubic", "lanczos", "fast_old", "fast", "sr3"):
-                label = SR_LABELS[k] if k != "sr3" else "SR3 (all %d images)" % res[src]["n"]
-                if k == "sr3" and k in r["rows"]:
-                    r["status"]["sr3"] = r["status"]["sr3_full"]
+            full = [k for k in r["rows"] if k.startswith("sr3:")]
+            for k in ["bicubic", "lanczos", "fast_old", "fast"] + full:
+                label = SR_LABELS.get(k) or "SR3 %s %s steps" % tuple(k.split(":")[1:])
+                label = label.replace("ddim", "DDIM").replace("ddpm", "DDPM")
                 if k not in r["rows"]:
                     if k in r["status"] and k != "fast_old":
                         L.append("| %s | missing | missing | missing | missing | missing | missing | missing | - | %s |"
@@ -531,6 +531,9 @@ def table_sr(res, c):
                 if k != "bicubic":
                     note += "; %+.2f dB over bicubic" % (mean_of(r["rows"][k], "psnr") - mean_of(r["rows"]["bicubic"], "psnr"))
                 L.append(sr_row(label, r["rows"][k], r["fid"].get(k), note))
+            if "sr3" in r["status"]:
+                L.append("| SR3 | missing | missing | missing | missing | missing | missing | missing | - | %s |"
+                         % r["status"]["sr3"])
             for run in r["sr3"]:
                 n = run["n"]
                 b = r["sr3_base"]
@@ -540,7 +543,7 @@ def table_sr(res, c):
                             mean_of(b["bicubic"][:n], "psnr"), "SSIM %.4f PSNR %.2f" % (
                                 mean_of(b["fast"][:n], "ssim"), mean_of(b["fast"][:n], "psnr"))
                             if "fast" in b else "missing"))
-                L.append(sr_row("SR3 %s %d steps" % (run["sampler"].upper(), run["steps"]), run["rows"], None, note))
+                L.append(sr_row("SR3 %s %d steps, %d px crops" % (run["sampler"].upper(), run["steps"], c.a.sr3_size), run["rows"], None, note))
             L.append("")
     return L
 
@@ -1045,8 +1048,8 @@ def main():
                     help="SR3 runs SAMPLER:STEPS:IMAGES per source and scale (subsampled on a CPU)")
     ap.add_argument("--split", default="test", choices=("test", "val"),
                     help="images of the colorization, SR and pipeline parts (val: to choose settings)")
-    ap.add_argument("--sr3-full", default="ddim:10",
-                    help="SAMPLER:STEPS of the SR3 row on all SR images (the default steps); empty: none")
+    ap.add_argument("--sr3-full", default="ddim:10,ddim:25",
+                    help="SAMPLER:STEPS[,...] of the SR3 rows on all SR images; empty: none")
     ap.add_argument("--n-pipe", type=int, default=100, help="pipeline images per source")
     ap.add_argument("--n-pipe-sr3", type=int, default=3, help="pipeline images per source with SR3")
     ap.add_argument("--n-denoise", type=int, default=20)
