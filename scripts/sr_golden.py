@@ -24,7 +24,9 @@ Writes to tests/golden/:
       evaluation) and whole DDIM runs as `astroenh upscale --model sr3` makes
       them from tests/golden/sr3_rgb_in.png / sr3_grey_in.png (also written):
       rgb.out, grey.out (c x 2h x 2w display values, unclipped) for
-      --sampler ddim --steps RGB_STEPS --seed RGB_SEED (tests/cli/test_sr3_base.sh).
+      --sampler ddim --steps RGB_STEPS --seed RGB_SEED, rgb_start.out and
+      rgb_start_ddpm.out with --start-step RGB_START (DDIM, DDPM)
+      (tests/cli/test_sr3_base.sh).
 """
 import hashlib
 import os
@@ -41,7 +43,7 @@ import sr_models as M  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, STEP_I = 100, 37
 RES_C = 4.0
-RGB_STEPS, RGB_SEED, RGB_C = 4, 11, 8.0
+RGB_STEPS, RGB_SEED, RGB_C, RGB_START = 4, 11, 8.0, 300
 
 
 def randomize(m, g):
@@ -191,15 +193,21 @@ def base_of(fast, disp):
     return y.clamp(-1, 1).permute(1, 0, 2, 3)
 
 
-def sample_rgb(unet, fast, disp, seed):
-    """The whole DDIM run of the upscale stage for one 3-plane image (SR3
-    tiles: the whole output with SR3_OVERLAP = 32 px reflected, drive.c)."""
+def sample_rgb(unet, fast, disp, seed, sampler="ddim", start=None):
+    """The whole run of the upscale stage for one 3-plane image (SR3 tiles:
+    the whole output with SR3_OVERLAP = 32 px reflected, drive.c); start:
+    --start-step (None: the whole schedule)."""
     base = base_of(fast, disp)
     h, w = base.shape[-2:]
 
     def noise_fn(k):
         return torch.from_numpy(M.noise_field(seed, M.noise_stream(0, k), 3, h, w))[None]
-    x = M.sample_ddim(tiled(unet, 32), base, RGB_STEPS, noise_fn, residual_scale=RGB_C)
+    top = None if start is None else start - 1
+    if sampler == "ddim":
+        x = M.sample_ddim(tiled(unet, 32), base, RGB_STEPS, noise_fn, residual_scale=RGB_C, top=top)
+    else:
+        betas = M.respaced_betas(RGB_STEPS, top=top)
+        x = M.sample_ddpm(tiled(unet, 32), base, betas, noise_fn, residual_scale=RGB_C, truncated=top is not None)
     return ((x + 1) * 0.5)[0]
 
 
@@ -227,6 +235,8 @@ def generate_rgb(out_dir, write, fast):
     with torch.no_grad():
         disp = rgb.transpose(2, 0, 1).astype(np.float32) / 255.0
         io["rgb.out"] = sample_rgb(unet, fast, disp, RGB_SEED)
+        io["rgb_start.out"] = sample_rgb(unet, fast, disp, RGB_SEED, "ddim", RGB_START)
+        io["rgb_start_ddpm.out"] = sample_rgb(unet, fast, disp, RGB_SEED, "ddpm", RGB_START)
         grey = np.repeat(disp[1:2], 3, 0)
         io["grey.out"] = sample_rgb(unet, fast, grey, RGB_SEED).mean(0, keepdim=True)
     write(os.path.join(out_dir, "sr_rgb_io.safetensors"), io,

@@ -206,16 +206,17 @@ def linear_betas(n_steps=2000, start=1e-6, end=1e-2):
     return np.linspace(start, end, n_steps, dtype=np.float64)
 
 
-def respaced_betas(steps, n_train=2000, start=1e-6, end=1e-2):
+def respaced_betas(steps, n_train=2000, start=1e-6, end=1e-2, top=None):
     """Re-spaces the training schedule to `steps` steps (DDPM re-spacing of
     Nichol & Dhariwal): keep alpha_bar at evenly spaced training indices and
     derive betas from consecutive kept alpha_bars. src/models/sampler.c
     computes the same in double precision."""
     import numpy as np
     ab = np.cumprod(1.0 - linear_betas(n_train, start, end))
+    top = n_train - 1 if top is None else top
     if steps >= n_train:
         return linear_betas(n_train, start, end)
-    idx = np.round(np.linspace(0, n_train - 1, steps)).astype(np.int64)
+    idx = np.arange(steps) if steps == top + 1 else np.round(np.linspace(0, top, steps)).astype(np.int64)
     ab_k = ab[idx]
     prev = np.concatenate([[1.0], ab_k[:-1]])
     return 1.0 - ab_k / prev
@@ -316,8 +317,19 @@ def clamp_x0(x0, lr_up, residual_scale):
     return torch.maximum(torch.minimum(x0, c * (1 - lr_up)), c * (-1 - lr_up))
 
 
+def start_state(z, ab_top, lr_up, residual_scale, truncated):
+    """x at the noisiest step: z for the whole schedule (as trained); for a
+    truncated one (SDEdit) sqrt(1-ab) z + sqrt(ab) x0_guess, the guess being 0
+    for residual targets and lr_up for image targets (sampler.c
+    ae_schedule_start)."""
+    if not truncated:
+        return z
+    guess = 0.0 if residual_scale is not None else lr_up
+    return math.sqrt(1.0 - ab_top) * z + math.sqrt(ab_top) * guess
+
+
 @torch.no_grad()
-def sample_ddpm(unet, lr_up, betas, noise_fn, residual_scale=None):
+def sample_ddpm(unet, lr_up, betas, noise_fn, residual_scale=None, truncated=False):
     """Ancestral DDPM sampling over `betas` (possibly re-spaced).
     noise_fn(k) returns the noise tensor for draw k (k = 0: x_T, k = i: step i's
     posterior noise), so C and Python can share the same noise.
@@ -327,7 +339,7 @@ def sample_ddpm(unet, lr_up, betas, noise_fn, residual_scale=None):
     alphas = 1.0 - betas
     ab = np.cumprod(alphas)
     n = len(betas)
-    x = noise_fn(0)
+    x = start_state(noise_fn(0), float(ab[-1]), lr_up, residual_scale, truncated)
     for i in reversed(range(n)):
         gamma = torch.full((x.shape[0],), float(np.sqrt(ab[i])), device=x.device)
         eps = unet(torch.cat([lr_up, x], dim=1), gamma)
@@ -345,13 +357,15 @@ def sample_ddpm(unet, lr_up, betas, noise_fn, residual_scale=None):
 
 
 @torch.no_grad()
-def sample_ddim(unet, lr_up, steps, noise_fn, n_train=2000, start=1e-6, end=1e-2, residual_scale=None):
-    """Deterministic DDIM (eta = 0) over `steps` evenly spaced training indices.
-    residual_scale as in sample_ddpm."""
+def sample_ddim(unet, lr_up, steps, noise_fn, n_train=2000, start=1e-6, end=1e-2, residual_scale=None, top=None):
+    """Deterministic DDIM (eta = 0) over `steps` evenly spaced training indices
+    0..top (default n_train - 1: the whole schedule; less: a truncated start,
+    start_state). residual_scale as in sample_ddpm."""
     import numpy as np
     ab_all = np.cumprod(1.0 - linear_betas(n_train, start, end))
-    idx = np.round(np.linspace(0, n_train - 1, steps)).astype(np.int64)
-    x = noise_fn(0)
+    top = n_train - 1 if top is None else top
+    idx = np.arange(steps) if steps == top + 1 else np.round(np.linspace(0, top, steps)).astype(np.int64)
+    x = start_state(noise_fn(0), float(ab_all[idx[-1]]), lr_up, residual_scale, top < n_train - 1)
     for j in reversed(range(steps)):
         ab = ab_all[idx[j]]
         ab_prev = ab_all[idx[j - 1]] if j > 0 else 1.0

@@ -27,7 +27,9 @@ typedef enum { AE_SAMPLER_DDPM = 0, AE_SAMPLER_DDIM } ae_sampler_kind;
 
 typedef struct {
     ae_sampler_kind kind;
-    int steps;   /* sampling steps, 1..n_train */
+    int steps;   /* sampling steps, 1..top+1 */
+    int top;     /* training index of the noisiest step (n_train - 1: the whole schedule) */
+    int n_train;
     double *ab;  /* [steps] alpha_bar of step i (ab[0] = least noise); owned */
 } ae_schedule;
 
@@ -36,6 +38,19 @@ typedef struct {
  * betas), AE_ERR_NOMEM. Free with ae_schedule_free (NULL-safe, keeps s). */
 ae_status ae_schedule_create(ae_schedule *s, ae_sampler_kind kind, int steps, int n_train,
                              double beta0, double beta1);
+
+/* The same over the training indices round(linspace(0, top, steps)) only: a
+ * truncated reverse process that starts at training step top + 1 of n_train
+ * from x_top = sqrt(ab) x0_guess + sqrt(1 - ab) z (ae_schedule_start), not
+ * from pure noise (SDEdit, Meng et al. 2022): less is invented, the result
+ * stays closer to the guess. top = n_train - 1 is ae_schedule_create. */
+ae_status ae_schedule_create_from(ae_schedule *s, ae_sampler_kind kind, int steps, int top, int n_train,
+                                  double beta0, double beta1);
+
+/* x_top in place on x (holding z, n values): unchanged for a whole schedule
+ * (x_T = z, as trained); for a truncated one sqrt(1 - ab) z + sqrt(ab) guess
+ * (guess NULL: 0, the residual targets' prior mean). */
+void ae_schedule_start(const ae_schedule *s, float *x, const float *guess, size_t n);
 void ae_schedule_free(ae_schedule *s);
 
 /* The noise level the network is given at step i: sqrt(ab[i]). */

@@ -220,6 +220,7 @@ static ae_status sample_planes(up_state *s, const ae_image *disp, ae_image *out,
     ae_status st = sr3_base(s, disp, pair, H, W, noise); /* the LR borrows the noise buffer */
     ae_noise_fill(x, c, H, W, 0, 0, seed, ae_noise_stream(sample, 0));
     const float *up = s->sr3->residual ? pair : NULL; /* base planes */
+    ae_schedule_start(&s->sched, x, up ? NULL : pair, n); /* a truncated start: around the base */
     float c_res = s->sr3->residual_scale;
     ae_image pair_img = {.w = W, .h = H, .c = 2 * c, .data = pair};
     ae_image eps_img = {.w = W, .h = H, .c = c, .data = eps};

@@ -11,11 +11,20 @@
 
 ae_status ae_schedule_create(ae_schedule *s, ae_sampler_kind kind, int steps, int n_train,
                              double beta0, double beta1) {
+    return ae_schedule_create_from(s, kind, steps, n_train - 1, n_train, beta0, beta1);
+}
+
+ae_status ae_schedule_create_from(ae_schedule *s, ae_sampler_kind kind, int steps, int top, int n_train,
+                                  double beta0, double beta1) {
     s->ab = NULL;
     s->steps = 0;
     s->kind = kind;
-    if (n_train < 1 || n_train > 100000 || steps < 1 || steps > n_train)
-        return ae_error_set(AE_ERR_ARG, "sampler: steps %d outside 1..%d", steps, n_train);
+    s->top = top;
+    s->n_train = n_train;
+    if (n_train < 1 || n_train > 100000 || top < 0 || top >= n_train)
+        return ae_error_set(AE_ERR_ARG, "sampler: start step %d outside 1..%d", top + 1, n_train);
+    if (steps < 1 || steps > top + 1)
+        return ae_error_set(AE_ERR_ARG, "sampler: steps %d outside 1..%d", steps, top + 1);
     if (!(beta0 > 0 && beta1 >= beta0 && beta1 < 1))
         return ae_error_set(AE_ERR_ARG, "sampler: bad beta range %g..%g", beta0, beta1);
     if (kind != AE_SAMPLER_DDPM && kind != AE_SAMPLER_DDIM)
@@ -35,9 +44,9 @@ ae_status ae_schedule_create(ae_schedule *s, ae_sampler_kind kind, int steps, in
         prod *= 1.0 - beta;
         all[t] = prod;
     }
-    for (int i = 0; i < steps; i++) { /* round(linspace(0, n_train-1, steps)) */
-        double v = steps == 1 ? 0.0 : i * ((double)(n_train - 1) / (steps - 1));
-        long idx = steps == n_train ? i : lround(v);
+    for (int i = 0; i < steps; i++) { /* round(linspace(0, top, steps)) */
+        double v = steps == 1 ? 0.0 : i * ((double)top / (steps - 1));
+        long idx = steps == top + 1 ? i : lround(v);
         s->ab[i] = all[idx < 0 ? 0 : idx >= n_train ? n_train - 1 : idx];
     }
     free(all);
@@ -53,6 +62,12 @@ void ae_schedule_free(ae_schedule *s) {
 }
 
 float ae_schedule_gamma(const ae_schedule *s, int i) { return (float)sqrt(s->ab[i]); }
+
+void ae_schedule_start(const ae_schedule *s, float *x, const float *guess, size_t n) {
+    if (s->top == s->n_train - 1) return;
+    double ab = s->ab[s->steps - 1], a = sqrt(ab), b = sqrt(1.0 - ab);
+    for (size_t k = 0; k < n; k++) x[k] = (float)(b * x[k] + (guess ? a * guess[k] : 0.0));
+}
 
 /* The x0 clamp of ae_sampler_step for value k. */
 static inline double clamp_x0(double x0, const float *up, double c, size_t k) {

@@ -35,6 +35,10 @@ static const char options_help[] =
     "  --model fast|sr3       fast feed-forward net (default) or SR3 diffusion\n"
     "  --steps N              SR3 sampling steps, 1..2000 (default 100 ddpm, 50 ddim)\n"
     "  --sampler ddpm|ddim    SR3 sampler (default ddpm; ddim is deterministic)\n"
+    "  --start-step N         SR3: start the reverse process at training step N of 2000\n"
+    "                         around the base prediction instead of from pure noise\n"
+    "                         (less invented detail; default: the model file's\n"
+    "                         start_step, else 2000)\n"
     "  --samples N            SR3: average N samples, write their per-pixel std\n"
     "                         (FITS: UNCERT extension; else OUT_uncert.fits)\n"
     "  --no-flux-consistency  do not force s x s block means to the input pixels\n"
@@ -90,6 +94,8 @@ static int parse_opt(void *p, int argc, char **argv, int i) {
     }
     if ((n = ae_opt_value(argc, argv, i, "--steps", &v)) != 0)
         return n < 0 || parse_int("--steps", v, 1, AE_SR3_T, &o->steps) ? -1 : n;
+    if ((n = ae_opt_value(argc, argv, i, "--start-step", &v)) != 0)
+        return n < 0 || parse_int("--start-step", v, 1, AE_SR3_T, &o->start_step) ? -1 : n;
     if ((n = ae_opt_value(argc, argv, i, "--samples", &v)) != 0)
         return n < 0 || parse_int("--samples", v, 1, 1000, &o->samples) ? -1 : n;
     if ((n = ae_opt_value(argc, argv, i, "--model", &v)) != 0) {
@@ -147,7 +153,8 @@ static void release(void *p) {
 static ae_status check_opts(up_opts *o) {
     if (o->model == UP_MODEL_FAST) {
         if (o->samples > 1) return ae_error_set(AE_ERR_ARG, "--samples needs --model sr3 (the fast net is deterministic)");
-        if (o->steps || o->sampler >= 0) return ae_error_set(AE_ERR_ARG, "--steps/--sampler need --model sr3");
+        if (o->steps || o->sampler >= 0 || o->start_step)
+            return ae_error_set(AE_ERR_ARG, "--steps/--sampler/--start-step need --model sr3");
     }
     if (o->sampler < 0) o->sampler = AE_SAMPLER_DDPM;
     if (!o->steps) o->steps = o->sampler == AE_SAMPLER_DDIM ? DEFAULT_STEPS_DDIM : DEFAULT_STEPS_DDPM;
@@ -212,6 +219,19 @@ static ae_status load_sr3_base(up_state *s, const up_opts *o) {
     return st;
 }
 
+/* --start-step, else the file's metadata "start_step" (the setting its
+ * validation chose), else the whole schedule. */
+static ae_status start_step(up_state *s, const up_opts *o) {
+    s->start_step = o->start_step;
+    if (s->start_step) return AE_OK;
+    const char *m = ae_weights_meta(s->W, "start_step");
+    s->start_step = m ? ae_weights_meta_int(s->W, "start_step", -1) : AE_SR3_T;
+    if (s->start_step < 1 || s->start_step > AE_SR3_T)
+        return ae_error_set(AE_ERR_FORMAT, "%s: metadata \"start_step\" is \"%s\", want 1..%d", s->path, m,
+                            AE_SR3_T);
+    return AE_OK;
+}
+
 static ae_status load_model(up_state *s, const up_opts *o) {
     ae_status st = ae_weights_open(&s->W, s->path);
     if (st != AE_OK) return st;
@@ -222,9 +242,13 @@ static ae_status load_model(up_state *s, const up_opts *o) {
     if (st == AE_OK && s->sr3->scale != o->scale)
         st = ae_error_set(AE_ERR_ARG, "%s: model is for scale %d, not %d", s->path, s->sr3->scale, o->scale);
     if (st == AE_OK && s->sr3->base_fast) st = load_sr3_base(s, o);
+    if (st == AE_OK) st = start_step(s, o);
+    if (st == AE_OK && o->steps > s->start_step)
+        st = ae_error_set(AE_ERR_ARG, "--steps %d exceeds the start step %d (at most one step per training step)",
+                          o->steps, s->start_step);
     if (st == AE_OK)
-        st = ae_schedule_create(&s->sched, (ae_sampler_kind)o->sampler, o->steps, AE_SR3_T, AE_SR3_BETA0,
-                                AE_SR3_BETA1);
+        st = ae_schedule_create_from(&s->sched, (ae_sampler_kind)o->sampler, o->steps, s->start_step - 1,
+                                     AE_SR3_T, AE_SR3_BETA0, AE_SR3_BETA1);
     return st;
 }
 
@@ -436,18 +460,20 @@ static void report(const up_state *s, const up_opts *o, const ae_image *res_img,
     double err = ae_flux_max_error(res_img->data, in->data, in->c, in->h, in->w, o->scale);
     const char *model = o->model == UP_MODEL_SR3 ? "sr3" : "fast";
     const char *smp = o->sampler == AE_SAMPLER_DDIM ? "ddim" : "ddpm";
+    char start[32] = "";
+    if (o->model == UP_MODEL_SR3 && s->start_step < AE_SR3_T) snprintf(start, sizeof start, " start=%d", s->start_step);
     ae_result_json(res, "\"scale\": %d, \"model\": \"%s\"", o->scale, model);
     if (o->model == UP_MODEL_SR3)
-        ae_result_json(res, "\"steps\": %d, \"sampler\": \"%s\", \"samples\": %d, \"seed\": %llu", o->steps, smp,
-                       o->samples, s->seed);
+        ae_result_json(res, "\"steps\": %d, \"sampler\": \"%s\", \"samples\": %d, \"seed\": %llu, \"start_step\": %d",
+                       o->steps, smp, o->samples, s->seed, s->start_step);
     ae_result_json(res, "\"prefilter\": %s, \"flux_consistency\": %s", o->prefilter ? "true" : "false",
                    flux ? "true" : "false");
     if (isfinite(err)) ae_result_json(res, "\"flux_max_block_err\": %.3g", err);
     else ae_result_json(res, "\"flux_max_block_err\": null");
     if (o->model == UP_MODEL_SR3)
         snprintf(res->history, sizeof res->history,
-                 "scale=%d model=sr3%s steps=%d sampler=%s samples=%d seed=%llu flux=%s prefilter=%s", o->scale,
-                 s->sr3->base_fast ? " (refines the fast net)" : "", o->steps, smp, o->samples, s->seed,
+                 "scale=%d model=sr3%s steps=%d%s sampler=%s samples=%d seed=%llu flux=%s prefilter=%s", o->scale,
+                 s->sr3->base_fast ? " (refines the fast net)" : "", o->steps, start, smp, o->samples, s->seed,
                  flux ? "on" : "off", o->prefilter ? "on" : "off");
     else
         snprintf(res->history, sizeof res->history, "scale=%d model=fast%s flux=%s prefilter=%s", o->scale,

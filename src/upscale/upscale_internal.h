@@ -20,6 +20,7 @@ typedef struct {
     int steps;      /* 0: default */
     int sampler;    /* -1: default, else ae_sampler_kind */
     int samples;    /* >= 1 */
+    int start_step; /* SR3: training step the reverse process starts at, 1..AE_SR3_T; 0: the model's default */
     int flux;       /* -1: default by format, 0 off, 1 on */
     int prefilter;
     const char *weights; /* model file override */
@@ -38,6 +39,7 @@ typedef struct {
     ae_sr3 *sr3;
     ae_schedule sched;
     int scale, tile;
+    int start_step; /* SR3: the training step the reverse process starts at (AE_SR3_T: pure noise) */
     int net_scale; /* the fast network's own scale: scale, or 2 for --scale 4 with a 2x RDN run twice */
     unsigned long long seed;
     char path[512];

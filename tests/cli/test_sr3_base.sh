@@ -33,6 +33,30 @@ else
     echo "skip - numpy is not installed for $PY: outputs not compared with PyTorch"
 fi
 
+# a truncated start (--start-step): DDIM and DDPM from x_300 around the base
+ae "${SR3[@]}" --start-step 300 --json "$G/sr3_rgb_in.png" -o "$T/rgb_start.fits"
+check_rc "--start-step 300" 0
+check_out "--json reports the start step" '"start_step": 300'
+check "HISTORY records start=300" grep -aq "start=300 sampler=ddim" "$T/rgb_start.fits"
+ae upscale --model sr3 --weights "$RGB" --sampler ddpm --steps 4 --seed 11 --quiet --start-step 300 \
+    "$G/sr3_rgb_in.png" -o "$T/rgb_start_ddpm.fits"
+check_rc "--start-step 300 with DDPM" 0
+if "$PY" -c 'import numpy' 2>/dev/null; then
+    for k in rgb_start rgb_start_ddpm; do
+        run "$PY" "$HERE/py/sr3_compare.py" "$T/$k.fits" "$G/sr_rgb_io.safetensors" "$k.out" 1e-4
+        if ((RC == 0)); then pass "$k: equals PyTorch's ($(cat "$T/out"))"
+        else fail "$k: differs from PyTorch's" "$(cat "$T/out")"; fi
+    done
+fi
+ae "${SR3[@]}" --start-step 3 "$G/sr3_rgb_in.png" -o "$T/bad.fits"
+check_rc "--steps 4 above --start-step 3: refused" 2
+check_err "... saying why" "exceeds the start step 3"
+ae upscale --start-step 300 "$G/sr3_rgb_in.png" -o "$T/bad.fits"
+check_rc "--start-step without --model sr3: refused" 2
+ae upscale --model sr3 --start-step 0 "$G/sr3_rgb_in.png" -o "$T/bad.fits"
+check_rc "--start-step 0: refused" 2
+check "... and no output from any of them" test ! -e "$T/bad.fits"
+
 ae "${SR3[@]}" "$G/sr3_rgb_in.png" -o "$T/rgb2.fits"
 check "the same seed gives the same bytes" cmp -s "$T/rgb.fits" "$T/rgb2.fits"
 ae upscale --model sr3 --weights "$RGB" --sampler ddim --steps 4 --seed 12 --quiet "$G/sr3_rgb_in.png" -o "$T/rgb3.fits"
