@@ -434,7 +434,8 @@ def sr_scale(c, base, s, hrs, gts):
         twice = " 2x run twice" if s == 4 and m.endswith("fast_x2.safetensors") else ""
         out["status"][key] = "%s%s, %.3f s/image" % (model_arch(m), twice, dt / len(lrs))
     m3 = c.model("sr3_x%d.safetensors" % s)
-    for spec in (c.a.sr3_full.split(",") if m3 and c.a.sr3_full else []):
+    full = m3 and c.a.sr3_full and str(s) in c.a.sr3_full_scales.split(",")
+    for spec in (c.a.sr3_full.split(",") if full else []):
         sm, st = spec.split(":")
         key = "sr3:%s:%s" % (sm, st)
         d = fresh(base, "sr3full%d_%s%s" % (s, sm, st))
@@ -1046,6 +1047,7 @@ def main():
     ap.add_argument("--sr3-size", type=int, default=64, help="HR side of the SR3 subsample crops")
     ap.add_argument("--sr3-plan", default="ddim:5:1,ddim:10:1,ddim:25:1,ddim:50:1,ddpm:100:1",
                     help="SR3 runs SAMPLER:STEPS:IMAGES per source and scale (subsampled on a CPU)")
+    ap.add_argument("--sr3-full-scales", default="2,4", help="scales that get the --sr3-full rows")
     ap.add_argument("--split", default="test", choices=("test", "val"),
                     help="images of the colorization, SR and pipeline parts (val: to choose settings)")
     ap.add_argument("--sr3-full", default="ddim:10,ddim:25",
