@@ -33,8 +33,10 @@
 static const char options_help[] =
     "  --scale 2|4            magnification per axis (default 2)\n"
     "  --model fast|sr3       fast feed-forward net (default) or SR3 diffusion\n"
-    "  --steps N              SR3 sampling steps, 1..2000 (default 100 ddpm, 50 ddim)\n"
-    "  --sampler ddpm|ddim    SR3 sampler (default ddpm; ddim is deterministic)\n"
+    "  --steps N              SR3 sampling steps, 1..2000 (default: the model file's\n"
+    "                         steps, else 100 ddpm, 50 ddim)\n"
+    "  --sampler ddpm|ddim    SR3 sampler (default: the model file's, else ddpm;\n"
+    "                         ddim is deterministic)\n"
     "  --start-step N         SR3: start the reverse process at training step N of 2000\n"
     "                         around the base prediction instead of from pure noise\n"
     "                         (less invented detail; default: the model file's\n"
@@ -156,8 +158,25 @@ static ae_status check_opts(up_opts *o) {
         if (o->steps || o->sampler >= 0 || o->start_step)
             return ae_error_set(AE_ERR_ARG, "--steps/--sampler/--start-step need --model sr3");
     }
-    if (o->sampler < 0) o->sampler = AE_SAMPLER_DDPM;
-    if (!o->steps) o->steps = o->sampler == AE_SAMPLER_DDIM ? DEFAULT_STEPS_DDIM : DEFAULT_STEPS_DDPM;
+    return AE_OK;
+}
+
+/* --sampler / --steps, else the SR3 file's "sampler" / "steps" metadata (the
+ * settings its validation chose), else DDPM with 100 steps (DDIM: 50). */
+static ae_status sampler_defaults(up_state *s, up_opts *o) {
+    const char *m = ae_weights_meta(s->W, "sampler");
+    if (o->sampler < 0 && m && strcmp(m, "ddpm") && strcmp(m, "ddim"))
+        return ae_error_set(AE_ERR_FORMAT, "%s: metadata \"sampler\" is \"%s\", want ddpm or ddim", s->path, m);
+    if (o->sampler < 0) o->sampler = m && !strcmp(m, "ddim") ? AE_SAMPLER_DDIM : AE_SAMPLER_DDPM;
+    if (o->steps) return AE_OK;
+    if (ae_weights_meta(s->W, "steps")) {
+        o->steps = ae_weights_meta_int(s->W, "steps", -1);
+        if (o->steps < 1 || o->steps > AE_SR3_T)
+            return ae_error_set(AE_ERR_FORMAT, "%s: metadata \"steps\" is \"%s\", want 1..%d", s->path,
+                                ae_weights_meta(s->W, "steps"), AE_SR3_T);
+        return AE_OK;
+    }
+    o->steps = o->sampler == AE_SAMPLER_DDIM ? DEFAULT_STEPS_DDIM : DEFAULT_STEPS_DDPM;
     return AE_OK;
 }
 
@@ -232,7 +251,7 @@ static ae_status start_step(up_state *s, const up_opts *o) {
     return AE_OK;
 }
 
-static ae_status load_model(up_state *s, const up_opts *o) {
+static ae_status load_model(up_state *s, up_opts *o) {
     ae_status st = ae_weights_open(&s->W, s->path);
     if (st != AE_OK) return st;
     if (o->model == UP_MODEL_FAST) return load_fast(s, s->W, o);
@@ -242,6 +261,7 @@ static ae_status load_model(up_state *s, const up_opts *o) {
     if (st == AE_OK && s->sr3->scale != o->scale)
         st = ae_error_set(AE_ERR_ARG, "%s: model is for scale %d, not %d", s->path, s->sr3->scale, o->scale);
     if (st == AE_OK && s->sr3->base_fast) st = load_sr3_base(s, o);
+    if (st == AE_OK) st = sampler_defaults(s, o);
     if (st == AE_OK) st = start_step(s, o);
     if (st == AE_OK && o->steps > s->start_step)
         st = ae_error_set(AE_ERR_ARG, "--steps %d exceeds the start step %d (at most one step per training step)",
