@@ -46,7 +46,7 @@ def arch_metadata(kind, cfg, scale, target="image", residual_scale=1.0):
     return meta
 
 
-def export_run(run, out, raw=False, start_step=None):
+def export_run(run, out, raw=False, start_step=None, sampler=None, steps=None):
     ck = sr_models.load_ckpt(os.path.join(run, "ckpt.pt"), "cpu")
     a = ck["args"]
     arrays, omitted = export.state_dict_arrays(ck["model" if raw else "ema"])
@@ -81,8 +81,10 @@ def export_run(run, out, raw=False, start_step=None):
     })
     if a.get("init"):
         meta["initialised_from"] = os.path.basename(a["init"])
-    if start_step:  # the default --start-step of `astroenh upscale` with this file (chosen on the val split)
-        meta["start_step"] = str(start_step)
+    # the defaults of `astroenh upscale --model sr3` with this file (chosen on the val split)
+    for k, v in (("start_step", start_step), ("sampler", sampler), ("steps", steps)):
+        if v:
+            meta[k] = str(v)
     for k, v in (ck.get("final_val") or {}).items():
         meta["val_" + k.replace("val_", "")] = "%.4f" % v
     if omitted:
@@ -97,6 +99,8 @@ def main():
     ap.add_argument("out", nargs="?")
     ap.add_argument("--all", action="store_true", help="export runs/{%s}" % ",".join(RUNS))
     ap.add_argument("--start-step", type=int, help="SR3: the default truncated start (metadata start_step)")
+    ap.add_argument("--sampler", choices=("ddpm", "ddim"), help="SR3: the default sampler (metadata sampler)")
+    ap.add_argument("--steps", type=int, help="SR3: the default number of steps (metadata steps)")
     ap.add_argument("--raw", action="store_true", help="the trained weights instead of their EMA (when the EMA "
                                                        "still holds much of a poor --init start)")
     a = ap.parse_args()
@@ -110,7 +114,7 @@ def main():
         return
     if not a.run or not a.out:
         ap.error("give RUN OUT or --all")
-    export_run(a.run, a.out, a.raw, a.start_step)
+    export_run(a.run, a.out, a.raw, a.start_step, a.sampler, a.steps)
 
 
 if __name__ == "__main__":
