@@ -25,7 +25,8 @@ Writes to tests/golden/:
       them from tests/golden/sr3_rgb_in.png / sr3_grey_in.png (also written):
       rgb.out, grey.out (c x 2h x 2w display values, unclipped) for
       --sampler ddim --steps RGB_STEPS --seed RGB_SEED, rgb_start.out and
-      rgb_start_ddpm.out with --start-step RGB_START (DDIM, DDPM)
+      rgb_start_ddpm.out with --start-step RGB_START (DDIM, DDPM), rgb_x4.out
+      (--scale 4: the 2x pair run twice)
       (tests/cli/test_sr3_base.sh).
 """
 import hashlib
@@ -235,6 +236,9 @@ def generate_rgb(out_dir, write, fast):
     with torch.no_grad():
         disp = rgb.transpose(2, 0, 1).astype(np.float32) / 255.0
         io["rgb.out"] = sample_rgb(unet, fast, disp, RGB_SEED)
+        # 4x: the 2x pair twice, the 2x result clamped to [0,1], the second pass's seed xor'ed (drive.c sr3_once)
+        mid = sample_rgb(unet, fast, disp, RGB_SEED).clamp(0, 1).numpy()
+        io["rgb_x4.out"] = sample_rgb(unet, fast, mid, RGB_SEED ^ 0x5851F42D4C957F2D)
         io["rgb_start.out"] = sample_rgb(unet, fast, disp, RGB_SEED, "ddim", RGB_START)
         io["rgb_start_ddpm.out"] = sample_rgb(unet, fast, disp, RGB_SEED, "ddpm", RGB_START)
         grey = np.repeat(disp[1:2], 3, 0)

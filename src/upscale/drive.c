@@ -94,21 +94,38 @@ static ae_status fast_tile(void *ctx, const float *in, int c_in, int h, int w, f
     return st;
 }
 
-ae_status up_run_fast(up_state *s, const ae_image *disp, ae_image *out) {
+/* One pass of the fast network at its own scale. */
+static ae_status fast_once(up_state *s, const ae_image *disp, ae_image *out) {
     int overlap = 2 * (s->rdn ? ae_rdn_radius(s->rdn) : ae_srfast_radius(&s->fast));
     int tile = s->tile > 0 ? s->tile : 128;
-    if (s->net_scale == s->scale) return ae_tile_run(disp, out, s->scale, tile, overlap, fast_tile, s);
-    /* a 2x network run twice for 4x (stage.c fast_scale says why) */
+    return ae_tile_run(disp, out, s->net_scale, tile, overlap, fast_tile, s);
+}
+
+typedef ae_status (*once_fn)(up_state *s, const ae_image *in, ae_image *out, void *arg, int pass);
+
+/* A 2x network run twice for 4x (stage.c fast_scale says why); the second
+ * pass sees what a saved 2x result would hold: display values in [0,1], as
+ * the networks were trained on. */
+static ae_status twice(up_state *s, const ae_image *disp, ae_image *out, once_fn once, void *arg) {
     ae_image *mid = NULL;
-    ae_status st = ae_image_create(&mid, disp->w * s->net_scale, disp->h * s->net_scale, disp->c);
-    if (st == AE_OK) st = ae_tile_run(disp, mid, s->net_scale, tile, overlap, fast_tile, s);
-    /* the second pass sees what a saved 2x result would hold: display values
-     * in [0,1], as the network was trained on */
+    ae_status st = ae_image_create(&mid, disp->w * 2, disp->h * 2, disp->c);
+    if (st == AE_OK) st = once(s, disp, mid, arg, 0);
     for (size_t i = 0, n = st == AE_OK ? ae_image_npix(mid) * mid->c : 0; i < n; i++)
         mid->data[i] = mid->data[i] < 0.0f ? 0.0f : mid->data[i] > 1.0f ? 1.0f : mid->data[i];
-    if (st == AE_OK) st = ae_tile_run(mid, out, s->net_scale, tile, overlap, fast_tile, s);
+    if (st == AE_OK) st = once(s, mid, out, arg, 1);
     ae_image_free(mid);
     return st;
+}
+
+static ae_status fast_pass_fn(up_state *s, const ae_image *in, ae_image *out, void *arg, int pass) {
+    (void)arg;
+    (void)pass;
+    return fast_once(s, in, out);
+}
+
+ae_status up_run_fast(up_state *s, const ae_image *disp, ae_image *out) {
+    if (s->net_scale == s->scale) return fast_once(s, disp, out);
+    return twice(s, disp, out, fast_pass_fn, NULL);
 }
 
 /* ---- SR3 ---- */
@@ -193,14 +210,14 @@ static ae_status sr3_base(up_state *s, const ae_image *disp, float *base, int H,
     size_t n = (size_t)H * W * c;
     if (s->sr3->base_fast) {
         ae_image img = {.w = W, .h = H, .c = c, .data = base};
-        ae_status st = up_run_fast(s, disp, &img);
+        ae_status st = fast_once(s, disp, &img);
         for (size_t i = 0; st == AE_OK && i < n; i++)
             base[i] = base[i] < 0.0f ? -1.0f : base[i] > 1.0f ? 1.0f : base[i] * 2.0f - 1.0f;
         return st;
     }
     size_t nl = ae_image_npix(disp) * c;
     for (size_t i = 0; i < nl; i++) lr_buf[i] = disp->data[i] * 2.0f - 1.0f;
-    ae_bicubic_up(base, lr_buf, c, disp->h, disp->w, s->scale);
+    ae_bicubic_up(base, lr_buf, c, disp->h, disp->w, s->sr3->scale);
     return AE_OK;
 }
 
@@ -245,14 +262,15 @@ static ae_status sample_planes(up_state *s, const ae_image *disp, ae_image *out,
 /* A colour model on an image without 3 planes (a grey PNG, one FITS band, a
  * cube): each plane runs as a grey colour image (the plane in all three
  * channels, plane p with seed + p) and gets the mean of the three outputs. */
-static ae_status sample_grey_planes(up_state *s, const ae_image *disp, ae_image *out, int sample) {
+static ae_status sample_grey_planes(up_state *s, const ae_image *disp, ae_image *out, int sample,
+                                    unsigned long long seed) {
     size_t nl = ae_image_npix(disp), nh = ae_image_npix(out);
     ae_image *d3 = NULL, *o3 = NULL;
     ae_status st = ae_image_create(&d3, disp->w, disp->h, 3);
     if (st == AE_OK) st = ae_image_create(&o3, out->w, out->h, 3);
     for (int p = 0; p < disp->c && st == AE_OK; p++) {
         for (int j = 0; j < 3; j++) memcpy(d3->data + j * nl, disp->data + p * nl, nl * sizeof *d3->data);
-        st = sample_planes(s, d3, o3, sample, s->seed + (unsigned long long)p);
+        st = sample_planes(s, d3, o3, sample, seed + (unsigned long long)p);
         float *o = out->data + p * nh;
         for (size_t i = 0; st == AE_OK && i < nh; i++)
             o[i] = (o3->data[i] + o3->data[nh + i] + o3->data[2 * nh + i]) / 3.0f;
@@ -262,7 +280,17 @@ static ae_status sample_grey_planes(up_state *s, const ae_image *disp, ae_image 
     return st;
 }
 
+/* One pass of the SR3 model at its own scale; pass 1 of a 4x run of a 2x
+ * model draws its noise with another seed, so that the two passes' noises
+ * are unrelated. */
+static ae_status sr3_once(up_state *s, const ae_image *disp, ae_image *out, void *arg, int pass) {
+    int sample = *(const int *)arg;
+    unsigned long long seed = pass ? s->seed ^ 0x5851F42D4C957F2Dull : s->seed;
+    if (s->sr3->out_channel == 1 || disp->c == s->sr3->out_channel) return sample_planes(s, disp, out, sample, seed);
+    return sample_grey_planes(s, disp, out, sample, seed);
+}
+
 ae_status up_run_sr3(up_state *s, const ae_image *disp, ae_image *out, int sample) {
-    if (s->sr3->out_channel == 1 || disp->c == s->sr3->out_channel) return sample_planes(s, disp, out, sample, s->seed);
-    return sample_grey_planes(s, disp, out, sample);
+    if (s->sr3->scale == s->scale) return sr3_once(s, disp, out, &sample, 0);
+    return twice(s, disp, out, sr3_once, &sample);
 }

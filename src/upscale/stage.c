@@ -258,7 +258,8 @@ static ae_status load_model(up_state *s, up_opts *o) {
     s->sr3 = ae_malloc(sizeof *s->sr3, "sr3 model");
     if (!s->sr3) return AE_ERR_NOMEM;
     st = ae_sr3_load(s->sr3, s->W);
-    if (st == AE_OK && s->sr3->scale != o->scale)
+    /* a 2x SR3 file runs twice for 4x, as the fast network does */
+    if (st == AE_OK && s->sr3->scale != o->scale && !(s->sr3->scale == 2 && o->scale == 4))
         st = ae_error_set(AE_ERR_ARG, "%s: model is for scale %d, not %d", s->path, s->sr3->scale, o->scale);
     if (st == AE_OK && s->sr3->base_fast) st = load_sr3_base(s, o);
     if (st == AE_OK) st = sampler_defaults(s, o);
@@ -292,10 +293,11 @@ static ae_status prepare(void *p, const ae_global_opts *g, void **state) {
         char name[64];
         snprintf(name, sizeof name, "%s_x%d.safetensors", o->model == UP_MODEL_SR3 ? "sr3" : "fast", o->scale);
         st = find_model(name, s->path, sizeof s->path);
-        if (st != AE_OK && o->model == UP_MODEL_FAST && o->scale == 4) {
-            /* no 4x fast file shipped: the 2x network runs twice (fast_scale) */
+        if (st != AE_OK && o->scale == 4) {
+            /* no 4x file shipped: the 2x network runs twice (fast_scale, drive.c twice) */
             ae_error_clear();
-            st = find_model("fast_x2.safetensors", s->path, sizeof s->path);
+            snprintf(name, sizeof name, "%s_x2.safetensors", o->model == UP_MODEL_SR3 ? "sr3" : "fast");
+            st = find_model(name, s->path, sizeof s->path);
         }
     }
     if (st == AE_OK) st = ae_backend_get(g->device ? g->device : "auto", &s->be);
@@ -493,7 +495,11 @@ static void report(const up_state *s, const up_opts *o, const ae_image *res_img,
     if (o->model == UP_MODEL_SR3)
         snprintf(res->history, sizeof res->history,
                  "scale=%d model=sr3%s steps=%d%s sampler=%s samples=%d seed=%llu flux=%s prefilter=%s", o->scale,
-                 s->sr3->base_fast ? " (refines the fast net)" : "", o->steps, start, smp, o->samples, s->seed,
+                 s->sr3->base_fast   ? (s->sr3->scale != o->scale ? " (refines the fast net; 2x twice)"
+                                                                  : " (refines the fast net)")
+                 : s->sr3->scale != o->scale ? " (2x twice)"
+                                             : "",
+                 o->steps, start, smp, o->samples, s->seed,
                  flux ? "on" : "off", o->prefilter ? "on" : "off");
     else
         snprintf(res->history, sizeof res->history, "scale=%d model=fast%s flux=%s prefilter=%s", o->scale,
