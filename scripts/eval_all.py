@@ -433,7 +433,7 @@ def sr_scale(c, base, s, hrs, gts):
         out["methods"][key] = [os.path.join(d, os.path.basename(p)) for p in lrs]
         twice = " 2x run twice" if s == 4 and m.endswith("fast_x2.safetensors") else ""
         out["status"][key] = "%s%s, %.3f s/image" % (model_arch(m), twice, dt / len(lrs))
-    m3 = c.model("sr3_x%d.safetensors" % s)
+    m3 = c.model("sr3_x%d.safetensors" % s) or (c.model("sr3_x2.safetensors") if s == 4 else None)
     full = m3 and c.a.sr3_full and str(s) in c.a.sr3_full_scales.split(",")
     for spec in (c.a.sr3_full.split(",") if full else []):
         sm, st = spec.split(":")
@@ -442,7 +442,7 @@ def sr_scale(c, base, s, hrs, gts):
         dt = c.timed("sr3", ["upscale", "--threads", c.a.threads, "--quiet", "--scale", s, "--model", "sr3",
                              "--weights", m3, "--sampler", sm, "--steps", st, "--seed", 0, lr_dir, "-o", d])
         out["methods"][key] = [os.path.join(d, os.path.basename(p)) for p in lrs]
-        out["status"][key] = "%s seed 0, %.1f s/image" % (sr3_kind(m3), dt / len(lrs))
+        out["status"][key] = "%s seed 0, %.1f s/image" % (sr3_kind(m3, s), dt / len(lrs))
     tag = os.path.basename(base)
     for k, v in out["methods"].items():
         out["rows"][k] = add_hf(c.pairs(list(zip(v, gts)), "sr_%s_x%d_%s" % (tag, s, k)), list(zip(v, gts)))
@@ -582,15 +582,19 @@ def sr_row(name, rows, f, note):
         name, len(rows), l1, l2, mean_of(rows, "psnr"), mean_of(rows, "ssim"), fid, mean_of(rows, "hf"), note)
 
 
-def sr3_kind(path):
-    """How an SR3 file works, from its metadata."""
+def sr3_kind(path, scale):
+    """How an SR3 file works at `scale`, from its metadata."""
     import struct
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
         meta = json.loads(f.read(n)).get("__metadata__", {})
     if meta.get("base") == "fast":
-        return "SR3 refining the fast net (%s), colour in one pass," % meta.get("base_file", "?")
-    return "SR3 over %s, one plane at a time," % ("bicubic" if meta.get("target") == "residual" else "nothing (image target)")
+        k = "SR3 refining the fast net (%s), colour in one pass" % meta.get("base_file", "?")
+    else:
+        k = "SR3 over %s, one plane at a time" % ("bicubic" if meta.get("target") == "residual" else "nothing")
+    if int(meta.get("scale", scale)) != scale:
+        k += ", the %sx file twice" % meta.get("scale")
+    return k + ", start step %s," % meta.get("start_step", "2000")
 
 
 # ------------------------------------------------------------ pipeline
