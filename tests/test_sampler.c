@@ -161,7 +161,7 @@ static ae_status run_stage_with(const char *weights, unsigned long long seed, in
     char stp[16];
     snprintf(stp, sizeof stp, "%d", steps);
     char *argv[] = {"--model", "sr3", "--sampler", (char *)sampler, "--steps", stp, "--weights", (char *)weights};
-    for (int i = 0; i < 8; i += 2) assert_int_equal(d->parse_opt(opts, 8, argv, i), 2);
+    for (int i = 0; i < 8; i += 2) assert_int_equal(ae_stage_parse_opt(d, opts, 8, argv, i), 2);
     ae_global_opts g = {.device = "cpu", .threads = threads, .seed = seed, .tile = tile};
     ae_backend_set_threads(threads);
     ae_status st = d->prepare(opts, &g, &state);
