@@ -18,7 +18,7 @@
 /* Settings every stage sees (global CLI options). */
 typedef struct {
     const char *device;   /* "auto" | "cpu" | "cuda" */
-    int threads;          /* 0 = all cores */
+    int threads;          /* the count ae_backend_set_threads applied (0: not applied) */
     int verbose, quiet;
     unsigned long long seed;
     int tile;             /* 0 = choose from the memory budget */

@@ -44,11 +44,10 @@ void cli_print_common_help(void);
 /* Prints "astroenh: [cmd: ]msg" and the --help hint; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Applies --quiet to the backends' notices and --threads to OpenMP and
- * OpenBLAS; without --threads, a Slurm task's SLURM_CPUS_PER_TASK sets it
- * (the CPUs Slurm gave the task, which omp_get_num_procs() need not see where
- * no cgroup confines the task). */
-void cli_apply_threads(cli_opts *o);
+/* Applies --quiet to the backends' notices and --threads by the thread rule
+ * (ae_backend_set_threads: --threads, else SLURM_CPUS_PER_TASK, else
+ * OpenMP's default); g.threads is then the count. Once per command. */
+void cli_apply_globals(cli_opts *o);
 
 /* Parses the value of --shard: "I/N" (0 <= I < N) or "auto" (the Slurm
  * array task: SLURM_ARRAY_TASK_ID, _MIN, _COUNT, _STEP). 0, or -1 with the

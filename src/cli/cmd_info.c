@@ -145,7 +145,7 @@ int cli_cmd_info(int argc, char **argv) {
         return free(pos), CLI_EXIT_OK;
     }
     if (npos == 0) return free(pos), cli_usage_error("info", "no input files");
-    cli_apply_threads(&o);
+    cli_apply_globals(&o);
     ae_batch_list list = {0};
     ae_status st = ae_batch_collect(&list, pos, npos, o.recursive, NULL);
     free(pos);

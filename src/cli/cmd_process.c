@@ -213,7 +213,7 @@ int cli_cmd_convert(int argc, char **argv) {
     }
     if (!rc) rc = check_io_args(&o, 1);
     if (!rc) {
-        cli_apply_threads(&o);
+        cli_apply_globals(&o);
         rc = run_batch(&o, convert_fn, &o);
     }
     free(o.inputs);
@@ -332,7 +332,7 @@ static int run_chain(cli_opts *o, stage_chain *c, int argc, char **argv, int is_
     }
     if (!rc) rc = check_io_args(o, 0);
     if (!rc) {
-        cli_apply_threads(o);
+        cli_apply_globals(o);
         rc = chain_prepare(c, o);
     }
     if (!rc) rc = run_batch(o, chain_fn, c);

@@ -5,7 +5,6 @@
  * cmd_process.c), one per stage of the stage table (stages.c), run (a chain
  * of stages), eval/bench (tools/), slurm, slurm-summary.
  */
-#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +13,6 @@
 #include "astroenh/backend.h"
 #include "../../tools/tools.h"
 #include "cli.h"
-
-void openblas_set_num_threads(int);
 
 /* The commands, in the order of --help. The entry with no name stands for the
  * stages of the stage table (stages.c), each a command of its own name. */
@@ -51,22 +48,13 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     return CLI_EXIT_USAGE;
 }
 
-static void threads_from_slurm(cli_opts *o) {
-    const char *v = getenv("SLURM_CPUS_PER_TASK");
-    char *end;
-    long n = v ? strtol(v, &end, 10) : 0;
-    if (!v || end == v || *end || n < 1 || n > 1024) return;
-    o->g.threads = (int)n;
-    if (o->g.verbose) fprintf(stderr, "astroenh: %s: %ld threads (SLURM_CPUS_PER_TASK)\n", o->cmd, n);
-}
-
-void cli_apply_threads(cli_opts *o) {
+void cli_apply_globals(cli_opts *o) {
     if (o->g.quiet) ae_backend_set_quiet(1);
-    if (o->g.threads == 0) threads_from_slurm(o);
-    if (o->g.threads > 0) {
-        omp_set_num_threads(o->g.threads);
-        openblas_set_num_threads(o->g.threads);
-    }
+    const char *source;
+    o->g.threads = ae_backend_set_threads(o->g.threads, &source);
+    if (o->g.verbose)
+        fprintf(stderr, "astroenh: %s: %d threads (%s)\n", o->cmd, o->g.threads,
+                strcmp(source, "default") ? source : "OpenMP default");
 }
 
 /* One line of --help: the usage column and the summary's first line. */
