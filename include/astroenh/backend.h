@@ -203,6 +203,13 @@ ae_status ae_backend_get(const char *name, const ae_backend **out);
  * printed (cron mails every line on stderr; only errors should reach it). */
 void ae_backend_set_quiet(int quiet);
 
+/* --precision: the arithmetic of the CUDA backend, "fp32" (the default; TF32
+ * allowed) or "fp16"; the CPU backend is always fp32. Takes effect for a CUDA
+ * backend made afterwards (ae_backend_get makes it once, on first use).
+ * AE_ERR_ARG for another name. */
+ae_status ae_backend_set_precision(const char *name);
+const char *ae_backend_precision(void);
+
 /* The thread rule, the one place that sets thread counts: `threads` > 0
  * (--threads N) is the count; 0 takes a Slurm task's SLURM_CPUS_PER_TASK (the
  * CPUs Slurm gave the task, which omp_get_num_procs() need not see where no

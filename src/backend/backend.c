@@ -17,6 +17,17 @@ static int g_quiet;
 
 void ae_backend_set_quiet(int quiet) { g_quiet = quiet; }
 
+static const char *g_precision = "fp32";
+
+ae_status ae_backend_set_precision(const char *name) {
+    if (!name || (strcmp(name, "fp32") && strcmp(name, "fp16")))
+        return ae_error_set(AE_ERR_ARG, "precision '%s': expected fp32 or fp16", name ? name : "");
+    g_precision = !strcmp(name, "fp16") ? "fp16" : "fp32";
+    return AE_OK;
+}
+
+const char *ae_backend_precision(void) { return g_precision; }
+
 static const char *const g_op_names[AE_OP_COUNT] = {
     "conv2d", "conv_transpose2d", "linear", "batchnorm", "groupnorm", "instancenorm",
     "activation", "add", "mul", "scale_shift", "concat", "upsample", "pool", "pixel_shuffle",

@@ -16,6 +16,7 @@ typedef struct {
     ae_global_opts g;       /* --device --threads --seed --tile --quiet --verbose */
     int json;
     int jobs;
+    int precision;          /* --precision: 0 fp32, 1 fp16 */
     const char *out;        /* -o */
     const char *format;     /* --format */
     int recursive, skip_existing, wait_lock;
@@ -38,15 +39,19 @@ int cli_parse_common(cli_opts *o, int argc, char **argv, int i);
 /* The same for an option of `table` (over cli_opts): convert's, run's. */
 int cli_parse_table(const ae_opt *table, cli_opts *o, int argc, char **argv, int i);
 
+/* --precision's value as the backend takes it: "fp32" | "fp16". */
+const char *cli_precision_name(const cli_opts *o);
+
 /* Prints the help of the common options (from their tables). */
 void cli_print_common_help(void);
 
 /* Prints "astroenh: [cmd: ]msg" and the --help hint; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Applies --quiet to the backends' notices and --threads by the thread rule
- * (ae_backend_set_threads: --threads, else SLURM_CPUS_PER_TASK, else
- * OpenMP's default); g.threads is then the count. Once per command. */
+/* Applies --quiet to the backends' notices, --precision to the CUDA backend
+ * made afterwards and --threads by the thread rule (ae_backend_set_threads:
+ * --threads, else SLURM_CPUS_PER_TASK, else OpenMP's default); g.threads is
+ * then the count. Once per command. */
 void cli_apply_globals(cli_opts *o);
 
 /* Parses the value of --shard: "I/N" (0 <= I < N) or "auto" (the Slurm

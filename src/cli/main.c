@@ -50,6 +50,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
 
 void cli_apply_globals(cli_opts *o) {
     if (o->g.quiet) ae_backend_set_quiet(1);
+    (void)ae_backend_set_precision(cli_precision_name(o)); /* always a name it takes */
     const char *source;
     o->g.threads = ae_backend_set_threads(o->g.threads, &source);
     if (o->g.verbose)

@@ -43,6 +43,8 @@ static const ae_opt_choice k_stretches[] = {{"linear", AE_STRETCH_LINEAR}, {"asi
                                             {"auto", AE_STRETCH_MTF},      {"mtf", AE_STRETCH_MTF},
                                             {"none", AE_STRETCH_NONE},     {NULL, 0}};
 
+static const ae_opt_choice k_precisions[] = {{"fp32", 0}, {"fp16", 1}, {NULL, 0}};
+
 static const ae_opt k_io_options[] = {
     {.name = "--output", .alias = "-o", .kind = AE_OPT_PATH, .off = OFF(out), .arg = "OUT",
      .help = "output file; a directory when there are several inputs or a directory input (created if needed; "
@@ -68,6 +70,9 @@ static const ae_opt k_io_options[] = {
 static const ae_opt k_global_options[] = {
     {.name = "--device", .kind = AE_OPT_FUNC, .parse = parse_device, .arg = "auto|cpu|cuda", .def = "auto",
      .help = "where the networks run"},
+    {.name = "--precision", .kind = AE_OPT_ENUM, .off = OFF(precision), .choices = k_precisions,
+     .help = "arithmetic of the CUDA backend (a GPU build with --device cuda or auto): fp32 with TF32, or fp16 "
+             "convolutions and GEMMs; the CPU always computes in fp32"},
     {.name = "--threads", .kind = AE_OPT_INT, .off = OFF(g.threads), .lo = 1, .hi = 1024, .arg = "N",
      .def = "all cores; in a Slurm task SLURM_CPUS_PER_TASK", .help = "threads per process"},
     {.name = "--seed", .kind = AE_OPT_FUNC, .parse = parse_seed, .arg = "N", .def = "0",
@@ -91,6 +96,8 @@ void cli_opts_init(cli_opts *o, const char *cmd) {
     o->jobs = 1;
     o->stretch = AE_STRETCH_MTF;
 }
+
+const char *cli_precision_name(const cli_opts *o) { return k_precisions[o->precision ? 1 : 0].name; }
 
 int cli_parse_table(const ae_opt *table, cli_opts *o, int argc, char **argv, int i) {
     ae_error_clear();

@@ -51,6 +51,6 @@ check_command convert src/cli/cmd_process.c:k_convert_options
 # the source scan itself finds the tables (so the checks above cannot pass on nothing)
 check "the denoise table is read from the source" test "$(table_options src/denoise/stage.c:k_options | wc -l)" = 12
 check "the common tables are read from the source" \
-    test "$(table_options src/cli/options.c:k_io_options src/cli/options.c:k_global_options | wc -l)" = 16
+    test "$(table_options src/cli/options.c:k_io_options src/cli/options.c:k_global_options | wc -l)" = 17
 
 finish
