@@ -208,6 +208,7 @@ int cli_cmd_convert(int argc, char **argv) {
     if (!rc && o.help) {
         fputs(k_convert_help, stdout);
         ae_opts_help(stdout, k_convert_options, NULL);
+        printf("\n");
         cli_print_common_help();
         rc = -1;
     }

@@ -117,7 +117,7 @@ static const char k_slurm_help[] =
     "Options:\n";
 
 static const char k_slurm_help_tail[] =
-    "Every other option before '--' goes to sbatch (-p, -t, --cpus-per-task, --mem, ...;\n"
+    "\nEvery other option before '--' goes to sbatch (-p, -t, --cpus-per-task, --mem, ...;\n"
     "not --array). With sbatch's --wait, the summary is printed when the array ends.\n"
     "Each task uses SLURM_CPUS_PER_TASK threads unless COMMAND has --threads.\n\n"
     "Exit status: 0 submitted (with --wait: every file done), 1 failed, 2 usage error.\n"

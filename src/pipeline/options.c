@@ -153,6 +153,19 @@ static void default_text(const ae_opt *o, const void *d, char *buf, size_t cap) 
     }
 }
 
+/* " (LO..HI, default X)" into buf: an int's range and the default, or "".
+ * A short one is kept on one line (NBSP). */
+static void suffix(const ae_opt *o, const void *defaults, char *buf, size_t cap) {
+    char def[128], range[64] = "";
+    default_text(o, defaults, def, sizeof def);
+    if (o->kind == AE_OPT_INT) snprintf(range, sizeof range, "%ld..%ld", (long)o->lo, (long)o->hi);
+    buf[0] = '\0';
+    if (range[0] || def[0])
+        snprintf(buf, cap, " (%s%s%s%s)", range, range[0] && def[0] ? ", " : "", def[0] ? "default " : "", def);
+    if (strlen(buf) <= 32)
+        for (char *c = buf + 1; *c; c++) *c = *c == ' ' ? NBSP : *c;
+}
+
 /* "  -o, --output OUT" into buf; its length. */
 static int name_column(const ae_opt *o, char *buf, size_t cap) {
     int n = snprintf(buf, cap, "  %s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "", o->name);
@@ -190,16 +203,13 @@ static void wrap(FILE *f, const char *text, int col) {
 
 void ae_opts_help(FILE *f, const ae_opt *table, const void *defaults) {
     for (const ae_opt *o = table; o && o->name; o++) {
-        char head[160], def[128], text[1024];
+        char head[160], def[256], text[1024];
         int n = name_column(o, head, sizeof head);
         fputs(head, f);
         if (n >= HELP_COL - 1) fprintf(f, "\n%*s", HELP_COL, "");
         else fprintf(f, "%*s", HELP_COL - n, "");
-        default_text(o, defaults, def, sizeof def);
-        if (strlen(def) <= 24) /* a short default stays on one line with "(default" */
-            for (char *c = def; *c; c++) *c = *c == ' ' ? NBSP : *c;
-        snprintf(text, sizeof text, "%s%s%s%s", o->help ? o->help : "", def[0] ? " (default\x01" : "", def,
-                 def[0] ? ")" : "");
+        suffix(o, defaults, def, sizeof def);
+        snprintf(text, sizeof text, "%s%s", o->help ? o->help : "", def);
         wrap(f, text, HELP_COL);
     }
 }
