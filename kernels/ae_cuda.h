@@ -37,7 +37,7 @@ extern "C" {
 
 #include "astroenh/backend.h"
 
-/* AE_PRECISION=fp32 (default): float storage, TF32 tensor cores allowed in
+/* --precision fp32 (default): float storage, TF32 tensor cores allowed in
  * convolutions and GEMMs. fp16: convolutions run on half copies of the input,
  * output and weights (float accumulation); GEMMs take float operands rounded
  * to half on the tensor cores (CUBLAS_COMPUTE_32F_FAST_16F); everything else

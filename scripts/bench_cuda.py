@@ -9,7 +9,7 @@ precision setting on both sides:
      astroenh: 64 forwards back to back, the C API takes one image at a time)
 Precision: fp32 = float storage with TF32 tensor cores allowed on both sides
 (torch.backends.cuda.matmul.allow_tf32 / cudnn.allow_tf32 = True); fp16 = astroenh's
-AE_PRECISION=fp16 (half convs/GEMMs, float activations in between) vs PyTorch .half()
+--precision fp16 (half convs/GEMMs, float activations in between) vs PyTorch .half()
 (everything in half). The difference is stated in the output.
 
 The C side is scripts/bench_cuda_driver.c, built here against build/'s objects with the

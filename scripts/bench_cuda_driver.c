@@ -176,7 +176,7 @@ int main(int argc, char **argv) {
     opts o;
     int rc = parse(argc, argv, &o);
     if (rc) return rc;
-    setenv("AE_PRECISION", o.precision, 1);
+    if (ae_backend_set_precision(o.precision)) return fail("--precision");
     const ae_backend *be = NULL;
     if (ae_backend_get(o.device, &be)) return fail(o.device);
     const char *desc = "cpu";

@@ -41,7 +41,6 @@ static int setup(void **state) {
     CPU = ae_backend_cpu();
     const char *why = "CUDA backend not built";
 #ifdef AE_HAVE_CUDA
-    unsetenv("AE_PRECISION");
     for (int p = 0; p < 2; p++) {
         if (ae_backend_cuda_create(&GPU[p]) != AE_OK) {
             why = ae_error_message();

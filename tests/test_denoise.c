@@ -702,12 +702,12 @@ static void test_stage_run_keeps_nan_and_header(void **st) {
     void *opts = malloc(ae_stage_denoise.opts_size);
     ae_stage_denoise.opts_init(opts);
     char *argv[] = {"denoise", "--strength", "1.5", "--method=all", "--strength", "x"};
-    assert_int_equal(ae_stage_denoise.parse_opt(opts, 6, argv, 1), 2);
-    assert_int_equal(ae_stage_denoise.parse_opt(opts, 6, argv, 3), 1);
-    assert_int_equal(ae_stage_denoise.parse_opt(opts, 6, argv, 4), -1);
-    assert_int_equal(ae_stage_denoise.parse_opt(opts, 6, argv, 0), 0);
+    assert_int_equal(ae_stage_parse_opt(&ae_stage_denoise, opts, 6, argv, 1), 2);
+    assert_int_equal(ae_stage_parse_opt(&ae_stage_denoise, opts, 6, argv, 3), 1);
+    assert_int_equal(ae_stage_parse_opt(&ae_stage_denoise, opts, 6, argv, 4), -1);
+    assert_int_equal(ae_stage_parse_opt(&ae_stage_denoise, opts, 6, argv, 0), 0);
     char *rm[] = {"--remove-stars"}; /* star removal is no longer the default */
-    assert_int_equal(ae_stage_denoise.parse_opt(opts, 1, rm, 0), 1);
+    assert_int_equal(ae_stage_parse_opt(&ae_stage_denoise, opts, 1, rm, 0), 1);
     ae_result res;
     memset(&res, 0, sizeof res);
     assert_int_equal(ae_stage_denoise.run(NULL, opts, in, &out, NULL, &res), AE_OK);

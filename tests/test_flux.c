@@ -64,8 +64,8 @@ static ae_status run_stage(const char *extra, ae_image **out, ae_result *res) {
     d->opts_init(opts);
     char *argv[] = {"--weights", "tests/golden/sr_tiny_fast.safetensors", (char *)extra};
     int argc = extra ? 3 : 2;
-    assert_int_equal(d->parse_opt(opts, argc, argv, 0), 2);
-    if (extra) assert_int_equal(d->parse_opt(opts, argc, argv, 2), 1);
+    assert_int_equal(ae_stage_parse_opt(d, opts, argc, argv, 0), 2);
+    if (extra) assert_int_equal(ae_stage_parse_opt(d, opts, argc, argv, 2), 1);
     ae_global_opts g = {.device = "cpu", .seed = 1};
     ae_status st = d->prepare(opts, &g, &state);
     ae_image *in = NULL;
@@ -197,8 +197,8 @@ static ae_status run_on(ae_image *in, const char *extra, ae_image **out) {
     d->opts_init(opts);
     char *argv[] = {"--weights", "tests/golden/sr_tiny_fast.safetensors", (char *)extra};
     int argc = extra ? 3 : 2;
-    assert_int_equal(d->parse_opt(opts, argc, argv, 0), 2);
-    if (extra) assert_int_equal(d->parse_opt(opts, argc, argv, 2), 1);
+    assert_int_equal(ae_stage_parse_opt(d, opts, argc, argv, 0), 2);
+    if (extra) assert_int_equal(ae_stage_parse_opt(d, opts, argc, argv, 2), 1);
     ae_global_opts g = {.device = "cpu", .seed = 1};
     ae_result res;
     memset(&res, 0, sizeof res);
@@ -284,29 +284,29 @@ static void test_bad_options(void **st) {
     void *opts = calloc(1, d->opts_size), *state = NULL;
     d->opts_init(opts);
     char *bad_scale[] = {"--scale", "3"}, *bad_steps[] = {"--steps", "0"}, *samples[] = {"--samples", "4"};
-    assert_int_equal(d->parse_opt(opts, 2, bad_scale, 0), -1);
+    assert_int_equal(ae_stage_parse_opt(d, opts, 2, bad_scale, 0), -1);
     assert_non_null(strstr(ae_error_message(), "--scale"));
-    assert_int_equal(d->parse_opt(opts, 2, bad_steps, 0), -1);
-    assert_int_equal(d->parse_opt(opts, 2, samples, 0), 2);
+    assert_int_equal(ae_stage_parse_opt(d, opts, 2, bad_steps, 0), -1);
+    assert_int_equal(ae_stage_parse_opt(d, opts, 2, samples, 0), 2);
     ae_global_opts g = {.device = "cpu"};
     assert_int_equal(d->prepare(opts, &g, &state), AE_ERR_ARG); /* --samples with the fast net */
     assert_null(state);
     d->opts_init(opts);
     char *missing[] = {"--weights", "/nonexistent/m.safetensors"};
-    assert_int_equal(d->parse_opt(opts, 2, missing, 0), 2);
+    assert_int_equal(ae_stage_parse_opt(d, opts, 2, missing, 0), 2);
     assert_int_not_equal(d->prepare(opts, &g, &state), AE_OK);
     assert_non_null(strstr(ae_error_message(), "/nonexistent/m.safetensors"));
     d->opts_init(opts);
     char *twice[] = {"--scale", "4", "--weights", "tests/golden/sr_tiny_fast.safetensors"};
-    assert_int_equal(d->parse_opt(opts, 4, twice, 0), 2);
-    assert_int_equal(d->parse_opt(opts, 4, twice, 2), 2);
+    assert_int_equal(ae_stage_parse_opt(d, opts, 4, twice, 0), 2);
+    assert_int_equal(ae_stage_parse_opt(d, opts, 4, twice, 2), 2);
     assert_int_equal(d->prepare(opts, &g, &state), AE_OK); /* a 2x model asked for 4x runs twice */
     d->release(state);
     state = NULL;
     d->opts_init(opts);
     char *wrong[] = {"--scale", "2", "--weights", "models/fast_x4_v1.safetensors"};
-    assert_int_equal(d->parse_opt(opts, 4, wrong, 0), 2);
-    assert_int_equal(d->parse_opt(opts, 4, wrong, 2), 2);
+    assert_int_equal(ae_stage_parse_opt(d, opts, 4, wrong, 0), 2);
+    assert_int_equal(ae_stage_parse_opt(d, opts, 4, wrong, 2), 2);
     assert_int_equal(d->prepare(opts, &g, &state), AE_ERR_ARG); /* a 4x model asked for 2x */
     assert_non_null(strstr(ae_error_message(), "scale 4"));
     free(opts);

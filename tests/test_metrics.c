@@ -187,7 +187,7 @@ static void test_errors(void **state) {
 
 static void test_featnet(void **state) {
     (void)state;
-    ae_backend_set_threads(1); /* tiny images: one thread is fastest on a loaded machine */
+    ae_backend_set_threads(1, NULL); /* tiny images: one thread is fastest on a loaded machine */
     const ae_backend *be = ae_backend_cpu();
     ae_featnet *f = NULL;
     if (ae_featnet_load(&f, "models/fast_x2_v1.safetensors", be) != AE_OK) {

@@ -161,9 +161,9 @@ static ae_status run_stage_with(const char *weights, unsigned long long seed, in
     char stp[16];
     snprintf(stp, sizeof stp, "%d", steps);
     char *argv[] = {"--model", "sr3", "--sampler", (char *)sampler, "--steps", stp, "--weights", (char *)weights};
-    for (int i = 0; i < 8; i += 2) assert_int_equal(d->parse_opt(opts, 8, argv, i), 2);
+    for (int i = 0; i < 8; i += 2) assert_int_equal(ae_stage_parse_opt(d, opts, 8, argv, i), 2);
     ae_global_opts g = {.device = "cpu", .threads = threads, .seed = seed, .tile = tile};
-    ae_backend_set_threads(threads);
+    ae_backend_set_threads(threads, NULL);
     ae_status st = d->prepare(opts, &g, &state);
     ae_image *in = NULL;
     if (st == AE_OK) st = ae_image_create(&in, 14, 10, 1);
@@ -213,7 +213,7 @@ static void test_stage_determinism(void **st) {
         ae_image_free(c);
         ae_image_free(d);
     }
-    ae_backend_set_threads(0);
+    ae_backend_set_threads(0, NULL);
 }
 
 /* The residual-target twin of the tiny model: deterministic for a seed, a
@@ -236,7 +236,7 @@ static void test_stage_residual(void **st) {
         ae_image_free(b);
         ae_image_free(img);
     }
-    ae_backend_set_threads(0);
+    ae_backend_set_threads(0, NULL);
 }
 
 /* SR3's tiling is fixed (whole output up to 512 px per side, 256 px tiles
@@ -254,7 +254,7 @@ static void test_default_tile(void **st) {
     assert_int_equal(count_diff(a, b), 0);
     ae_image_free(a);
     ae_image_free(b);
-    ae_backend_set_threads(0);
+    ae_backend_set_threads(0, NULL);
 }
 
 int main(void) {

@@ -218,7 +218,7 @@ static ae_status run_stage(const ae_image *in, ae_image **out, ae_result *res, i
     assert_non_null(opts);
     ae_stage_denoise.opts_init(opts);
     for (int i = 0; i < argc;) {
-        int k = ae_stage_denoise.parse_opt(opts, argc, argv, i);
+        int k = ae_stage_parse_opt(&ae_stage_denoise, opts, argc, argv, i);
         assert_true(k > 0);
         i += k;
     }

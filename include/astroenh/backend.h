@@ -23,7 +23,7 @@
  *   GEMMs into work items (column tiles, query blocks) run by OpenMP threads,
  *   each calling a single-threaded OpenBLAS sgemm, so OpenBLAS's own pthread
  *   pool is never used alongside OpenMP (ops set OpenBLAS to 1 thread). The
- *   CLI sets the OpenMP count once (ae_backend_set_threads or --threads).
+ *   counts are set by ae_backend_set_threads only.
  */
 #ifndef ASTROENH_BACKEND_H
 #define ASTROENH_BACKEND_H
@@ -203,10 +203,24 @@ ae_status ae_backend_get(const char *name, const ae_backend **out);
  * printed (cron mails every line on stderr; only errors should reach it). */
 void ae_backend_set_quiet(int quiet);
 
-/* Sets OpenMP's thread count (0 = all cores) and OpenBLAS's to 1 (see the
- * threading note above). For --threads, before any op runs. */
-void ae_backend_set_threads(int threads);
-int ae_backend_threads(void);
+/* --precision: the arithmetic of the CUDA backend, "fp32" (the default; TF32
+ * allowed) or "fp16"; the CPU backend is always fp32. Takes effect for a CUDA
+ * backend made afterwards (ae_backend_get makes it once, on first use).
+ * AE_ERR_ARG for another name. */
+ae_status ae_backend_set_precision(const char *name);
+const char *ae_backend_precision(void);
+
+/* The thread rule, the one place that sets thread counts: `threads` > 0
+ * (--threads N) is the count; 0 takes a Slurm task's SLURM_CPUS_PER_TASK (the
+ * CPUs Slurm gave the task, which omp_get_num_procs() need not see where no
+ * cgroup confines it), else OpenMP's default (OMP_NUM_THREADS, else all
+ * cores). Sets the calling thread's OpenMP count to it and OpenBLAS's to 1
+ * (see the threading note above). Returns the count; *source (may be NULL)
+ * says where it came from: "--threads", "SLURM_CPUS_PER_TASK" or "default".
+ * Once per process before any op runs, and in each --jobs worker thread
+ * (OpenMP's count is per thread). */
+int ae_backend_set_threads(int threads, const char **source);
+int ae_backend_threads(void); /* the calling thread's OpenMP count */
 
 /* Output sizes of conv / convT / pool for an input h x w; AE_ERR_SHAPE when
  * the result would be < 1 (message names the desc and input size). */

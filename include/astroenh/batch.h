@@ -141,7 +141,9 @@ typedef ae_status (*ae_batch_fn)(void *user, const ae_image *in, ae_image **out,
 
 typedef struct {
     int jobs;            /* files processed at once (>= 1) */
-    int threads;         /* compute threads in all (0 = all cores) */
+    int threads;         /* compute threads in all (0: ae_backend_threads()); the caller
+                          * applies them (ae_backend_set_threads), and with jobs > 1 each
+                          * worker thread gets max(1, threads / jobs) */
     int quiet, verbose, json;
     int skip_existing;   /* an existing output -> "skipped" */
     int wait_lock;       /* wait for the output-directory lock instead of failing */

@@ -18,7 +18,7 @@
 /* Settings every stage sees (global CLI options). */
 typedef struct {
     const char *device;   /* "auto" | "cpu" | "cuda" */
-    int threads;          /* 0 = all cores */
+    int threads;          /* the count ae_backend_set_threads applied (0: not applied) */
     int verbose, quiet;
     unsigned long long seed;
     int tile;             /* 0 = choose from the memory budget */
@@ -35,11 +35,6 @@ typedef struct {
 /* Append a formatted member to res->json (adds the comma). */
 void ae_result_json(ae_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Matches `--name value` or `--name=value` at argv[i], for parse_opt: returns
- * the argv entries used (1 or 2), 0 if argv[i] is not --name, -1 (message
- * set, AE_ERR_ARG) if the value is missing. */
-int ae_opt_value(int argc, char **argv, int i, const char *name, const char **val);
-
 typedef struct {
     const char *in_path;   /* the input file */
     const char *out_path;  /* the final output path (side files derive from it) */
@@ -49,12 +44,11 @@ typedef struct {
 typedef struct ae_stage_def {
     const char *name;        /* "denoise", "colorize", "upscale" */
     const char *summary;     /* one line for --help */
-    const char *options_help;/* the stage's own options, for `astroenh NAME --help` */
+    /* The stage's options (src/pipeline/options.h), read by the one parser
+     * and printed by `astroenh NAME --help`; opts_init sets the defaults. */
+    const struct ae_opt *options;
     size_t opts_size;
     void (*opts_init)(void *opts);
-    /* Consume argv[i] (and its value). Return the number of argv entries used,
-     * 0 if the option is not this stage's, -1 (message set) on a bad value. */
-    int (*parse_opt)(void *opts, int argc, char **argv, int i);
     /* Check options once all are parsed and load models (called once per
      * process, before any file); may be NULL. `state` is stage-owned. */
     ae_status (*prepare)(void *opts, const ae_global_opts *g, void **state);
@@ -62,15 +56,16 @@ typedef struct ae_stage_def {
     ae_status (*run)(void *state, const void *opts, const ae_image *in, ae_image **out,
                      const ae_stage_ctx *ctx, ae_result *res);
     void (*release)(void *state);
-    /* Options (NULL-terminated, may be NULL) this stage takes only as its own
-     * command: in `run` another stage owns the name (colorize's --model FILE
-     * is --colorize-model there; run's --model is upscale's fast|sr3). */
-    const char *const *own_command_only;
 } ae_stage_def;
 
 /* The stages the CLI offers (NULL-terminated), defined by src/cli/stages.c. */
 extern const ae_stage_def *const ae_stages[];
 const ae_stage_def *ae_stage_find(const char *name);
+
+/* Parses the stage option at argv[i] into opts (by def->options): the argv
+ * entries used (1 or 2), 0 if not one of the stage's, -1 (message set,
+ * AE_ERR_ARG) on a missing or bad value. */
+int ae_stage_parse_opt(const ae_stage_def *def, void *opts, int argc, char **argv, int i);
 
 /* Atomic side-output writers: write to a temp file in the same directory and
  * rename over `path`. Never overwrite `protect` (the input path) if given. */

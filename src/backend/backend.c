@@ -8,6 +8,7 @@
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "astroenh/backend.h"
 #include "../nn/cpu_ops.h"
@@ -15,6 +16,17 @@
 static int g_quiet;
 
 void ae_backend_set_quiet(int quiet) { g_quiet = quiet; }
+
+static const char *g_precision = "fp32";
+
+ae_status ae_backend_set_precision(const char *name) {
+    if (!name || (strcmp(name, "fp32") && strcmp(name, "fp16")))
+        return ae_error_set(AE_ERR_ARG, "precision '%s': expected fp32 or fp16", name ? name : "");
+    g_precision = !strcmp(name, "fp16") ? "fp16" : "fp32";
+    return AE_OK;
+}
+
+const char *ae_backend_precision(void) { return g_precision; }
 
 static const char *const g_op_names[AE_OP_COUNT] = {
     "conv2d", "conv_transpose2d", "linear", "batchnorm", "groupnorm", "instancenorm",
@@ -79,17 +91,38 @@ ae_status ae_backend_get(const char *name, const ae_backend **out) {
     return ae_error_set(AE_ERR_ARG, "unknown device '%s' (expected cpu, cuda or auto)", name);
 }
 
-static int g_threads;
+/* OpenMP's own default (OMP_NUM_THREADS, else all cores), read before the
+ * first omp_set_num_threads changes what omp_get_max_threads() says. */
+static int openmp_default(void) {
+    static int initial;
+    if (!initial) initial = omp_get_max_threads();
+    return initial;
+}
 
-void ae_backend_set_threads(int threads) {
-    if (threads <= 0) threads = omp_get_num_procs();
-    g_threads = threads;
+/* SLURM_CPUS_PER_TASK as a count, or 0 when unset or not one. */
+static int slurm_cpus(void) {
+    const char *v = getenv("SLURM_CPUS_PER_TASK");
+    char *end;
+    long n = v ? strtol(v, &end, 10) : 0;
+    return v && end != v && !*end && n >= 1 && n <= 1024 ? (int)n : 0;
+}
+
+int ae_backend_set_threads(int threads, const char **source) {
+    const char *from = "--threads";
+    int def = openmp_default();
+    if (threads <= 0 && (threads = slurm_cpus()) > 0) from = "SLURM_CPUS_PER_TASK";
+    if (threads <= 0) {
+        threads = def;
+        from = "default";
+    }
+    if (source) *source = from;
     omp_set_num_threads(threads);
     openblas_set_num_threads(1); /* GEMMs run inside our OpenMP threads */
+    return threads;
 }
 
 void ae_blas_single_thread(void) {
     if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
 }
 
-int ae_backend_threads(void) { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+int ae_backend_threads(void) { return omp_get_max_threads(); }

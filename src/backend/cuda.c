@@ -10,7 +10,8 @@
  * use, so weights freed and replaced at the same address (a model closed and
  * another loaded) are uploaded again rather than silently reused. One mutex serialises ops (cuDNN/cuBLAS
  * handles and the caches are shared by --jobs workers); transfers only use
- * the stream. Precision comes from $AE_PRECISION (fp32, default, or fp16).
+ * the stream. Precision comes from ae_backend_set_precision (--precision:
+ * fp32, the default, or fp16).
  * cuBLAS is loaded with dlopen here, not linked: libcublasLt alone costs
  * every process ~0.6 s of CPU at start-up, and most runs need no GPU.
  * Built only with AE_HAVE_CUDA (the Makefile defines it when nvcc and cuDNN
@@ -650,7 +651,7 @@ static const ae_backend g_table = {
 
 ae_status ae_backend_cuda_create(ae_backend **out) {
     ae_cuda_precision prec = AE_CUDA_FP32;
-    ae_status st = parse_precision(getenv("AE_PRECISION"), &prec, "AE_PRECISION");
+    ae_status st = parse_precision(ae_backend_precision(), &prec, "--precision");
     if (st) return st;
     struct cudaDeviceProp prop;
     int dev = 0, drv, rt;

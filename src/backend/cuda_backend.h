@@ -7,7 +7,7 @@
 #include "astroenh/backend.h"
 
 /* Switches a backend made by ae_backend_cuda_create between "fp32" (TF32
- * allowed) and "fp16" (the default comes from $AE_PRECISION). Caches are keyed
+ * allowed) and "fp16" (it is made with ae_backend_precision()). Caches are keyed
  * by precision, so switching is safe between ops. AE_ERR_ARG for another name. */
 ae_status ae_backend_cuda_set_precision(ae_backend *be, const char *name);
 const char *ae_backend_cuda_precision(const ae_backend *be); /* "fp32" | "fp16" */

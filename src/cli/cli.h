@@ -5,6 +5,7 @@
 #define ASTROENH_CLI_H
 
 #include "astroenh/batch.h"
+#include "../pipeline/options.h"
 
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAILED 1
@@ -12,15 +13,17 @@
 
 typedef struct {
     const char *cmd;        /* subcommand name, for messages */
-    ae_global_opts g;
-    int json, quiet, verbose;
-    int jobs, threads;
+    ae_global_opts g;       /* --device --threads --seed --tile --quiet --verbose */
+    int json;
+    int jobs;
+    int precision;          /* --precision: 0 fp32, 1 fp16 */
     const char *out;        /* -o */
     const char *format;     /* --format */
     int recursive, skip_existing, wait_lock;
     ae_stretch_kind stretch;
     int stretch_set;
-    int bit_depth, quality;
+    int bit_depth, quality; /* convert */
+    const char *stages;     /* run */
     int help;
     int shard_index, shard_count; /* --shard I/N (count 0: every file) */
     char **inputs;          /* positional arguments (pointers into argv) */
@@ -33,25 +36,28 @@ void cli_opts_init(cli_opts *o, const char *cmd);
  * 0 if it is not one of them, -1 after printing a usage error. */
 int cli_parse_common(cli_opts *o, int argc, char **argv, int i);
 
-/* Matches "--name VALUE" or "--name=VALUE"; returns entries used (1 or 2),
- * 0 if argv[i] is not --name, -1 (printed) if the value is missing. */
-int cli_opt_value(const char *cmd, int argc, char **argv, int i, const char *name, const char **val);
+/* The same for an option of `table` (over cli_opts): convert's, run's. */
+int cli_parse_table(const ae_opt *table, cli_opts *o, int argc, char **argv, int i);
 
-/* Parses a whole int in [lo, hi]; prints a usage error and returns -1 otherwise. */
-int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *v);
+/* --precision's value as the backend takes it: "fp32" | "fp16". */
+const char *cli_precision_name(const cli_opts *o);
+
+/* Prints the help of the common options (from their tables). */
+void cli_print_common_help(void);
 
 /* Prints "astroenh: [cmd: ]msg" and the --help hint; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Applies --threads to OpenMP and OpenBLAS; without --threads, a Slurm
- * task's SLURM_CPUS_PER_TASK sets it (the CPUs Slurm gave the task, which
- * omp_get_num_procs() need not see where no cgroup confines the task). */
-void cli_apply_threads(cli_opts *o);
+/* Applies --quiet to the backends' notices, --precision to the CUDA backend
+ * made afterwards and --threads by the thread rule (ae_backend_set_threads:
+ * --threads, else SLURM_CPUS_PER_TASK, else OpenMP's default); g.threads is
+ * then the count. Once per command. */
+void cli_apply_globals(cli_opts *o);
 
 /* Parses the value of --shard: "I/N" (0 <= I < N) or "auto" (the Slurm
- * array task: SLURM_ARRAY_TASK_ID, _MIN, _COUNT, _STEP). 0, or -1 after a
- * usage error. */
-int cli_parse_shard(const char *cmd, const char *v, int *index, int *count);
+ * array task: SLURM_ARRAY_TASK_ID, _MIN, _COUNT, _STEP). 0, or -1 with the
+ * message set (AE_ERR_ARG). */
+int cli_parse_shard(const char *v, int *index, int *count);
 
 /* With --json and --shard: the lines that frame a shard's per-file lines,
  * {"event": "start", ...} before the first (with the number of its files)
@@ -62,9 +68,6 @@ void cli_shard_json_end(const cli_opts *o, int ok, int failed, int skipped, doub
 
 /* Monotonic clock, seconds. */
 double cli_now_s(void);
-
-/* The help text of the common options. */
-extern const char cli_common_help[];
 
 int cli_cmd_info(int argc, char **argv);
 int cli_cmd_convert(int argc, char **argv);

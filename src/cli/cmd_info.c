@@ -11,12 +11,10 @@
 static const char k_info_help[] =
     "usage: astroenh info [options] FILE|DIR...\n\n"
     "Prints format, size, channels, bit depth, whether a celestial WCS is present,\n"
-    "the number of NaN (blank) pixels and the min/median/max of the finite pixels.\n\n"
-    "  -r, --recursive   descend into subdirectories of directory arguments\n"
-    "  --shard I/N|auto  only the files of shard I of N (see astroenh --help)\n"
-    "  --json            one JSON object per file on stdout\n"
-    "  --quiet --threads N  as for every command\n"
-    "Exit status: 0 all files read, 1 some file failed, 2 usage error.\n";
+    "the number of NaN (blank) pixels and the min/median/max of the finite pixels.\n"
+    "Of the common options below, -o, --format, --skip-existing, --jobs, --wait-lock\n"
+    "and --stretch do not apply.\n"
+    "Exit status: 0 all files read, 1 some file failed, 2 usage error.\n\n";
 
 typedef struct {
     float min, median, max;
@@ -114,7 +112,7 @@ static int info_one(const cli_opts *o, const ae_batch_item *it) {
         return 1;
     }
     if (o->json) print_json(it->path, img, &s, NULL);
-    else if (!o->quiet) print_text(it->path, img, &s);
+    else if (!o->g.quiet) print_text(it->path, img, &s);
     fflush(stdout);
     ae_image_free(img);
     return 0;
@@ -141,9 +139,13 @@ int cli_cmd_info(int argc, char **argv) {
         if (n < 0) return free(pos), CLI_EXIT_USAGE;
         i += n;
     }
-    if (o.help) return free(pos), fputs(k_info_help, stdout), CLI_EXIT_OK;
+    if (o.help) {
+        fputs(k_info_help, stdout);
+        cli_print_common_help();
+        return free(pos), CLI_EXIT_OK;
+    }
     if (npos == 0) return free(pos), cli_usage_error("info", "no input files");
-    cli_apply_threads(&o);
+    cli_apply_globals(&o);
     ae_batch_list list = {0};
     ae_status st = ae_batch_collect(&list, pos, npos, o.recursive, NULL);
     free(pos);

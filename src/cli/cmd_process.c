@@ -6,6 +6,7 @@
  * a per-file function; the runner does loading, the display stretch for
  * PNG/JPEG outputs, atomic writing and the per-file lines.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +20,23 @@ static const char k_convert_help[] =
     "Converts between FITS, PNG and JPEG; the output extension picks the format.\n"
     "Linear (FITS) data written to PNG/JPEG is stretched (--stretch, default auto);\n"
     "FITS to FITS keeps the data, BITPIX and header and adds a provenance HISTORY\n"
-    "card; PNG/JPEG data written to FITS is stored as float32 in [0,1].\n\n"
-    "  --bit-depth 8|16    PNG bit depth (default: the writer's, 16 for 16-bit sources)\n"
-    "  --quality N         JPEG quality 1..100 (default 92)\n"
-    "  --stretch linear|asinh|auto|none  with a FITS output, stretches the data too\n\n";
+    "card; PNG/JPEG data written to FITS is stored as float32 in [0,1].\n"
+    "--stretch with a FITS output stretches the data too.\n\n"
+    "convert options:\n";
+
+static const ae_opt_choice k_bit_depths[] = {{"8", 8}, {"16", 16}, {NULL, 0}};
+
+static const ae_opt k_convert_options[] = {
+    {.name = "--bit-depth", .kind = AE_OPT_ENUM, .off = offsetof(cli_opts, bit_depth), .choices = k_bit_depths,
+     .def = "the writer's, 16 for 16-bit sources", .help = "PNG bit depth"},
+    {.name = "--quality", .kind = AE_OPT_INT, .off = offsetof(cli_opts, quality), .lo = 1, .hi = 100, .arg = "N",
+     .def = "92", .help = "JPEG quality"},
+    {.name = NULL}};
+
+static const ae_opt k_run_options[] = {
+    {.name = "--stages", .kind = AE_OPT_STRING, .off = offsetof(cli_opts, stages), .arg = "NAME,NAME...",
+     .def = "colorize,upscale,denoise", .help = "the stages, in order"},
+    {.name = NULL}};
 
 typedef struct {
     const ae_stage_def *def[MAX_CHAIN];
@@ -49,9 +63,9 @@ static int check_single_output(const cli_opts *o) {
 static void fill_batch_opts(const cli_opts *o, ae_batch_opts *b, int dir_mode) {
     memset(b, 0, sizeof *b);
     b->jobs = o->jobs;
-    b->threads = o->threads;
-    b->quiet = o->quiet;
-    b->verbose = o->verbose;
+    b->threads = o->g.threads;
+    b->quiet = o->g.quiet;
+    b->verbose = o->g.verbose;
     b->json = o->json;
     b->skip_existing = o->skip_existing;
     b->wait_lock = o->wait_lock;
@@ -87,31 +101,43 @@ static int run_batch(cli_opts *o, ae_batch_fn fn, void *user) {
         return CLI_EXIT_FAILED;
     }
     cli_shard_json_end(o, c.ok, c.failed, c.skipped, cli_now_s() - t0);
-    if (n == 0 && !o->quiet)
+    if (n == 0 && !o->g.quiet)
         fprintf(stderr, "astroenh: %s: no image files found in the input directories\n", o->cmd);
     char shard[48] = "";
     if (o->shard_count) snprintf(shard, sizeof shard, " shard %d/%d:", o->shard_index, o->shard_count);
-    if ((n > 1 || o->shard_count) && !o->quiet && !o->json)
+    if ((n > 1 || o->shard_count) && !o->g.quiet && !o->json)
         fprintf(stderr, "astroenh: %s:%s %d ok, %d failed, %d skipped\n", o->cmd, shard, c.ok, c.failed, c.skipped);
     return c.failed ? CLI_EXIT_FAILED : CLI_EXIT_OK;
 }
 
-/* Collects positionals; offers other options to the common parser, then to
- * each stage of `chain` in turn (in `run`, not those a stage takes only as
- * its own command). Returns 0, or an exit status after a usage error. */
-typedef int (*extra_opt_fn)(cli_opts *o, int argc, char **argv, int i);
-
 /* 1 if `arg` ("--name" or "--name=value") is an option `def` takes only as
  * its own command, not within `run`. */
 static int own_command_only(const ae_stage_def *def, const char *arg) {
-    size_t len = strcspn(arg, "=");
-    for (const char *const *p = def->own_command_only; p && *p; p++)
-        if (strlen(*p) == len && !strncmp(*p, arg, len)) return 1;
+    const ae_opt *o = ae_opts_find(def->options, arg);
+    return o && o->own_command_only;
+}
+
+/* Offers the option at argv[i] to each stage of `chain` in turn (in `run`,
+ * not those a stage takes only as its own command): entries used, 0 if
+ * none takes it, -1 after a usage error. */
+static int parse_stage_opt(const cli_opts *o, const stage_chain *chain, int argc, char **argv, int i) {
+    for (int k = 0; chain && k < chain->n; k++) {
+        ae_error_clear();
+        int n = ae_opts_parse(chain->def[k]->options, chain->opts[k], argc, argv, i, chain->nested);
+        if (n < 0) cli_usage_error(o->cmd, "%s", ae_error_message());
+        if (n) return n;
+    }
+    for (int k = 0; chain && chain->nested && k < chain->n; k++)
+        if (own_command_only(chain->def[k], argv[i]))
+            return cli_usage_error(o->cmd, "%s goes to %s only in 'astroenh %s' (see 'astroenh run --help')",
+                                   argv[i], chain->def[k]->name, chain->def[k]->name), -1;
     return 0;
 }
 
-static int parse_args(cli_opts *o, stage_chain *chain, extra_opt_fn extra, int argc, char **argv,
-                      int skip_stages) {
+/* Collects positionals; offers options to the common tables, to `extra`
+ * (the command's own) and to the stages of `chain`. Returns 0, or an exit
+ * status after a usage error. */
+static int parse_args(cli_opts *o, stage_chain *chain, const ae_opt *extra, int argc, char **argv) {
     o->inputs = malloc(sizeof *o->inputs * (size_t)argc);
     if (!o->inputs) return CLI_EXIT_FAILED;
     int only_pos = 0;
@@ -125,21 +151,10 @@ static int parse_args(cli_opts *o, stage_chain *chain, extra_opt_fn extra, int a
             o->inputs[o->n_inputs++] = argv[i++];
             continue;
         }
-        const char *v;
-        int n = skip_stages ? cli_opt_value(o->cmd, argc, argv, i, "--stages", &v) : 0;
-        if (n == 0) n = cli_parse_common(o, argc, argv, i);
-        if (n == 0 && extra) n = extra(o, argc, argv, i);
-        for (int k = 0; n == 0 && chain && k < chain->n; k++) {
-            if (chain->nested && own_command_only(chain->def[k], argv[i])) continue;
-            ae_error_clear();
-            n = chain->def[k]->parse_opt(chain->opts[k], argc, argv, i);
-            if (n < 0) return cli_usage_error(o->cmd, "%s", ae_error_message());
-        }
+        int n = cli_parse_common(o, argc, argv, i);
+        if (n == 0 && extra) n = cli_parse_table(extra, o, argc, argv, i);
+        if (n == 0) n = parse_stage_opt(o, chain, argc, argv, i);
         if (n < 0) return CLI_EXIT_USAGE;
-        for (int k = 0; n == 0 && chain && chain->nested && k < chain->n; k++)
-            if (own_command_only(chain->def[k], argv[i]))
-                return cli_usage_error(o->cmd, "%s goes to %s only in 'astroenh %s' (see 'astroenh run --help')",
-                                       argv[i], chain->def[k]->name, chain->def[k]->name);
         if (n == 0) return cli_usage_error(o->cmd, "unknown option '%s'", argv[i]);
         i += n;
     }
@@ -186,37 +201,20 @@ static ae_status convert_fn(void *user, const ae_image *in, ae_image **out, ae_s
     return AE_OK;
 }
 
-/* convert's own options for parse_args: entries used, 0 if not one, -1 on error. */
-static int convert_opt(cli_opts *o, int argc, char **argv, int i) {
-    const char *v;
-    long x;
-    int n = cli_opt_value(o->cmd, argc, argv, i, "--bit-depth", &v);
-    if (n > 0) {
-        if (cli_parse_int(o->cmd, "--bit-depth", v, 8, 16, &x)) return -1;
-        if (x != 8 && x != 16) return cli_usage_error(o->cmd, "bad value '%s' for --bit-depth (8 or 16)", v), -1;
-        o->bit_depth = (int)x;
-        return n;
-    }
-    if (n < 0) return n;
-    n = cli_opt_value(o->cmd, argc, argv, i, "--quality", &v);
-    if (n > 0) {
-        if (cli_parse_int(o->cmd, "--quality", v, 1, 100, &x)) return -1;
-        o->quality = (int)x;
-    }
-    return n;
-}
-
 int cli_cmd_convert(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o, "convert");
-    int rc = parse_args(&o, NULL, convert_opt, argc, argv, 0);
+    int rc = parse_args(&o, NULL, k_convert_options, argc, argv);
     if (!rc && o.help) {
-        printf("%s%s", k_convert_help, cli_common_help);
+        fputs(k_convert_help, stdout);
+        ae_opts_help(stdout, k_convert_options, NULL);
+        printf("\n");
+        cli_print_common_help();
         rc = -1;
     }
     if (!rc) rc = check_io_args(&o, 1);
     if (!rc) {
-        cli_apply_threads(&o);
+        cli_apply_globals(&o);
         rc = run_batch(&o, convert_fn, &o);
     }
     free(o.inputs);
@@ -307,20 +305,35 @@ static ae_status chain_fn(void *user, const ae_image *in, ae_image **out, ae_sav
     return AE_OK;
 }
 
+static void print_chain_help(const stage_chain *c, int is_run) {
+    if (is_run) {
+        printf("usage: astroenh run [--stages NAME,NAME...] [options] IN... -o OUT\n\n"
+               "Applies the stages to each file in turn, in memory.\n\nrun options:\n");
+        ae_opts_help(stdout, k_run_options, NULL);
+        printf("\n");
+    } else {
+        printf("usage: astroenh %s [options] IN... -o OUT\n\n%s\n\n", c->def[0]->name, c->def[0]->summary);
+    }
+    for (int k = 0; k < c->n; k++) {
+        void *defaults = calloc(1, c->def[k]->opts_size ? c->def[k]->opts_size : 1);
+        if (defaults && c->def[k]->opts_init) c->def[k]->opts_init(defaults);
+        printf("%s options:\n", c->def[k]->name);
+        ae_opts_help(stdout, c->def[k]->options, defaults);
+        printf("\n");
+        free(defaults);
+    }
+    cli_print_common_help();
+}
+
 static int run_chain(cli_opts *o, stage_chain *c, int argc, char **argv, int is_run) {
-    int rc = parse_args(o, c, NULL, argc, argv, is_run);
+    int rc = parse_args(o, c, is_run ? k_run_options : NULL, argc, argv);
     if (!rc && o->help) {
-        if (is_run) printf("usage: astroenh run [--stages NAME,NAME...] [options] IN... -o OUT\n\n"
-                           "Applies the stages to each file in turn, in memory.\n\n");
-        else printf("usage: astroenh %s [options] IN... -o OUT\n\n%s\n\n", c->def[0]->name, c->def[0]->summary);
-        for (int k = 0; k < c->n; k++)
-            if (c->def[k]->options_help) printf("%s options:\n%s\n", c->def[k]->name, c->def[k]->options_help);
-        printf("%s", cli_common_help);
+        print_chain_help(c, is_run);
         return -1;
     }
     if (!rc) rc = check_io_args(o, 0);
     if (!rc) {
-        cli_apply_threads(o);
+        cli_apply_globals(o);
         rc = chain_prepare(c, o);
     }
     if (!rc) rc = run_batch(o, chain_fn, c);
@@ -341,16 +354,16 @@ int cli_cmd_stage(const char *name, int argc, char **argv) {
 
 int cli_cmd_run(int argc, char **argv) {
     /* denoise last, where the seed filters: measured better than first (eval/stage_order.md) */
-    const char *list = "colorize,upscale,denoise";
+    cli_opts pre;
+    cli_opts_init(&pre, "run");
+    pre.stages = "colorize,upscale,denoise";
     int help = 0;
     for (int i = 1; i < argc; i++) {
-        const char *v;
-        int n = cli_opt_value("run", argc, argv, i, "--stages", &v);
-        if (n < 0) return CLI_EXIT_USAGE;
-        if (n > 0) list = v;
+        if (cli_parse_table(k_run_options, &pre, argc, argv, i) < 0) return CLI_EXIT_USAGE;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) help = 1;
         if (!strcmp(argv[i], "--")) break;
     }
+    const char *list = pre.stages;
     stage_chain c = {.nested = 1};
     char names[256];
     snprintf(names, sizeof names, "%s", list);

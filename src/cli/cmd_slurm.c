@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,28 +41,27 @@ static int env_long(const char *name, long *v) {
     return errno || *end ? -1 : 0;
 }
 
-static int shard_from_slurm(const char *cmd, int *index, int *count) {
+static int shard_from_slurm(int *index, int *count) {
     long id, min, n, step = 1;
     if (env_long("SLURM_ARRAY_TASK_ID", &id) || env_long("SLURM_ARRAY_TASK_MIN", &min) ||
         env_long("SLURM_ARRAY_TASK_COUNT", &n)) {
-        cli_usage_error(cmd, "--shard auto: not a Slurm array task (SLURM_ARRAY_TASK_ID, "
-                             "SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT must be set)");
-        return -1;
+        return ae_error_set(AE_ERR_ARG, "--shard auto: not a Slurm array task (SLURM_ARRAY_TASK_ID, "
+                                        "SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT must be set)"), -1;
     }
     if (getenv("SLURM_ARRAY_TASK_STEP") && (env_long("SLURM_ARRAY_TASK_STEP", &step) || step < 1)) step = 1;
     long k = id - min;
     if (n < 1 || n > MAX_SHARDS || k < 0 || k % step || k / step >= n) {
-        cli_usage_error(cmd, "--shard auto: task %ld is not one of %ld tasks from %ld in steps of %ld; "
-                             "auto needs one array of evenly spaced tasks, else use --shard I/N", id, n, min, step);
-        return -1;
+        return ae_error_set(AE_ERR_ARG, "--shard auto: task %ld is not one of %ld tasks from %ld in steps of %ld; "
+                                        "auto needs one array of evenly spaced tasks, else use --shard I/N",
+                            id, n, min, step), -1;
     }
     *index = (int)(k / step);
     *count = (int)n;
     return 0;
 }
 
-int cli_parse_shard(const char *cmd, const char *v, int *index, int *count) {
-    if (!strcmp(v, "auto")) return shard_from_slurm(cmd, index, count);
+int cli_parse_shard(const char *v, int *index, int *count) {
+    if (!strcmp(v, "auto")) return shard_from_slurm(index, count);
     const char *slash = strchr(v, '/');
     long i = -1, n = -1;
     if (slash && v[0] >= '0' && v[0] <= '9' && slash[1] >= '0' && slash[1] <= '9') {
@@ -73,8 +73,8 @@ int cli_parse_shard(const char *cmd, const char *v, int *index, int *count) {
         if (*end || errno) n = -1;
     }
     if (i < 0 || n < 1 || n > MAX_SHARDS || i >= n) {
-        cli_usage_error(cmd, "bad value '%s' for --shard (I/N with 0 <= I < N <= %d, or auto)", v, MAX_SHARDS);
-        return -1;
+        return ae_error_set(AE_ERR_ARG, "bad value '%s' for --shard (I/N with 0 <= I < N <= %d, or auto)", v,
+                            MAX_SHARDS), -1;
     }
     *index = (int)i;
     *count = (int)n;
@@ -114,18 +114,17 @@ static const char k_slurm_help[] =
     "array of N tasks: task I runs 'astroenh COMMAND --shard I/N --skip-existing --json'\n"
     "and writes its per-file JSON lines to LOGDIR/shard-I.JOBID.json. Submitting the\n"
     "same command again finishes only the files that are not done.\n\n"
-    "  --shards N        number of array tasks (1..1000000; Slurm's MaxArraySize caps it)\n"
-    "  --log-dir DIR     logs, script and manifest (default astroenh-slurm-logs)\n"
-    "  --max-running M   at most M tasks at once (--array=0-N-1%M)\n"
-    "  --no-submit       write the script and print the sbatch command, submit nothing\n"
-    "Every other option before '--' goes to sbatch (-p, -t, --cpus-per-task, --mem, ...;\n"
+    "Options:\n";
+
+static const char k_slurm_help_tail[] =
+    "\nEvery other option before '--' goes to sbatch (-p, -t, --cpus-per-task, --mem, ...;\n"
     "not --array). With sbatch's --wait, the summary is printed when the array ends.\n"
     "Each task uses SLURM_CPUS_PER_TASK threads unless COMMAND has --threads.\n\n"
     "Exit status: 0 submitted (with --wait: every file done), 1 failed, 2 usage error.\n"
     "See also: astroenh slurm-summary LOGDIR\n";
 
 typedef struct {
-    long shards, max_running;
+    int shards, max_running;
     int no_submit, wait, help;
     const char *log_dir;
     char **sbatch; /* sbatch's options, pointers into argv */
@@ -134,17 +133,25 @@ typedef struct {
     int n_cmd;
 } slurm_opts;
 
-/* One of our options at argv[i]: entries used, 0 if not ours, -1 on error. */
+#define OFF(field) offsetof(slurm_opts, field)
+
+static const ae_opt k_slurm_options[] = {
+    {.name = "--shards", .kind = AE_OPT_INT, .off = OFF(shards), .lo = 1, .hi = MAX_SHARDS, .arg = "N", .def = "",
+     .help = "number of array tasks (Slurm's MaxArraySize caps it)"},
+    {.name = "--log-dir", .kind = AE_OPT_PATH, .off = OFF(log_dir), .arg = "DIR",
+     .help = "logs, script and manifest"},
+    {.name = "--max-running", .kind = AE_OPT_INT, .off = OFF(max_running), .lo = 1, .hi = MAX_SHARDS, .arg = "M",
+     .def = "", .help = "at most M tasks at once (--array=0-N-1%M)"},
+    {.name = "--no-submit", .kind = AE_OPT_FLAG, .off = OFF(no_submit), .flag_value = 1,
+     .help = "write the script and print the sbatch command, submit nothing"},
+    {.name = "--help", .alias = "-h", .kind = AE_OPT_FLAG, .off = OFF(help), .flag_value = 1, .help = "this help"},
+    {.name = NULL}};
+
+/* One of our options at argv[i]: entries used, 0 if not ours, -1 after a usage error. */
 static int slurm_own_opt(slurm_opts *s, int argc, char **argv, int i) {
-    const char *v;
-    int n;
-    if (!strcmp(argv[i], "--no-submit")) return s->no_submit = 1;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return s->help = 1;
-    if ((n = cli_opt_value("slurm", argc, argv, i, "--shards", &v)) != 0)
-        return n < 0 || cli_parse_int("slurm", "--shards", v, 1, MAX_SHARDS, &s->shards) ? -1 : n;
-    if ((n = cli_opt_value("slurm", argc, argv, i, "--max-running", &v)) != 0)
-        return n < 0 || cli_parse_int("slurm", "--max-running", v, 1, MAX_SHARDS, &s->max_running) ? -1 : n;
-    if ((n = cli_opt_value("slurm", argc, argv, i, "--log-dir", &v)) > 0) s->log_dir = v;
+    ae_error_clear();
+    int n = ae_opts_parse(k_slurm_options, s, argc, argv, i, 0);
+    if (n < 0) cli_usage_error("slurm", "%s", ae_error_message());
     return n;
 }
 
@@ -261,10 +268,10 @@ static char *script_text(const slurm_opts *s, const char *dir, const char *cwd, 
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     if (!f) return NULL;
-    fprintf(f, "#!/bin/bash\n# Written by 'astroenh slurm': array task I processes shard I/%ld of the files.\n"
+    fprintf(f, "#!/bin/bash\n# Written by 'astroenh slurm': array task I processes shard I/%d of the files.\n"
                "# --skip-existing: a resubmitted array finishes only what is missing.\n", s->shards);
-    fprintf(f, "#SBATCH --array=0-%ld", s->shards - 1);
-    if (s->max_running > 0) fprintf(f, "%%%ld", s->max_running);
+    fprintf(f, "#SBATCH --array=0-%d", s->shards - 1);
+    if (s->max_running > 0) fprintf(f, "%%%d", s->max_running);
     fprintf(f, "\n#SBATCH --job-name=astroenh-%s\n#SBATCH --output=%s/shard-%%a.%%A.out\n", s->cmd[0], dir);
     fputs("cd ", f);
     put_quoted(f, cwd);
@@ -272,7 +279,7 @@ static char *script_text(const slurm_opts *s, const char *dir, const char *cwd, 
     put_quoted(f, bin);
     fputc(' ', f);
     put_quoted(f, s->cmd[0]);
-    fprintf(f, " --shard \"$SLURM_ARRAY_TASK_ID/%ld\" --skip-existing --json", s->shards);
+    fprintf(f, " --shard \"$SLURM_ARRAY_TASK_ID/%d\" --skip-existing --json", s->shards);
     for (int i = 1; i < s->n_cmd; i++) {
         fputc(' ', f);
         put_quoted(f, s->cmd[i]);
@@ -348,12 +355,15 @@ static int write_job_files(const slurm_opts *s, const char *dir, char *script, s
 }
 
 int cli_cmd_slurm(int argc, char **argv) {
-    slurm_opts s = {.log_dir = "astroenh-slurm-logs"};
+    const slurm_opts defaults = {.log_dir = "astroenh-slurm-logs"};
+    slurm_opts s = defaults;
     s.sbatch = calloc((size_t)argc, sizeof *s.sbatch);
     if (!s.sbatch) return CLI_EXIT_FAILED;
     int rc = parse_slurm_args(&s, argc, argv);
     if (!rc && s.help) {
         fputs(k_slurm_help, stdout);
+        ae_opts_help(stdout, k_slurm_options, &defaults);
+        fputs(k_slurm_help_tail, stdout);
         free(s.sbatch);
         return CLI_EXIT_OK;
     }
@@ -370,7 +380,7 @@ int cli_cmd_slurm(int argc, char **argv) {
         } else if (s.wait && !s.no_submit) {
             rc = cli_slurm_summary(dir, 0);
         } else if (!s.no_submit) {
-            fprintf(stderr, "astroenh: slurm: %ld tasks submitted; logs in %s\n"
+            fprintf(stderr, "astroenh: slurm: %d tasks submitted; logs in %s\n"
                             "  when they are done: astroenh slurm-summary %s\n"
                             "  the same command again finishes whatever is left undone\n", s.shards, dir, dir);
         }

@@ -5,8 +5,6 @@
  * cmd_process.c), one per stage of the stage table (stages.c), run (a chain
  * of stages), eval/bench (tools/), slurm, slurm-summary.
  */
-#include <errno.h>
-#include <omp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +13,6 @@
 #include "astroenh/backend.h"
 #include "../../tools/tools.h"
 #include "cli.h"
-
-void openblas_set_num_threads(int);
 
 /* The commands, in the order of --help. The entry with no name stands for the
  * stages of the stage table (stages.c), each a command of its own name. */
@@ -41,34 +37,6 @@ static const cli_command k_commands[] = {
 };
 #define N_COMMANDS (sizeof k_commands / sizeof k_commands[0])
 
-const char cli_common_help[] =
-    "Input and output:\n"
-    "  IN...                files or directories (a directory gives its image files:\n"
-    "                       .fits .fit .fts .fz .png .jpg .jpeg, sorted)\n"
-    "  -o, --output OUT     output file; a directory when there are several inputs or\n"
-    "                       a directory input (created if needed; relative paths kept)\n"
-    "  -r, --recursive      descend into subdirectories of directory inputs\n"
-    "  --format fits|png|jpg  output format in directory mode (replaces the extension)\n"
-    "  --skip-existing      leave files whose output exists (status \"skipped\")\n"
-    "  --jobs N             process N files at once (default 1)\n"
-    "  --wait-lock          wait for another run's lock on the output directory\n"
-    "  --shard I/N|auto     only the files of shard I (0..N-1) of N, split by a hash\n"
-    "                       of their relative path; auto: the Slurm array task's\n"
-    "                       (SLURM_ARRAY_TASK_ID/_MIN/_COUNT); see 'astroenh slurm'\n"
-    "  --stretch linear|asinh|auto|none  stretch of linear (FITS) data written to\n"
-    "                       PNG/JPEG (default auto, the MTF auto-stretch)\n"
-    "Global:\n"
-    "  --device auto|cpu|cuda  --threads N  --seed N  --tile N\n"
-    "  --quiet  --verbose  --json (one JSON object per file on stdout)\n";
-
-void cli_opts_init(cli_opts *o, const char *cmd) {
-    memset(o, 0, sizeof *o);
-    o->cmd = cmd;
-    o->g.device = "auto";
-    o->jobs = 1;
-    o->stretch = AE_STRETCH_MTF;
-}
-
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     fputs("astroenh: ", stderr);
@@ -80,119 +48,14 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     return CLI_EXIT_USAGE;
 }
 
-int cli_opt_value(const char *cmd, int argc, char **argv, int i, const char *name, const char **val) {
-    size_t n = strlen(name);
-    if (strncmp(argv[i], name, n) != 0) return 0;
-    if (argv[i][n] == '=') {
-        *val = argv[i] + n + 1;
-        return 1;
-    }
-    if (argv[i][n] != '\0') return 0;
-    if (i + 1 >= argc) {
-        cli_usage_error(cmd, "option %s needs a value", name);
-        return -1;
-    }
-    *val = argv[i + 1];
-    return 2;
-}
-
-int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *v) {
-    char *end;
-    errno = 0;
-    long x = strtol(s, &end, 10);
-    if (errno || end == s || *end || x < lo || x > hi) {
-        cli_usage_error(cmd, "bad value '%s' for %s (an integer from %ld to %ld)", s, opt, lo, hi);
-        return -1;
-    }
-    *v = x;
-    return 0;
-}
-
-static int parse_flag(cli_opts *o, const char *a) {
-    if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
-        o->quiet = o->g.quiet = 1;
-        ae_backend_set_quiet(1);
-    } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) o->verbose = o->g.verbose = 1;
-    else if (!strcmp(a, "--json")) o->json = 1;
-    else if (!strcmp(a, "--recursive") || !strcmp(a, "-r")) o->recursive = 1;
-    else if (!strcmp(a, "--skip-existing")) o->skip_existing = 1;
-    else if (!strcmp(a, "--wait-lock")) o->wait_lock = 1;
-    else if (!strcmp(a, "--help") || !strcmp(a, "-h")) o->help = 1;
-    else return 0;
-    return 1;
-}
-
-/* Sets the value of option `name`; 0, or -1 after printing a usage error. */
-static int set_valued(cli_opts *o, const char *name, const char *v) {
-    const char *c = o->cmd;
-    long x;
-    if (!strcmp(name, "-o") || !strcmp(name, "--output")) {
-        o->out = v;
-    } else if (!strcmp(name, "--format")) {
-        if (!ae_format_ext(v)) return cli_usage_error(c, "bad value '%s' for --format (fits, png or jpg)", v), -1;
-        o->format = v;
-    } else if (!strcmp(name, "--jobs") || !strcmp(name, "-j")) {
-        if (cli_parse_int(c, "--jobs", v, 1, 64, &x)) return -1;
-        o->jobs = (int)x;
-    } else if (!strcmp(name, "--threads")) {
-        if (cli_parse_int(c, "--threads", v, 1, 1024, &x)) return -1;
-        o->threads = o->g.threads = (int)x;
-    } else if (!strcmp(name, "--tile")) {
-        if (cli_parse_int(c, "--tile", v, 0, AE_MAX_DIM, &x)) return -1;
-        o->g.tile = (int)x;
-    } else if (!strcmp(name, "--seed")) {
-        char *end;
-        errno = 0;
-        o->g.seed = strtoull(v, &end, 10);
-        if (errno || end == v || *end || v[0] == '-')
-            return cli_usage_error(c, "bad value '%s' for --seed (a non-negative integer)", v), -1;
-    } else if (!strcmp(name, "--device")) {
-        if (strcmp(v, "auto") && strcmp(v, "cpu") && strcmp(v, "cuda"))
-            return cli_usage_error(c, "bad value '%s' for --device (auto, cpu or cuda)", v), -1;
-        o->g.device = v;
-    } else if (!strcmp(name, "--shard")) {
-        if (cli_parse_shard(c, v, &o->shard_index, &o->shard_count)) return -1;
-    } else if (!strcmp(name, "--stretch")) {
-        if (strcmp(v, "linear") && strcmp(v, "asinh") && strcmp(v, "auto") && strcmp(v, "mtf") && strcmp(v, "none"))
-            return cli_usage_error(c, "bad value '%s' for --stretch (linear, asinh, auto or none)", v), -1;
-        o->stretch = ae_stretch_parse(v);
-        o->stretch_set = 1;
-    }
-    return 0;
-}
-
-/* Options taking a value; returns entries used, 0 if none matched, -1 on error. */
-static int parse_valued(cli_opts *o, int argc, char **argv, int i) {
-    static const char *const names[] = {"-o", "--output", "--format", "--jobs", "-j", "--threads",
-                                        "--tile", "--seed", "--device", "--stretch", "--shard", NULL};
-    const char *v = NULL;
-    int n = 0, k;
-    for (k = 0; names[k]; k++)
-        if ((n = cli_opt_value(o->cmd, argc, argv, i, names[k], &v)) != 0) break;
-    if (n <= 0) return n;
-    return set_valued(o, names[k], v) ? -1 : n;
-}
-
-int cli_parse_common(cli_opts *o, int argc, char **argv, int i) {
-    if (parse_flag(o, argv[i])) return 1;
-    return parse_valued(o, argc, argv, i);
-}
-
-static void threads_from_slurm(cli_opts *o) {
-    const char *v = getenv("SLURM_CPUS_PER_TASK");
-    char *end;
-    long n = v ? strtol(v, &end, 10) : 0;
-    if (!v || end == v || *end || n < 1 || n > 1024) return;
-    o->threads = o->g.threads = (int)n;
-    if (o->verbose) fprintf(stderr, "astroenh: %s: %ld threads (SLURM_CPUS_PER_TASK)\n", o->cmd, n);
-}
-
-void cli_apply_threads(cli_opts *o) {
-    if (o->threads == 0) threads_from_slurm(o);
-    if (o->threads > 0) {
-        omp_set_num_threads(o->threads);
-        openblas_set_num_threads(o->threads);
-    }
+void cli_apply_globals(cli_opts *o) {
+    if (o->g.quiet) ae_backend_set_quiet(1);
+    (void)ae_backend_set_precision(cli_precision_name(o)); /* always a name it takes */
+    const char *source;
+    o->g.threads = ae_backend_set_threads(o->g.threads, &source);
+    if (o->g.verbose)
+        fprintf(stderr, "astroenh: %s: %d threads (%s)\n", o->cmd, o->g.threads,
+                strcmp(source, "default") ? source : "OpenMP default");
 }
 
 /* One line of --help: the usage column and the summary's first line. */
@@ -213,9 +76,9 @@ static void print_help(void) {
     }
     printf("\n'astroenh COMMAND --help' shows a command's options.\n"
            "  --version          version and build (cpu / cuda)\n"
-           "  --list-stages      the stages compiled into this build, one per line\n\n%s"
-           "\nExit status: 0 all files ok, 1 some file failed, 2 usage error.\n",
-           cli_common_help);
+           "  --list-stages      the stages compiled into this build, one per line\n\n");
+    cli_print_common_help();
+    printf("\nExit status: 0 all files ok, 1 some file failed, 2 usage error.\n");
 }
 
 static void print_version(void) {

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "astroenh/stage.h"
 #include "astroenh/stretch.h"
 #include "astroenh/tile.h"
+#include "../pipeline/options.h"
 
 #define CONF_SCALE 10.0f /* a*b* spread (Lab units) at which confidence reaches 0 */
 #define DEFAULT_TILE 512
@@ -35,7 +37,6 @@ typedef struct {
     const char *conf_map;
     int tta, clip_gamut, overlap;
     ae_stretch_kind stretch;
-    int stretch_set;
 } colorize_opts;
 
 typedef struct {
@@ -50,43 +51,6 @@ static void opts_init(void *p) {
     memset(o, 0, sizeof *o);
     o->overlap = DEFAULT_OVERLAP;
     o->stretch = AE_STRETCH_MTF;
-}
-
-static int parse_opt(void *p, int argc, char **argv, int i) {
-    colorize_opts *o = p;
-    const char *v;
-    int n;
-    if (!strcmp(argv[i], "--tta")) return o->tta = 1, 1;
-    if ((n = ae_opt_value(argc, argv, i, "--colorize-model", &v)) != 0) return n > 0 ? (o->model = v, n) : -1;
-    if ((n = ae_opt_value(argc, argv, i, "--model", &v)) != 0) return n > 0 ? (o->model = v, n) : -1;
-    if ((n = ae_opt_value(argc, argv, i, "--confidence-map", &v)) != 0)
-        return n > 0 ? (o->conf_map = v, n) : -1;
-    if ((n = ae_opt_value(argc, argv, i, "--gamut", &v)) != 0) {
-        if (n < 0) return -1;
-        if (!strcmp(v, "keep-l")) o->clip_gamut = 0;
-        else if (!strcmp(v, "clip")) o->clip_gamut = 1;
-        else return ae_error_set(AE_ERR_ARG, "bad value '%s' for --gamut (keep-l or clip)", v), -1;
-        return n;
-    }
-    if ((n = ae_opt_value(argc, argv, i, "--in-stretch", &v)) != 0) {
-        if (n < 0) return -1;
-        if (!strcmp(v, "none")) o->stretch = AE_STRETCH_NONE;
-        else if ((o->stretch = ae_stretch_parse(v)) == AE_STRETCH_NONE)
-            return ae_error_set(AE_ERR_ARG, "bad value '%s' for --in-stretch (linear, asinh, auto, mtf or none)", v), -1;
-        o->stretch_set = 1;
-        return n;
-    }
-    if ((n = ae_opt_value(argc, argv, i, "--overlap", &v)) != 0) {
-        if (n < 0) return -1;
-        char *end;
-        errno = 0;
-        long x = strtol(v, &end, 10);
-        if (errno || end == v || *end || x < 0 || x > 1024)
-            return ae_error_set(AE_ERR_ARG, "bad value '%s' for --overlap (0..1024 pixels)", v), -1;
-        o->overlap = (int)x;
-        return n;
-    }
-    return 0;
 }
 
 /* --colorize-model (--model), else $ASTROENH_MODELS/colorizer.safetensors, else models/ next to
@@ -330,31 +294,40 @@ static ae_status run(void *state, const void *p, const ae_image *in, ae_image **
     return AE_OK;
 }
 
-static const char *const k_own_command_only[] = {"--model", NULL};
+#define OFF(field) offsetof(colorize_opts, field)
+
+static const ae_opt_choice k_stretches[] = {{"auto", AE_STRETCH_MTF},       {"mtf", AE_STRETCH_MTF},
+                                            {"asinh", AE_STRETCH_ASINH},    {"linear", AE_STRETCH_LINEAR},
+                                            {"none", AE_STRETCH_NONE},      {NULL, 0}};
+static const ae_opt_choice k_gamuts[] = {{"keep-l", 0}, {"clip", 1}, {NULL, 0}};
+
+static const ae_opt k_options[] = {
+    {.name = "--colorize-model", .kind = AE_OPT_PATH, .off = OFF(model), .arg = "FILE",
+     .def = "$ASTROENH_MODELS/colorizer.safetensors, else models/ beside the binary, else ./models/",
+     .help = "weights"},
+    {.name = "--model", .kind = AE_OPT_PATH, .off = OFF(model), .arg = "FILE", .own_command_only = 1,
+     .help = "the same, in `astroenh colorize` only (in `run`, --model is upscale's fast|sr3)"},
+    {.name = "--in-stretch", .kind = AE_OPT_ENUM, .off = OFF(stretch), .choices = k_stretches, .arg = "KIND",
+     .help = "stretch of linear (FITS) and 16-bit inputs before the network: auto|mtf, asinh, linear, none"},
+    {.name = "--tta", .kind = AE_OPT_FLAG, .off = OFF(tta), .flag_value = 1,
+     .help = "average the 8 flips/rotations (8x slower)"},
+    {.name = "--confidence-map", .kind = AE_OPT_PATH, .off = OFF(conf_map), .arg = "F",
+     .help = "also write the chroma confidence 1 - min(1, s/10), s the std (Lab units) of a*b* over the 8 "
+             "flips/rotations (implies --tta); \"{}\" in F = output name stem"},
+    {.name = "--gamut", .kind = AE_OPT_ENUM, .off = OFF(clip_gamut), .choices = k_gamuts,
+     .help = "out-of-sRGB colours: keep-l scales chroma keeping L*, clip clips RGB (L* may change)"},
+    {.name = "--overlap", .kind = AE_OPT_INT, .off = OFF(overlap), .lo = 0, .hi = 1024, .arg = "N",
+     .help = "tile overlap in pixels (--tile sets the tile)"},
+    {.name = NULL}};
 
 const ae_stage_def ae_stage_colorize = {
     .name = "colorize",
     .summary = "Colour rendering of a mono image by a pix2pix U-Net (a*b* predicted from L*;\n"
                "the output keeps the input's luminance). Plausible colour, NOT photometry.",
-    .options_help =
-        "  --colorize-model FILE  weights (default $ASTROENH_MODELS/colorizer.safetensors,\n"
-        "                       else models/ beside the binary, else ./models/);\n"
-        "                       `astroenh colorize` also takes --model FILE (in `run`,\n"
-        "                       --model is upscale's fast|sr3)\n"
-        "  --in-stretch KIND    stretch of linear (FITS) and 16-bit inputs before the\n"
-        "                       network: auto|mtf (default), asinh, linear, none\n"
-        "  --tta                average the 8 flips/rotations (8x slower)\n"
-        "  --confidence-map F   also write the chroma confidence 1 - min(1, s/10), s the\n"
-        "                       std (Lab units) of a*b* over the 8 flips/rotations\n"
-        "                       (implies --tta); \"{}\" in F = output name stem\n"
-        "  --gamut keep-l|clip  out-of-sRGB colours: scale chroma keeping L* (default)\n"
-        "                       or clip RGB (L* may change)\n"
-        "  --overlap N          tile overlap in pixels (default 64; --tile sets the tile)\n",
+    .options = k_options,
     .opts_size = sizeof(colorize_opts),
     .opts_init = opts_init,
-    .parse_opt = parse_opt,
     .prepare = prepare,
     .run = run,
     .release = release,
-    .own_command_only = k_own_command_only,
 };

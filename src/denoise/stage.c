@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fitsio.h>
+#include <stddef.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -28,6 +29,7 @@
 #include "astroenh/io.h"
 #include "astroenh/stage.h"
 #include "astroenh/wavelet.h"
+#include "../pipeline/options.h"
 
 enum { M_BILATERAL = 1, M_ARTIFACTS = 2, M_ALL = 3, M_WAVELET = 4 };
 
@@ -64,58 +66,6 @@ static void opts_init(void *p) {
     o->sigma_r = 0.0f; /* 0: from the noise */
     o->threshold = 7.0f;
     o->texture = 1;
-}
-
-static int parse_float(const char *name, const char *v, float lo, float hi, float *out) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || end == v || *end || !(x >= lo && x <= hi)) {
-        ae_error_set(AE_ERR_ARG, "bad value '%s' for %s (a number in [%g, %g])", v, name, lo, hi);
-        return -1;
-    }
-    *out = (float)x;
-    return 0;
-}
-
-static int parse_opt(void *p, int argc, char **argv, int i) {
-    denoise_opts *o = p;
-    const char *v = NULL;
-    int n;
-    if (!strcmp(argv[i], "--fill-nan")) return o->fill_nan = 1, 1;
-    if (!strcmp(argv[i], "--no-texture")) return o->texture = 0, 1;
-    if (!strcmp(argv[i], "--keep-stars")) return o->keep_stars = 1, 1; /* the default; kept for old scripts */
-    if (!strcmp(argv[i], "--remove-stars")) return o->keep_stars = 0, 1;
-    if ((n = ae_opt_value(argc, argv, i, "--method", &v)) != 0) {
-        if (n < 0) return -1;
-        if (!strcmp(v, "bilateral")) o->method = M_BILATERAL;
-        else if (!strcmp(v, "artifacts")) o->method = M_ARTIFACTS;
-        else if (!strcmp(v, "all")) o->method = M_ALL;
-        else if (!strcmp(v, "wavelet")) o->method = M_WAVELET;
-        else return ae_error_set(AE_ERR_ARG, "bad value '%s' for --method (wavelet, bilateral, artifacts or all)", v), -1;
-        return n;
-    }
-    if ((n = ae_opt_value(argc, argv, i, "--strength", &v)) != 0) {
-        if (n < 0) return -1;
-        if (!strcmp(v, "auto")) return o->strength = -1.0f, n;
-        return parse_float("--strength", v, 0.0f, 100.0f, &o->strength) ? -1 : n;
-    }
-    if ((n = ae_opt_value(argc, argv, i, "--scales", &v)) != 0) {
-        float s;
-        if (n < 0 || parse_float("--scales", v, 1.0f, AE_WAVELET_MAX_SCALES, &s)) return -1;
-        if (s != floorf(s)) return ae_error_set(AE_ERR_ARG, "bad value '%s' for --scales (an integer)", v), -1;
-        o->scales = (int)s;
-        return n;
-    }
-    struct { const char *name; float *dst, lo, hi; } num[] = {
-        {"--sigma-s", &o->sigma_s, 0.1f, 50.0f},
-        {"--sigma-r", &o->sigma_r, 0.0f, 3e38f},     {"--threshold", &o->threshold, 1.0f, 1000.0f}};
-    for (size_t k = 0; k < sizeof num / sizeof *num; k++)
-        if ((n = ae_opt_value(argc, argv, i, num[k].name, &v)) != 0)
-            return n < 0 || parse_float(num[k].name, v, num[k].lo, num[k].hi, num[k].dst) ? -1 : n;
-    if ((n = ae_opt_value(argc, argv, i, "--mask-out", &v)) != 0) return n > 0 ? (o->mask_out = v, n) : -1;
-    if ((n = ae_opt_value(argc, argv, i, "--catalog", &v)) != 0) return n > 0 ? (o->catalog = v, n) : -1;
-    return 0;
 }
 
 /* The stage allocates and frees a few dozen frame-sized buffers per image.
@@ -427,32 +377,50 @@ static ae_status run(void *state, const void *p, const ae_image *in, ae_image **
     return AE_OK;
 }
 
-static const char options_help[] =
-    "  --method M        wavelet (default: wavelet shrinkage of the noise) | bilateral |\n"
-    "                    artifacts | all (remove artifacts, then bilateral)\n"
-    "  --strength K|auto scales the noise variance removed (wavelet) or the bilateral range\n"
-    "                    sigma; 0 = no smoothing. auto (default): 1, except wavelet on PNG/JPEG\n"
-    "                    data whose noise sigma is at most 18/255: 0 (clean renders unchanged)\n"
-    "  --scales J        wavelet detail scales (default 5, 1..8)\n"
-    "  --sigma-s PX      bilateral spatial sigma in pixels (default 2)\n"
-    "  --sigma-r V       bilateral range sigma in data units (default: the measured noise sigma)\n"
-    "  --threshold K     detection significance in noise sigmas (default 7)\n"
-    "  --fill-nan        inpaint NaN (blank) pixels too (default: they stay NaN)\n"
-    "  --no-texture      fill holes smoothly, without noise matched to their surroundings\n"
-    "  --remove-stars    artifacts/all: remove white-ish stars too (the DECaLS use case); by\n"
-    "                    default only defects go (red/blue dots, hot pixels, cosmic rays), as\n"
-    "                    stars are usually real sources (--keep-stars: the default, accepted)\n"
-    "  --mask-out FILE   write the artifact mask (PNG or FITS by extension; {} = output stem)\n"
-    "  --catalog FILE    write the detections: FITS table for .fits names, CSV otherwise\n"
-    "                    (x, y 0-based from the top-left; the FITS table adds X_FITS, Y_FITS)\n";
+#define OFF(field) offsetof(denoise_opts, field)
+
+static const ae_opt_choice k_methods[] = {
+    {"wavelet", M_WAVELET}, {"bilateral", M_BILATERAL}, {"artifacts", M_ARTIFACTS}, {"all", M_ALL}, {NULL, 0}};
+
+static const ae_opt k_options[] = {
+    {.name = "--method", .kind = AE_OPT_ENUM, .off = OFF(method), .choices = k_methods, .arg = "M",
+     .help = "wavelet: wavelet shrinkage of the noise; bilateral: the bilateral filter; artifacts: remove "
+             "artifacts; all: remove artifacts, then bilateral"},
+    {.name = "--strength", .kind = AE_OPT_FLOAT, .off = OFF(strength), .lo = 0, .hi = 100, .word = "auto",
+     .word_value = -1, .arg = "K|auto", .def = "auto",
+     .help = "scales the noise variance removed (wavelet) or the bilateral range sigma; 0 = no smoothing. "
+             "auto: 1, except wavelet on PNG/JPEG data whose noise sigma is at most 18/255: 0 (clean renders "
+             "unchanged)"},
+    {.name = "--scales", .kind = AE_OPT_INT, .off = OFF(scales), .lo = 1, .hi = AE_WAVELET_MAX_SCALES, .arg = "J",
+     .help = "wavelet detail scales"},
+    {.name = "--sigma-s", .kind = AE_OPT_FLOAT, .off = OFF(sigma_s), .lo = 0.1f, .hi = 50, .arg = "PX",
+     .help = "bilateral spatial sigma in pixels"},
+    {.name = "--sigma-r", .kind = AE_OPT_FLOAT, .off = OFF(sigma_r), .lo = 0, .hi = 3e38f, .arg = "V",
+     .def = "the measured noise sigma", .help = "bilateral range sigma in data units"},
+    {.name = "--threshold", .kind = AE_OPT_FLOAT, .off = OFF(threshold), .lo = 1, .hi = 1000, .arg = "K",
+     .help = "detection significance in noise sigmas"},
+    {.name = "--fill-nan", .kind = AE_OPT_FLAG, .off = OFF(fill_nan), .flag_value = 1,
+     .help = "inpaint NaN (blank) pixels too (default: they stay NaN)"},
+    {.name = "--no-texture", .kind = AE_OPT_FLAG, .off = OFF(texture), .flag_value = 0,
+     .help = "fill holes smoothly, without noise matched to their surroundings"},
+    {.name = "--remove-stars", .kind = AE_OPT_FLAG, .off = OFF(keep_stars), .flag_value = 0,
+     .help = "artifacts/all: remove white-ish stars too (the DECaLS use case); by default only defects go "
+             "(red/blue dots, hot pixels, cosmic rays), as stars are usually real sources"},
+    {.name = "--keep-stars", .kind = AE_OPT_FLAG, .off = OFF(keep_stars), .flag_value = 1,
+     .help = "the default, accepted for old scripts"},
+    {.name = "--mask-out", .kind = AE_OPT_PATH, .off = OFF(mask_out), .arg = "FILE",
+     .help = "write the artifact mask (PNG or FITS by extension; {} = output stem)"},
+    {.name = "--catalog", .kind = AE_OPT_PATH, .off = OFF(catalog), .arg = "FILE",
+     .help = "write the detections: FITS table for .fits names, CSV otherwise (x, y 0-based from the top-left; "
+             "the FITS table adds X_FITS, Y_FITS)"},
+    {.name = NULL}};
 
 const ae_stage_def ae_stage_denoise = {
     .name = "denoise",
     .summary = "reduce noise (wavelet shrinkage); optionally remove hot pixels, cosmic rays, dots",
-    .options_help = options_help,
+    .options = k_options,
     .opts_size = sizeof(denoise_opts),
     .opts_init = opts_init,
-    .parse_opt = parse_opt,
     .prepare = prepare,
     .run = run,
     .release = NULL,

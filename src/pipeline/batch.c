@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <omp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -22,9 +21,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "astroenh/backend.h"
 #include "astroenh/batch.h"
-
-void openblas_set_num_threads(int);
 
 /* ---- inputs ---- */
 
@@ -658,7 +656,7 @@ static void process_one(run_state *rs, const ae_batch_item *it) {
 
 static void *worker(void *arg) {
     run_state *rs = arg;
-    if (rs->file_threads > 0) omp_set_num_threads(rs->file_threads);
+    if (rs->file_threads > 0) ae_backend_set_threads(rs->file_threads, NULL); /* OpenMP's count is per thread */
     for (;;) {
         int i = atomic_fetch_add(&rs->next, 1);
         if (i >= rs->list->n) break;
@@ -667,9 +665,11 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* Each worker's share of the threads with --jobs > 1; 0 with one job, where
+ * the caller's ae_backend_set_threads holds. */
 static int file_threads(const ae_batch_opts *o, int jobs) {
-    if (jobs <= 1) return o->threads > 0 ? o->threads : 0;
-    int total = o->threads > 0 ? o->threads : omp_get_num_procs();
+    if (jobs <= 1) return 0;
+    int total = o->threads > 0 ? o->threads : ae_backend_threads();
     return total / jobs > 1 ? total / jobs : 1;
 }
 
@@ -725,7 +725,6 @@ ae_status ae_batch_run(const ae_batch_list *list, const ae_batch_opts *o, ae_bat
     int jobs = o->jobs < 1 ? 1 : o->jobs > 64 ? 64 : o->jobs;
     if (jobs > rs.total) jobs = rs.total > 0 ? rs.total : 1;
     rs.file_threads = file_threads(o, jobs);
-    if (rs.file_threads > 0) openblas_set_num_threads(rs.file_threads);
     run_workers(&rs, jobs);
     ae_output_guard_end();
     pthread_mutex_destroy(&rs.mu);

@@ -1,10 +1,11 @@
 /* stage_api.c - helpers every stage shares (stage.h): its --json members and
- * the one way an option's value is taken from the command line. */
+ * one option parsed by its table. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include "astroenh/stage.h"
 #include "astroenh/status.h"
+#include "options.h"
 
 void ae_result_json(ae_result *res, const char *fmt, ...) {
     size_t len = strlen(res->json);
@@ -23,15 +24,6 @@ void ae_result_json(ae_result *res, const char *fmt, ...) {
     }
 }
 
-int ae_opt_value(int argc, char **argv, int i, const char *name, const char **val) {
-    size_t n = strlen(name);
-    if (strncmp(argv[i], name, n)) return 0;
-    if (argv[i][n] == '=') {
-        *val = argv[i] + n + 1;
-        return 1;
-    }
-    if (argv[i][n]) return 0;
-    if (i + 1 >= argc) return ae_error_set(AE_ERR_ARG, "option %s needs a value", name), -1;
-    *val = argv[i + 1];
-    return 2;
+int ae_stage_parse_opt(const ae_stage_def *def, void *opts, int argc, char **argv, int i) {
+    return ae_opts_parse(def->options, opts, argc, argv, i, 0);
 }

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,33 +25,12 @@
 #include "astroenh/stretch.h"
 #include "astroenh/upscale.h"
 #include "upscale_internal.h"
+#include "../pipeline/options.h"
 
 #define DEFAULT_STEPS_DDPM 100
 #define DEFAULT_STEPS_DDIM 50
 #define PREFILTER_SIGMA_S 1.0f
 #define PREFILTER_K 2.0f /* range sigma = K x measured noise sigma */
-
-static const char options_help[] =
-    "  --scale 2|4            magnification per axis (default 2)\n"
-    "  --model fast|sr3       fast feed-forward net (default) or SR3 diffusion\n"
-    "  --steps N              SR3 sampling steps, 1..2000 (default: the model file's\n"
-    "                         steps, else 100 ddpm, 50 ddim)\n"
-    "  --sampler ddpm|ddim    SR3 sampler (default: the model file's, else ddpm;\n"
-    "                         ddim is deterministic)\n"
-    "  --start-step N         SR3: start the reverse process at training step N of 2000\n"
-    "                         around the base prediction instead of from pure noise\n"
-    "                         (less invented detail; default: the model file's\n"
-    "                         start_step, else 2000)\n"
-    "  --samples N            SR3: average N samples, write their per-pixel std\n"
-    "                         (FITS: UNCERT extension; else OUT_uncert.fits)\n"
-    "  --no-flux-consistency  do not force s x s block means to the input pixels\n"
-    "                         (on by default for FITS)\n"
-    "  --flux-consistency     force them also for PNG/JPEG inputs\n"
-    "  --prefilter            bilateral pre-filter (sigma_s 1 px, range 2 x noise)\n"
-    "  --weights PATH         model file (default models/<model>_x<scale>.safetensors,\n"
-    "                         searched in $ASTROENH_MODELS, ./models, <exe dir>/models;\n"
-    "                         --scale 4 --model fast without a fast_x4 file: the 2x\n"
-    "                         network run twice, as also with --weights of a 2x file)\n";
 
 static void opts_init(void *p) {
     up_opts *o = p;
@@ -60,60 +40,6 @@ static void opts_init(void *p) {
     o->sampler = -1;
     o->samples = 1;
     o->flux = -1;
-}
-
-static int parse_int(const char *opt, const char *v, long lo, long hi, int *out) {
-    char *end;
-    errno = 0;
-    long x = v ? strtol(v, &end, 10) : 0;
-    if (!v || errno || end == v || *end || x < lo || x > hi) {
-        ae_error_set(AE_ERR_ARG, "bad value '%s' for %s (an integer %ld..%ld)", v ? v : "", opt, lo, hi);
-        return -1;
-    }
-    *out = (int)x;
-    return 0;
-}
-
-/* v must be x or y: 0 (*second set) or -1 (message set). */
-static int parse_either(const char *opt, const char *v, const char *x, const char *y, int *second) {
-    if (strcmp(v, x) && strcmp(v, y))
-        return ae_error_set(AE_ERR_ARG, "bad value '%s' for %s (%s or %s)", v, opt, x, y), -1;
-    *second = strcmp(v, y) == 0;
-    return 0;
-}
-
-static int parse_opt(void *p, int argc, char **argv, int i) {
-    up_opts *o = p;
-    const char *a = argv[i], *v = NULL;
-    int n, second;
-    if (!strcmp(a, "--no-flux-consistency")) return o->flux = 0, 1;
-    if (!strcmp(a, "--flux-consistency")) return o->flux = 1, 1;
-    if (!strcmp(a, "--prefilter")) return o->prefilter = 1, 1;
-    if ((n = ae_opt_value(argc, argv, i, "--scale", &v)) != 0) {
-        if (n > 0 && strcmp(v, "2") && strcmp(v, "4"))
-            return ae_error_set(AE_ERR_ARG, "bad value '%s' for --scale (2 or 4)", v), -1;
-        return n < 0 || parse_int("--scale", v, 2, 4, &o->scale) ? -1 : n;
-    }
-    if ((n = ae_opt_value(argc, argv, i, "--steps", &v)) != 0)
-        return n < 0 || parse_int("--steps", v, 1, AE_SR3_T, &o->steps) ? -1 : n;
-    if ((n = ae_opt_value(argc, argv, i, "--start-step", &v)) != 0)
-        return n < 0 || parse_int("--start-step", v, 1, AE_SR3_T, &o->start_step) ? -1 : n;
-    if ((n = ae_opt_value(argc, argv, i, "--samples", &v)) != 0)
-        return n < 0 || parse_int("--samples", v, 1, 1000, &o->samples) ? -1 : n;
-    if ((n = ae_opt_value(argc, argv, i, "--model", &v)) != 0) {
-        if (n < 0 || parse_either("--model", v, "fast", "sr3", &second)) return -1;
-        o->model = second ? UP_MODEL_SR3 : UP_MODEL_FAST;
-        return n;
-    }
-    if ((n = ae_opt_value(argc, argv, i, "--sampler", &v)) != 0) {
-        if (n < 0 || parse_either("--sampler", v, "ddpm", "ddim", &second)) return -1;
-        o->sampler = second ? AE_SAMPLER_DDIM : AE_SAMPLER_DDPM;
-        return n;
-    }
-    if ((n = ae_opt_value(argc, argv, i, "--weights", &v)) < 0)
-        return ae_error_set(AE_ERR_ARG, "--weights needs a path"), -1;
-    if (n > 0) o->weights = v;
-    return n;
 }
 
 /* models/<name> in $ASTROENH_MODELS, ./models, <exe dir>/models, <exe dir>/../models. */
@@ -554,13 +480,45 @@ static ae_status run(void *state, const void *opts, const ae_image *in, ae_image
     return AE_OK;
 }
 
+#define OFF(field) offsetof(up_opts, field)
+
+static const ae_opt_choice k_scales[] = {{"2", 2}, {"4", 4}, {NULL, 0}};
+static const ae_opt_choice k_models[] = {{"fast", UP_MODEL_FAST}, {"sr3", UP_MODEL_SR3}, {NULL, 0}};
+static const ae_opt_choice k_samplers[] = {{"ddpm", AE_SAMPLER_DDPM}, {"ddim", AE_SAMPLER_DDIM}, {NULL, 0}};
+
+static const ae_opt k_options[] = {
+    {.name = "--scale", .kind = AE_OPT_ENUM, .off = OFF(scale), .choices = k_scales,
+     .help = "magnification per axis"},
+    {.name = "--model", .kind = AE_OPT_ENUM, .off = OFF(model), .choices = k_models,
+     .help = "fast feed-forward net or SR3 diffusion"},
+    {.name = "--steps", .kind = AE_OPT_INT, .off = OFF(steps), .lo = 1, .hi = AE_SR3_T, .arg = "N",
+     .def = "the model file's steps, else 100 ddpm, 50 ddim", .help = "SR3 sampling steps"},
+    {.name = "--sampler", .kind = AE_OPT_ENUM, .off = OFF(sampler), .choices = k_samplers,
+     .def = "the model file's sampler, else ddpm", .help = "SR3 sampler (ddim is deterministic)"},
+    {.name = "--start-step", .kind = AE_OPT_INT, .off = OFF(start_step), .lo = 1, .hi = AE_SR3_T, .arg = "N",
+     .def = "the model file's start_step, else 2000",
+     .help = "SR3: start the reverse process at training step N of 2000 around the base prediction instead "
+             "of from pure noise (less invented detail)"},
+    {.name = "--samples", .kind = AE_OPT_INT, .off = OFF(samples), .lo = 1, .hi = 1000, .arg = "N",
+     .help = "SR3: average N samples, write their per-pixel std (FITS: UNCERT extension; else OUT_uncert.fits)"},
+    {.name = "--no-flux-consistency", .kind = AE_OPT_FLAG, .off = OFF(flux), .flag_value = 0,
+     .help = "do not force s x s block means to the input pixels (on by default for FITS)"},
+    {.name = "--flux-consistency", .kind = AE_OPT_FLAG, .off = OFF(flux), .flag_value = 1,
+     .help = "force them also for PNG/JPEG inputs"},
+    {.name = "--prefilter", .kind = AE_OPT_FLAG, .off = OFF(prefilter), .flag_value = 1,
+     .help = "bilateral pre-filter (sigma_s 1 px, range 2 x noise)"},
+    {.name = "--weights", .kind = AE_OPT_PATH, .off = OFF(weights), .arg = "PATH",
+     .def = "models/<model>_x<scale>.safetensors, searched in $ASTROENH_MODELS, ./models, <exe dir>/models",
+     .help = "model file; --scale 4 without a <model>_x4 file: the 2x network run twice, as also with "
+             "--weights of a 2x file (fast or SR3)"},
+    {.name = NULL}};
+
 const ae_stage_def ae_stage_upscale = {
     .name = "upscale",
     .summary = "super-resolution by 2x or 4x (fast EDSR-like net, or SR3 diffusion)",
-    .options_help = options_help,
+    .options = k_options,
     .opts_size = sizeof(up_opts),
     .opts_init = opts_init,
-    .parse_opt = parse_opt,
     .prepare = prepare,
     .run = run,
     .release = release,

@@ -609,8 +609,7 @@ int ae_cmd_bench(int argc, char **argv) {
                 .models = "models", .fast_px = 128};
     int rc = parse_args(&b, argc, argv, &no_ops);
     if (rc) return rc == 1 ? 0 : rc;
-    ae_backend_set_threads(b.threads);
-    b.threads = ae_backend_threads();
+    b.threads = ae_backend_set_threads(b.threads, NULL);
     const char *wp = getenv("OMP_WAIT_POLICY");
     printf("astroenh engine benchmark: %d threads, OMP_WAIT_POLICY=%s (PyTorch inherits it), best of "
            "%d runs (networks: %d)\n", b.threads, wp ? wp : "(unset)", b.reps, b.net_reps);

@@ -372,7 +372,7 @@ int ae_cmd_eval(int argc, char **argv) {
         free(lists);
         return rc;
     }
-    ae_backend_set_threads(o.threads);
+    ae_backend_set_threads(o.threads, NULL);
     if (!strcmp(o.mode, "metrics")) rc = compare(o.a, o.b, o.range);
     else if (!strcmp(o.mode, "pairs")) rc = run_pairs(&o);
     else if (!strcmp(o.mode, "bicubic")) rc = run_bicubic(&o);
