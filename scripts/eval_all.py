@@ -504,9 +504,9 @@ def table_sr(res, c):
          "stored as 16-bit PNG; outputs of the C binary (`astroenh eval --bicubic`, `astroenh upscale`) "
          "against the HR crop. L1/L2 in 0..255 units (mean over channels), PSNR (dB) and SSIM "
          "(Gaussian, sigma 1.5) on [0,1]. HF power: the output's luminance power between 0.25 and 0.5 "
-         "cycles/pixel (radially averaged, Hann-windowed spectrum) over the truth's, mean over images: 1 = as "
-         "much fine detail as the truth, < 1 blurred, > 1 noise or invented texture; PSNR does not reward "
-         "it. " % (c.a.sr_size, c.a.sr_size) + note,
+         "cycles/pixel (radially averaged, Hann-windowed spectrum) over the truth's: 1 = as "
+         "much fine detail as the truth, < 1 blurred, > 1 noise or invented texture; geometric mean over "
+         "images; PSNR does not reward it. " % (c.a.sr_size, c.a.sr_size) + note,
          "", "SR3 is sampled on a subsample only (CPU cost): the central %dx%d of the first HR crops; each "
          "SR3 row gives its number of images and, for comparison, bicubic and fast on exactly those crops. Seconds are wall time per image of "
          "`astroenh upscale` on this shared 2-core CPU (%d threads)." % (c.a.sr3_size, c.a.sr3_size, c.a.threads), ""]
@@ -578,8 +578,10 @@ def sr_row(name, rows, f, note):
     l1 = np.mean([mean_of(rows, "l1_" + ch, 255) for ch in CH_RGB])
     l2 = np.mean([mean_of(rows, "l2_" + ch, 255 ** 2) for ch in CH_RGB])
     fid = "%.4g | %.3g" % (f["fid"], 1e3 * f["kid"]) if f else "- | -"
+    hf = [r["hf"] for r in rows if r.get("hf")]
+    hf = float(np.exp(np.mean(np.log(hf)))) if hf else float("nan")  # a ratio: geometric mean
     return "| %s | %d | %.3f | %.2f | %.2f | %.4f | %s | %.3f | %s |" % (
-        name, len(rows), l1, l2, mean_of(rows, "psnr"), mean_of(rows, "ssim"), fid, mean_of(rows, "hf"), note)
+        name, len(rows), l1, l2, mean_of(rows, "psnr"), mean_of(rows, "ssim"), fid, hf, note)
 
 
 def sr3_kind(path, scale):
