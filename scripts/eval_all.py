@@ -376,10 +376,11 @@ def table_colorization(res, c):
 
 # ------------------------------------------------------------ super-resolution
 def parse_plan(plan):
+    """SAMPLER:STEPS:IMAGES[:START] items -> (sampler, steps, images, start step or 0 = the file's)."""
     out = []
     for item in filter(None, plan.split(",")):
-        sampler, steps, n = item.split(":")
-        out.append((sampler, int(steps), int(n)))
+        f = item.split(":")
+        out.append((f[0], int(f[1]), int(f[2]), int(f[3]) if len(f) > 3 else 0))
     return out
 
 
@@ -450,7 +451,7 @@ def sr_scale(c, base, s, hrs, gts):
     if not m3:
         out["status"]["sr3"] = "missing (models/sr3_x%d.safetensors not shipped)" % s
         return out
-    plan = [(sm, st, min(n, len(hrs))) for sm, st, n in parse_plan(c.a.sr3_plan)]
+    plan = [(sm, st, min(n, len(hrs)), t0) for sm, st, n, t0 in parse_plan(c.a.sr3_plan)]
     if plan:
         sr3_runs(c, base, s, hrs, m3, plan, out)
     return out
@@ -483,18 +484,19 @@ def sr3_runs(c, base, s, hrs, m3, plan, out):
         c.timed("fast", ["upscale", "--threads", c.a.threads, "--quiet", "--scale", s, "--weights", mf, lr_dir, "-o", fd])
         base_rows["fast"] = c.pairs([(os.path.join(fd, os.path.basename(p)), g) for p, g in zip(lrs, gts)], tag + "_fast")
     out["sr3_base"] = base_rows
-    for sampler, steps, k in plan:
-        d = fresh(d0, "%s%d" % (sampler, steps))
+    for sampler, steps, k, t0 in plan:
+        d = fresh(d0, "%s%d_%d" % (sampler, steps, t0))
         sub = fresh(d, "in")
         for p in lrs[:k]:
             shutil.copy(p, sub)
         od = fresh(d, "out")
         dt = c.timed("sr3", ["upscale", "--threads", c.a.threads, "--quiet", "--scale", s, "--model", "sr3",
-                             "--weights", m3, "--sampler", sampler, "--steps", steps, "--seed", 0, sub, "-o", od])
+                             "--weights", m3, "--sampler", sampler, "--steps", steps, "--seed", 0, sub, "-o", od]
+                     + (["--start-step", t0] if t0 else []))
         paths = [os.path.join(od, os.path.basename(p)) for p in lrs[:k]]
-        rows = add_hf(c.pairs(list(zip(paths, gts[:k])), "%s_sr3_%s%d" % (tag, sampler, steps)),
+        rows = add_hf(c.pairs(list(zip(paths, gts[:k])), "%s_sr3_%s%d_%d" % (tag, sampler, steps, t0)),
                       list(zip(paths, gts[:k])))
-        out["sr3"].append(dict(sampler=sampler, steps=steps, n=k, seconds=dt / k, rows=rows, paths=paths))
+        out["sr3"].append(dict(sampler=sampler, steps=steps, n=k, start=t0, seconds=dt / k, rows=rows, paths=paths))
 
 
 def table_sr(res, c):
@@ -544,7 +546,9 @@ def table_sr(res, c):
                             mean_of(b["bicubic"][:n], "psnr"), "SSIM %.4f PSNR %.2f" % (
                                 mean_of(b["fast"][:n], "ssim"), mean_of(b["fast"][:n], "psnr"))
                             if "fast" in b else "missing"))
-                L.append(sr_row("SR3 %s %d steps, %d px crops" % (run["sampler"].upper(), run["steps"], c.a.sr3_size), run["rows"], None, note))
+                start = ", start %d" % run["start"] if run.get("start") else ""
+                L.append(sr_row("SR3 %s %d steps%s, %d px crops" % (run["sampler"].upper(), run["steps"], start,
+                                                                    c.a.sr3_size), run["rows"], None, note))
             L.append("")
     return L
 
